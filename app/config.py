@@ -1,0 +1,177 @@
+"""Service configuration: one TOML file, overridden by environment variables, then by flags.
+
+Every key lives in a table of `KEYS`, which gives its type, default, range and the
+environment variable that overrides it, so validation errors always name the key and where
+the bad value came from (file, variable or flag).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SHADERCAM_"
+CONFIG_ENV = "SHADERCAM_CONFIG"  # path of the config file when --config is not given
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: `section.name` in TOML, SHADERCAM_SECTION_NAME in the environment."""
+
+    section: str
+    name: str
+    kind: type
+    default: Any
+    check: Callable[[Any], str | None] = lambda value: None  # returns a complaint or None
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}{self.section}_{self.name}".upper()
+
+
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda v: None if low <= v <= high else f"must be between {low:g} and {high:g}"
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+def _source_check(value: str) -> str | None:
+    if value in ("demo", "picamera2") or (value.startswith("files:") and len(value) > 6):
+        return None
+    return "must be demo, picamera2 or files:PATH (a folder of images, an image or a video file)"
+
+
+KEYS: tuple[Key, ...] = (
+    Key("server", "host", str, "0.0.0.0", lambda v: None if v else "must not be empty"),
+    Key("server", "port", int, 8080, _between(1, 65535)),
+    Key("server", "log_level", str, "info", _one_of("debug", "info", "warning", "error")),
+    Key("camera", "source", str, "demo", _source_check),
+    Key("camera", "fps", float, 10.0, _between(0.1, 120)),
+    Key("camera", "width", int, 640, _between(16, 4096)),
+    Key("camera", "height", int, 480, _between(16, 4096)),
+    Key("camera", "inference_width", int, 384, _between(16, 4096)),
+    Key("camera", "inference_height", int, 288, _between(16, 4096)),
+    Key("camera", "buffer_count", int, 3, _between(2, 8)),
+    Key("camera", "jpeg_quality", int, 80, _between(1, 100)),
+    Key("camera", "retry_min_s", float, 0.5, _between(0.01, 3600)),
+    Key("camera", "retry_max_s", float, 30.0, _between(0.01, 3600)),
+    Key("model", "path", str, ""),
+    Key("model", "top_k", int, 5, _between(1, 1000)),
+    Key("model", "smoothing", int, 1, _between(1, 100)),
+    Key("model", "threshold", float, 0.0, _between(0.0, 1.0)),
+    Key("model", "gl_api", str, "gles2", _one_of("gles2", "gl")),
+)
+_BY_DOTTED = {key.dotted: key for key in KEYS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings, read as `config.get("camera.fps")` or `config.camera_fps`."""
+
+    values: Mapping[str, Any]
+    origins: Mapping[str, str] = field(default_factory=dict)  # dotted key -> where it came from
+
+    def get(self, dotted: str) -> Any:
+        return self.values[dotted]
+
+    def __getattr__(self, name: str) -> Any:
+        section, _, key = name.partition("_")
+        try:
+            return self.values[f"{section}.{key}"]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _coerce(key: Key, raw: Any, origin: str, text: bool = False) -> Any:
+    """Turn a TOML value (or, with `text`, an environment string) into the key's type."""
+    where = f"{key.dotted} (from {origin})"
+    value: Any
+    try:
+        if isinstance(raw, str) and key.kind is not str and not text:
+            raise TypeError
+        if key.kind is str:
+            if not isinstance(raw, str):
+                raise TypeError
+            value = raw
+        elif key.kind is int:
+            if isinstance(raw, bool) or isinstance(raw, float):
+                raise TypeError
+            value = int(raw)
+        elif key.kind is float:
+            if isinstance(raw, bool):
+                raise TypeError
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+        else:  # pragma: no cover - every key uses one of the kinds above
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {key.kind.__name__}, got {raw!r}") from None
+    complaint = key.check(value)
+    if complaint:
+        raise ConfigError(f"{where}: {complaint}, got {value!r}")
+    return value
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    flat: dict[str, Any] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section} (in {path}): expected a [{section}] table, "
+                              f"got {table!r}")
+        for name, value in table.items():
+            dotted = f"{section}.{name}"
+            if dotted not in _BY_DOTTED:
+                raise ConfigError(f"{dotted} (in {path}): unknown key; known keys: "
+                                  f"{', '.join(sorted(_BY_DOTTED))}")
+            flat[dotted] = value
+    return flat
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults < file < environment < overrides (command-line flags; None means not given)."""
+    env = os.environ if env is None else env
+    values = {key.dotted: key.default for key in KEYS}
+    origins = {key.dotted: "default" for key in KEYS}
+    file_path = path if path is not None else env.get(CONFIG_ENV) or None
+    if file_path is not None:
+        for dotted, raw in _read_file(Path(file_path)).items():
+            values[dotted] = _coerce(_BY_DOTTED[dotted], raw, str(file_path))
+            origins[dotted] = str(file_path)
+    for key in KEYS:
+        if key.env in env:
+            values[key.dotted] = _coerce(key, env[key.env], key.env, text=True)
+            origins[key.dotted] = key.env
+    for dotted, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if dotted not in _BY_DOTTED:
+            raise ConfigError(f"{dotted}: unknown key")
+        values[dotted] = _coerce(_BY_DOTTED[dotted], raw, "command line")
+        origins[dotted] = "command line"
+    if values["camera.retry_max_s"] < values["camera.retry_min_s"]:
+        raise ConfigError("camera.retry_max_s: must not be smaller than camera.retry_min_s")
+    return Config(values, origins)
