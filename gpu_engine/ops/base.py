@@ -1,0 +1,108 @@
+"""What every operation shares: typed reads of description values and the op record."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from gpu_engine.errors import ModelError
+
+Shape = tuple[int, int, int]  # rows, columns, channels
+
+MAIN, RESIDUAL = 0, 1
+LEVELS = ("float", "gl", "gles2")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where one input of an op comes from, and the quad shuffle applied on the way."""
+
+    source: str
+    shuffle: int = 0
+
+
+@dataclass
+class Op:
+    """An operation of the graph: parsed parameters, inputs and (once known) its output shape."""
+
+    TYPE: ClassVar[str] = ""
+    INPUTS: ClassVar[tuple[int, ...]] = (MAIN,)
+
+    name: str
+    inputs: dict[int, Connection] = field(default_factory=dict)
+    shape: Shape = (0, 0, 0)
+
+    def error(self, problem: str) -> ModelError:
+        return ModelError(f"op {self.name!r} ({self.TYPE}): {problem}")
+
+    def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
+        raise NotImplementedError
+
+    def load_weights(self, chunks: dict[str, bytes], where: str) -> None:
+        """Read the op's parameter chunks (ops without parameters have none)."""
+
+    def multiply_adds(self) -> int:
+        return 0
+
+
+class Params:
+    """Typed access to one description block, with the format's own reading rules (§2.1)."""
+
+    def __init__(self, block: dict[str, str], where: str):
+        self.block = block
+        self.where = where
+
+    def _raw(self, key: str, default: str | None) -> str:
+        if key in self.block:
+            return self.block[key]
+        if default is None:
+            raise ModelError(f"{self.where}: required key {key!r} is missing")
+        return default
+
+    def int(self, key: str, default: int | None = None, minimum: int = 1,
+            maximum: int = 1 << 16) -> int:
+        raw = self._raw(key, None if default is None else str(default))
+        match = re.match(r"\s*[+-]?\d+", raw)  # C atoi: leading integer, garbage reads as 0
+        value = int(match.group()) if match else 0
+        if not minimum <= value <= maximum:
+            raise ModelError(f"{self.where}: {key} = {raw!r} is out of range "
+                             f"[{minimum}, {maximum}]")
+        return value
+
+    def bool(self, key: str, default: bool | None = None) -> bool:
+        raw = self._raw(key, None if default is None else ("true" if default else "false"))
+        return raw == "true"
+
+    def choice(self, key: str, options: tuple[str, ...], default: str | None = None) -> str:
+        raw = self._raw(key, default).lower()
+        if raw not in options:
+            raise ModelError(f"{self.where}: {key} = {raw!r} is not one of {', '.join(options)}")
+        return raw
+
+
+def float_array(chunks: dict[str, bytes], chunk_id: str, count: int, where: str) -> np.ndarray:
+    """A float32 little-endian array chunk of exactly `count` values, checked for NaN/inf."""
+    if chunk_id not in chunks:
+        raise ModelError(f"{where}: chunk {chunk_id!r} is missing")
+    data = chunks[chunk_id]
+    if len(data) != 4 * count:
+        raise ModelError(f"{where}: chunk {chunk_id!r} holds {len(data)} bytes, expected "
+                         f"{4 * count} ({count} float32 values)")
+    array = np.frombuffer(data, dtype="<f4").astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ModelError(f"{where}: chunk {chunk_id!r} contains NaN or infinite values")
+    return array
+
+
+def quantize(values: np.ndarray) -> np.ndarray:
+    """The RGBA8 render target: clamp to [0, 1], round to the nearest code; a later read of it
+    sees the float32 value code/255, as a highp sampler returns it."""
+    codes = np.floor(np.clip(values, 0.0, 1.0) * 255.0 + 0.5)
+    return (codes.astype(np.float32) / np.float32(255)).astype(np.float64)
+
+
+def to_codes(values: np.ndarray) -> np.ndarray:
+    """8-bit codes of stored activation values."""
+    return np.floor(np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

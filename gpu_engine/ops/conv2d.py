@@ -1,0 +1,146 @@
+"""conv2d: grouped convolution + residual + bias + activation (spec §3.3), and its GPU plan."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpu_engine.ops import activation
+from gpu_engine.ops.base import MAIN, RESIDUAL, Op, Params, Shape, float_array, quantize
+
+IMAGE_CHANNELS = 3
+
+
+@dataclass
+class Conv2D(Op):
+    TYPE = "conv2d"
+    INPUTS = (MAIN, RESIDUAL)
+
+    kernel: int = 1
+    in_channels: int = 4
+    out_channels: int = 4
+    stride: int = 1
+    padding: str = "valid"
+    groups: int = 1
+    activation: str = "default"
+    use_bias: bool = True
+    weights: np.ndarray | None = None  # k, k, Cin/G, Cout (HWIO)
+    bias: np.ndarray | None = None     # Cout
+
+    @classmethod
+    def parse(cls, name: str, params: Params) -> Conv2D:
+        op = cls(
+            name=name,
+            kernel=params.int("kernel_size", maximum=64),
+            in_channels=params.int("input_channels", maximum=4096),
+            out_channels=params.int("output_channels", maximum=4096),
+            stride=params.int("stride", 1, maximum=64),
+            padding=params.choice("padding", ("valid", "same"), "valid"),
+            groups=params.int("groups", 1, maximum=4096),
+            activation=params.choice("activation", activation.NAMES, "default"),
+            use_bias=params.bool("use_bias", True),
+        )
+        op._check_channels()
+        return op
+
+    def load_weights(self, chunks: dict[str, bytes], where: str) -> None:
+        k, cin_g, cout = self.kernel, self.in_channels // self.groups, self.out_channels
+        self.weights = float_array(chunks, f"{self.name}/w", k * k * cin_g * cout,
+                                   where).reshape(k, k, cin_g, cout)
+        self.bias = (float_array(chunks, f"{self.name}/b", cout, where) if self.use_bias
+                     else np.zeros(cout, np.float32))
+
+    @property
+    def image_input(self) -> bool:
+        return self.in_channels == IMAGE_CHANNELS
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_channels == self.out_channels
+
+    def _check_channels(self) -> None:
+        cin, cout, groups = self.in_channels, self.out_channels, self.groups
+        if cout % 4:
+            raise self.error(f"output_channels = {cout} is not a multiple of 4")
+        if self.image_input:
+            if groups != 1 or self.padding != "valid":
+                raise self.error("a conv2d on the image input (3 channels) needs groups 1 and "
+                                 "padding valid")
+            return
+        if cin % 4:
+            raise self.error(f"input_channels = {cin} is not a multiple of 4")
+        if cin % groups or cout % groups:
+            raise self.error(f"groups = {groups} does not divide {cin} input and {cout} output "
+                             "channels")
+        if not self.depthwise and ((cin // groups) % 4 or (cout // groups) % 4):
+            raise self.error(f"groups = {groups} leaves {cin // groups} input / {cout // groups} "
+                             "output channels per group; each must be a multiple of 4 unless the "
+                             "convolution is depthwise")
+
+    def padding_before(self, size: int) -> int:
+        """Zero rows/columns read before the first input row/column (TensorFlow's rule)."""
+        if self.padding == "valid":
+            return 0
+        out = -(-size // self.stride)
+        return max(0, ((out - 1) * self.stride + self.kernel - size) // 2)
+
+    def output_size(self, size: int) -> int:
+        if self.padding == "same":
+            return -(-size // self.stride)
+        return (size - self.kernel) // self.stride + 1
+
+    def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
+        h, w, c = inputs[MAIN]
+        if c != self.in_channels:
+            raise self.error(f"input has {c} channels, input_channels says {self.in_channels}")
+        ho, wo = self.output_size(h), self.output_size(w)
+        if ho < 1 or wo < 1:
+            raise self.error(f"a {self.kernel}x{self.kernel} 'valid' kernel does not fit the "
+                             f"{h}x{w} input")
+        shape = (ho, wo, self.out_channels)
+        if RESIDUAL in inputs and inputs[RESIDUAL] != shape:
+            raise self.error(f"residual input shape {inputs[RESIDUAL]} differs from the output "
+                             f"shape {shape}")
+        return shape
+
+    def reference(self, inputs: dict[int, np.ndarray], level: str) -> np.ndarray:
+        """z = conv(x) + r + b, y = act(z), in float64; stored as 8-bit codes unless 'float'."""
+        x = inputs[MAIN].astype(np.float64)
+        h, w, _ = x.shape
+        k, s = self.kernel, self.stride
+        ho, wo = self.output_size(h), self.output_size(w)
+        top, left = self.padding_before(h), self.padding_before(w)
+        bottom = max(0, (ho - 1) * s + k - h - top)
+        right = max(0, (wo - 1) * s + k - w - left)
+        x = np.pad(x, ((top, bottom), (left, right), (0, 0)))
+        groups = self.groups
+        cin_g = x.shape[2] // groups
+        cout_g = self.out_channels // groups
+        weights = self.effective_weights().astype(np.float64)
+        z = np.zeros((ho, wo, groups, cout_g))
+        for dy in range(k):
+            for dx in range(k):
+                window = x[dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s, :]
+                tap = weights[dy, dx].reshape(cin_g, groups, cout_g)
+                z += np.einsum("hwgc,cgo->hwgo", window.reshape(ho, wo, groups, cin_g), tap)
+        z = z.reshape(ho, wo, self.out_channels)
+        if RESIDUAL in inputs:
+            z += inputs[RESIDUAL]
+        z += self.effective_bias().astype(np.float64)
+        y = activation.apply(self.activation, z)
+        return y if level == "float" else quantize(y)
+
+    def effective_weights(self) -> np.ndarray:
+        """Weights as the GPU sees them (image-input kernels carry 6-decimal literals, §4.1)."""
+        if self.image_input:
+            return np.round(self.weights.astype(np.float64), 6).astype(np.float32)
+        return self.weights
+
+    def effective_bias(self) -> np.ndarray:
+        if self.image_input:
+            return np.round(self.bias.astype(np.float64), 6).astype(np.float32)
+        return self.bias
+
+    def multiply_adds(self) -> int:
+        ho, wo, cout = self.shape
+        return ho * wo * cout * self.kernel ** 2 * (self.in_channels // self.groups)

@@ -1,0 +1,70 @@
+"""pooling2d: max or average over k×k windows, per channel (spec §3.6)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpu_engine.ops.base import MAIN, Op, Params, Shape, quantize
+
+
+@dataclass
+class Pooling2D(Op):
+    TYPE = "pooling2d"
+
+    operator: str = "max"
+    size: int = 2
+    stride: int = 1
+    padding: str = "valid"
+
+    @classmethod
+    def parse(cls, name: str, params: Params) -> Pooling2D:
+        op = cls(name=name,
+                 operator=params.choice("operator", ("max", "average")),
+                 size=params.int("size", minimum=2, maximum=64),
+                 stride=params.int("stride", 1, maximum=64),
+                 padding=params.choice("padding", ("valid", "same"), "valid"))
+        if op.operator == "average" and op.padding != "valid":
+            raise op.error("average pooling supports only 'valid' padding")
+        return op
+
+    @property
+    def scale(self) -> float:
+        """The averaging factor as the shader's 10-decimal literal (1/9 -> 0.1111111119)."""
+        return float(np.float32(float(f"{1.0 / self.size ** 2:.10f}")))
+
+    def padding_before(self, size: int) -> int:
+        if self.padding == "valid":
+            return 0
+        out = -(-size // self.stride)
+        return max(0, ((out - 1) * self.stride + self.size - size) // 2)
+
+    def output_size(self, size: int) -> int:
+        if self.padding == "same":
+            return -(-size // self.stride)
+        return (size - self.size) // self.stride + 1
+
+    def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
+        h, w, c = inputs[MAIN]
+        ho, wo = self.output_size(h), self.output_size(w)
+        if ho < 1 or wo < 1:
+            raise self.error(f"a {self.size}x{self.size} window does not fit the {h}x{w} input")
+        return (ho, wo, c)
+
+    def reference(self, inputs: dict[int, np.ndarray], level: str) -> np.ndarray:
+        x = inputs[MAIN].astype(np.float64)
+        h, w, _ = x.shape
+        k, s = self.size, self.stride
+        ho, wo = self.output_size(h), self.output_size(w)
+        top, left = self.padding_before(h), self.padding_before(w)
+        x = np.pad(x, ((top, max(0, (ho - 1) * s + k - h - top)),
+                       (left, max(0, (wo - 1) * s + k - w - left)), (0, 0)))
+        windows = [x[dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s, :]
+                   for dy in range(k) for dx in range(k)]
+        if self.operator == "max":
+            y = np.max(windows, axis=0)
+        elif level == "float":
+            y = np.mean(windows, axis=0)
+        else:
+            y = np.sum(windows, axis=0) * self.scale
+        return y if level == "float" else quantize(y)
