@@ -1,0 +1,182 @@
+"""Results hub: the latest prediction, and fan-out to subscribers that can never slow the worker.
+
+The worker thread publishes; websocket handlers subscribe from the server's event loop. Each
+subscriber has a small bounded mailbox: when it is full the oldest message is lost, and a
+subscriber that has taken nothing for `stale_after_s` while messages kept coming is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Ranked:
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One classified frame, as served by /api/latest and the websocket."""
+
+    frame: int
+    timestamp: float  # wall-clock seconds (Unix time) when the frame was captured
+    label: str | None  # the best class, or None when below the confidence threshold
+    uncertain: bool
+    top_k: list[Ranked]
+    timings_ms: dict[str, float]
+    model: str
+    source: str  # "camera" or "upload"
+    smoothing: int = 1
+    threshold: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class PredictionMaker:
+    """Turns raw probabilities into a `Prediction`: smoothing over recent frames, top-k, threshold."""
+
+    def __init__(self, labels: Sequence[str], model_name: str, top_k: int = 5,
+                 smoothing: int = 1, threshold: float = 0.0) -> None:
+        self.labels = list(labels)
+        self.model_name = model_name
+        self.top_k = min(top_k, len(self.labels))
+        self.smoothing = smoothing
+        self.threshold = threshold
+        self._recent: deque[np.ndarray] = deque(maxlen=smoothing)
+
+    def make(self, probabilities: np.ndarray, frame: int, timestamp: float,
+             timings_s: dict[str, float], source: str = "camera") -> Prediction:
+        """Rank one result; camera frames are smoothed with the previous ones, uploads are not."""
+        probabilities = np.asarray(probabilities, dtype=np.float32)
+        if source == "camera" and self.smoothing > 1:
+            self._recent.append(probabilities)
+            probabilities = np.mean(self._recent, axis=0)
+        order = np.argsort(-probabilities, kind="stable")[: self.top_k]
+        ranked = [Ranked(int(i), self.labels[i], round(float(probabilities[i]), 6)) for i in order]
+        uncertain = ranked[0].probability < self.threshold
+        return Prediction(
+            frame=frame, timestamp=timestamp, label=None if uncertain else ranked[0].label,
+            uncertain=uncertain, top_k=ranked,
+            timings_ms={k: round(v * 1000.0, 3) for k, v in timings_s.items()},
+            model=self.model_name, source=source,
+            smoothing=self.smoothing if source == "camera" else 1, threshold=self.threshold)
+
+
+class SubscriptionClosed(Exception):
+    """The hub dropped this subscriber (it fell behind for too long) or the hub closed."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A bounded mailbox of JSON messages for one subscriber, used from the event loop only."""
+
+    limit: int
+    stale_after_s: float
+    _messages: deque[str] = field(default_factory=deque)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: int = 0
+    closed: bool = False
+    _behind_since: float | None = None
+
+    async def get(self) -> str:
+        while not self._messages:
+            if self.closed:
+                raise SubscriptionClosed("dropped by the results hub")
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        self._behind_since = None
+        return self._messages.popleft()
+
+    def _offer(self, message: str, now: float) -> bool:
+        """Queue a message; False when this subscriber has been behind for too long."""
+        if len(self._messages) >= self.limit:
+            self._messages.popleft()
+            self.lost += 1
+            if self._behind_since is None:
+                self._behind_since = now
+            elif now - self._behind_since > self.stale_after_s:
+                return False
+        self._messages.append(message)
+        self._wakeup.set()
+        return True
+
+    def _close(self) -> None:
+        self.closed = True
+        self._wakeup.set()
+
+
+class ResultsHub:
+    """Holds the latest prediction; fans it out as JSON to the subscribers of one event loop."""
+
+    def __init__(self, mailbox: int = 4, stale_after_s: float = 10.0) -> None:
+        self.mailbox = mailbox
+        self.stale_after_s = stale_after_s
+        self._lock = threading.Lock()
+        self._latest: Prediction | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribers: set[Subscription] = set()
+        self.published = 0
+        self.lost_messages = 0
+        self.dropped_subscribers = 0
+
+    @property
+    def latest(self) -> Prediction | None:
+        with self._lock:
+            return self._latest
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, prediction: Prediction) -> None:
+        """Called from any thread; never blocks on subscribers."""
+        message = json.dumps({"type": "prediction", **prediction.to_dict()})
+        with self._lock:
+            self._latest = prediction
+            self.published += 1
+            loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._fan_out, message)
+            except RuntimeError:  # the loop has closed: nobody is listening any more
+                with self._lock:
+                    if self._loop is loop:
+                        self._loop = None
+
+    def subscribe(self) -> Subscription:
+        """Called from the server's event loop, which from then on receives the fan-out."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._loop is not loop:
+                for old in self._subscribers:
+                    old._close()
+                self._subscribers = set()
+                self._loop = loop
+        subscription = Subscription(self.mailbox, self.stale_after_s)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription._close()
+        self._subscribers.discard(subscription)
+
+    def _fan_out(self, message: str) -> None:
+        now = time.monotonic()
+        for subscription in list(self._subscribers):
+            lost_before = subscription.lost
+            if not subscription._offer(message, now):
+                self.dropped_subscribers += 1
+                self.unsubscribe(subscription)
+            self.lost_messages += subscription.lost - lost_before
