@@ -5,10 +5,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app import cli_engine
+from app import cli_engine, cli_model
 
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
-COMMAND_MODULES = [cli_engine]
+COMMAND_MODULES = [cli_engine, cli_model]
 
 
 def build_parser() -> argparse.ArgumentParser:
