@@ -19,8 +19,8 @@ from pathlib import Path
 
 from app import model_catalog
 from app.model_fetch import FetchError, Progress, fetch, is_url, remove_stale_partials
-from gpu_engine.chunkfile import read_chunks
 from gpu_engine.errors import ModelError
+from gpu_engine.model import load_model
 
 STORE_ENV = "SHADERCAM_MODEL_STORE"
 SYSTEM_STATE = Path("/var/lib/shadercam")
@@ -216,7 +216,7 @@ def _name_from(source: str) -> str:
 def _validate(path: Path, source: str) -> None:
     """Refuse anything the engine could not load, before it can become the service's model."""
     try:
-        read_chunks(path)
+        load_model(path)
     except ModelError as exc:
         raise ModelStoreError(f"{source}: not a usable model: {exc}") from None
 

@@ -54,6 +54,17 @@ def test_file_that_is_not_a_chunkfile_is_refused(tmp_path):
     assert _entries(store.directory) == []
 
 
+def test_model_with_a_broken_description_is_refused(tmp_path, dog_model):
+    data = bytearray(dog_model.read_bytes())
+    data[2000] ^= 1  # inside the op listing: a valid chunkfile the engine cannot load
+    broken = tmp_path / "broken.chunks"
+    broken.write_bytes(bytes(data))
+    store = ModelStore(tmp_path / "store")
+    with pytest.raises(ModelStoreError, match="not a usable model: connection"):
+        store.install(str(broken))
+    assert _entries(store.directory) == []
+
+
 def test_missing_file_and_bad_arguments_are_refused(tmp_path, dog_model):
     store = ModelStore(tmp_path / "store")
     with pytest.raises(ModelStoreError, match="cannot read"):
@@ -87,7 +98,7 @@ def test_url_without_sha256_is_refused_before_any_request(tmp_path, http_server)
 
 def test_download_with_wrong_checksum_leaves_nothing(tmp_path, dog_model, http_server):
     data = bytearray(dog_model.read_bytes())
-    data[1000] ^= 1  # one flipped bit in a conv weight still parses as a chunkfile
+    data[50_000] ^= 1  # one flipped bit in a dense weight: still a loadable model
     http_server.files["/dog.chunks"] = bytes(data)
     store = ModelStore(tmp_path / "store")
     with pytest.raises(ModelStoreError, match="sha256 mismatch"):
@@ -163,7 +174,7 @@ def test_reinstall_is_a_no_op_and_a_different_model_needs_force(tmp_path, dog_mo
 
     other = tmp_path / "dog_classifier.chunks"
     data = bytearray(dog_model.read_bytes())
-    data[2000] ^= 1
+    data[50_000] ^= 1  # a dense weight: still a valid model, different content
     other.write_bytes(bytes(data))
     with pytest.raises(ModelStoreError, match="--force"):
         store.install(str(other))
