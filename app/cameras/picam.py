@@ -1,0 +1,114 @@
+"""The `picamera2` source: the Raspberry Pi camera through libcamera.
+
+Two streams: `main` (YUV420) goes to picamera2's MJPEGEncoder, which is the hardware JPEG
+encoder on Pi 0-4, and feeds the preview; `lores` (YUV420) is what the classifier sees. Its
+planes go to the engine as they are (views into picamera2's array, no colour conversion on
+the CPU). picamera2 is imported only here, and only when this source is opened.
+"""
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+
+from app.cameras.base import Camera, CameraError, Frame
+from app.cameras.preview import Preview
+
+
+def yuv420_planes(array: np.ndarray, width: int, height: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split picamera2's YUV420 array into Y, U, V views.
+
+    picamera2 returns a YUV420 stream as one (height*3/2, stride) array: `height` rows of Y
+    with `stride` bytes each, then the U plane and the V plane, each (height/2) rows of
+    stride/2 bytes laid end to end (two chroma rows per array row). Padding on the right of
+    each row is cut off by the views.
+    """
+    stride = array.shape[1]
+    if array.shape[0] != height * 3 // 2 or stride < width:
+        raise CameraError(f"unexpected YUV420 array {array.shape} for a {width}x{height} stream")
+    quarter = height // 4
+    y = array[:height, :width]
+    u = array[height:height + quarter].reshape(height // 2, stride // 2)[:, :width // 2]
+    v = array[height + quarter:height + 2 * quarter].reshape(height // 2, stride // 2)[:, :width // 2]
+    return y, u, v
+
+
+class _PreviewSink(io.BufferedIOBase):
+    """What picamera2's FileOutput writes each hardware JPEG into."""
+
+    def __init__(self, preview: Preview) -> None:
+        super().__init__()
+        self.preview = preview
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # data: bytes-like JPEG of one frame
+        self.preview.put_jpeg(data)
+        return len(data)
+
+
+class PiCamera(Camera):
+    name = "picamera2"
+    hardware_preview = True
+
+    def __init__(self, fps: float, size: tuple[int, int] = (640, 480),
+                 inference_size: tuple[int, int] = (384, 288), buffer_count: int = 3,
+                 camera_num: int = 0) -> None:
+        super().__init__()
+        self.fps = fps
+        self.size = size
+        self.inference_size = inference_size
+        self.buffer_count = buffer_count
+        self.camera_num = camera_num
+        self._picam2 = None
+        self._encoding = False
+
+    def open(self, preview: Preview) -> None:
+        try:
+            from picamera2 import Picamera2
+            from picamera2.encoders import MJPEGEncoder
+            from picamera2.outputs import FileOutput
+        except ImportError as exc:
+            raise CameraError("the picamera2 source needs picamera2 "
+                              "(apt install python3-picamera2)") from exc
+        try:
+            self._picam2 = Picamera2(self.camera_num)
+        except (IndexError, RuntimeError) as exc:
+            raise CameraError(f"no camera {self.camera_num}: {exc}") from exc
+        frame_us = int(round(1_000_000 / self.fps))
+        config = self._picam2.create_video_configuration(
+            main={"size": self.size, "format": "YUV420"},
+            lores={"size": self.inference_size, "format": "YUV420"},
+            buffer_count=self.buffer_count, encode="main",
+            controls={"FrameDurationLimits": (frame_us, frame_us)})
+        self._picam2.configure(config)
+        lores = self._picam2.stream_configuration("lores")
+        self._lores_size = tuple(lores["size"])  # libcamera may align the requested size
+        self._picam2.start_encoder(MJPEGEncoder(), FileOutput(_PreviewSink(preview)), name="main")
+        self._encoding = True
+        self._picam2.start()
+
+    def read(self) -> Frame:
+        if self._interrupted.is_set():
+            raise CameraError("interrupted")
+        start = time.monotonic()
+        array = self._picam2.capture_array("lores")
+        width, height = self._lores_size
+        return Frame(timestamp=time.time(), monotonic=time.monotonic(),
+                     capture_s=time.monotonic() - start,
+                     yuv=yuv420_planes(array, width, height))
+
+    def close(self) -> None:
+        picam2, self._picam2 = self._picam2, None
+        if picam2 is None:
+            return
+        try:
+            if self._encoding:
+                picam2.stop_encoder()
+            picam2.stop()
+        finally:
+            self._encoding = False
+            picam2.close()

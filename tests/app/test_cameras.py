@@ -1,0 +1,165 @@
+"""Camera sources, the newest-frame slot, the preview, and the retrying supervisor."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import picamera2_standin
+from app.cameras import CameraError, CameraSupervisor, FrameSlot, Preview, make_camera
+from app.cameras.files import FilesCamera
+from app.cameras.picam import yuv420_planes
+
+
+def wait_for(predicate, timeout=10.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def write_images(folder, colours, size=(64, 48)):
+    for i, colour in enumerate(colours):
+        Image.new("RGB", size, colour).save(folder / f"{i:02d}.png")
+
+
+def test_yuv420_planes_cut_padding_and_split_chroma():
+    width, height, stride = 6, 4, 16
+    array = np.full((height * 3 // 2, stride), 0xEE, np.uint8)
+    array[:height, :width] = np.arange(24).reshape(4, 6)
+    array[4, :3], array[4, 8:11] = [1, 2, 3], [4, 5, 6]  # U rows 0 and 1
+    array[5, :3], array[5, 8:11] = [7, 8, 9], [10, 11, 12]  # V rows 0 and 1
+    y, u, v = yuv420_planes(array, width, height)
+    assert y.shape == (4, 6) and u.shape == v.shape == (2, 3)
+    np.testing.assert_array_equal(y, np.arange(24).reshape(4, 6))
+    np.testing.assert_array_equal(u, [[1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(v, [[7, 8, 9], [10, 11, 12]])
+    assert np.shares_memory(y, array) and np.shares_memory(u, array)  # views, not copies
+    with pytest.raises(CameraError, match="unexpected YUV420 array"):
+        yuv420_planes(array[:5], width, height)
+
+
+def test_frame_slot_keeps_only_the_newest():
+    slot = FrameSlot()
+    assert slot.take(timeout=0.01) is None
+    for n in range(1, 4):
+        slot.put(n)  # the slot does not look inside what it holds
+    assert slot.take(0.01) == 3 and slot.overwritten == 2
+    threading.Timer(0.05, slot.put, args=(4,)).start()
+    assert slot.take(timeout=5) == 4
+
+
+def test_files_source_loops_a_folder_and_shrinks_large_pictures(tmp_path):
+    write_images(tmp_path, ["red", "lime", "blue"], size=(1280, 960))
+    (tmp_path / "notes.txt").write_text("not an image")
+    camera = FilesCamera(str(tmp_path), fps=50, max_size=(320, 240))
+    camera.open(Preview())
+    colours = [tuple(camera.read().rgb[10, 10]) for _ in range(4)]
+    assert colours == [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 0, 0)]
+    assert camera.read().rgb.shape == (240, 320, 3)
+    camera.close()
+
+
+def test_files_source_plays_an_animated_image(tmp_path):
+    frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    camera = FilesCamera(str(tmp_path / "anim.gif"), fps=50)
+    camera.open(Preview())
+    reds = [int(camera.read().rgb[0, 0, 0]) for _ in range(3)]
+    assert reds[0] > 200 and reds[1] < 50 and reds[2] > 200
+
+
+def test_files_source_errors_are_clear(tmp_path):
+    with pytest.raises(CameraError, match="does not exist"):
+        FilesCamera(str(tmp_path / "nope"), fps=5).open(Preview())
+    with pytest.raises(CameraError, match="no images or videos"):
+        FilesCamera(str(tmp_path), fps=5).open(Preview())
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    camera = FilesCamera(str(tmp_path), fps=50)
+    camera.open(Preview())
+    with pytest.raises(CameraError, match="cannot decode .*broken.jpg"):
+        camera.read()
+
+
+def test_preview_encodes_only_when_asked_and_once_per_frame():
+    preview = Preview(quality=70)
+    assert preview.jpeg() is None
+    for shade in (10, 200):
+        preview.put_rgb(np.full((24, 32, 3), shade, np.uint8))
+    assert preview.encoded == 0
+    seq, data = preview.jpeg()
+    assert seq == 2 and preview.jpeg() == (2, data) and preview.encoded == 1
+    assert np.asarray(Image.open(io.BytesIO(data)))[5, 5, 0] > 150
+    preview.put_jpeg(b"\xff\xd8hardware")
+    assert preview.jpeg() == (3, b"\xff\xd8hardware") and preview.encoded == 1
+
+
+def test_supervisor_retries_a_missing_source_with_back_off_then_recovers(tmp_path):
+    folder = tmp_path / "pictures"
+    slot, preview = FrameSlot(), Preview()
+    supervisor = CameraSupervisor(lambda: FilesCamera(str(folder), fps=20), slot, preview,
+                                  retry_min_s=0.05, retry_max_s=0.2, source="files")
+    supervisor.start()
+    try:
+        assert wait_for(lambda: supervisor.failures >= 3)
+        status = supervisor.status()
+        assert status["state"] == "retrying" and "does not exist" in status["error"]
+        folder.mkdir()
+        write_images(folder, ["red"])
+        assert wait_for(lambda: supervisor.status()["state"] == "running" and supervisor.frames > 2)
+        frame = slot.take(timeout=2)
+        assert frame.rgb[0, 0].tolist() == [255, 0, 0] and frame.number >= 1
+        assert preview.seq >= 1 and supervisor.status()["error"] is None
+    finally:
+        supervisor.stop()
+    assert supervisor.state == "stopped" and not supervisor.is_alive()
+
+
+def test_picamera2_start_frames_failure_and_recovery(monkeypatch):
+    world = picamera2_standin.install(monkeypatch)
+    world.fail_after_frames, world.then_missing = 5, 2
+    slot, preview = FrameSlot(), Preview()
+    supervisor = CameraSupervisor(
+        lambda: make_camera("picamera2", fps=50, size=(320, 240), inference_size=(100, 75),
+                            buffer_count=3),
+        slot, preview, retry_min_s=0.05, retry_max_s=0.2, source="picamera2")
+    supervisor.start()
+    try:
+        first = slot.take(timeout=5)
+        camera = world.instances[0]
+        lores = camera.camera_config["lores"]
+        assert camera.camera_config["main"]["format"] == "YUV420"
+        assert camera.camera_config["buffer_count"] == 3
+        assert camera.camera_config["controls"]["FrameDurationLimits"] == (20000, 20000)
+        assert lores["stride"] > lores["size"][0]  # the padded layout is really exercised
+        y, u, v = first.yuv
+        width, height = lores["size"]
+        assert y.shape == (height, width) and u.shape == v.shape == (height // 2, width // 2)
+        expected_y, expected_u, expected_v = picamera2_standin.frame_content(first.number,
+                                                                             width, height)
+        np.testing.assert_array_equal(y, expected_y)
+        assert (u == expected_u).all() and (v == expected_v).all()
+        assert first.rgb is None
+        # the hardware JPEG preview arrives without any CPU encode on our side
+        assert wait_for(lambda: preview.seq > 0)
+        seq, data = preview.jpeg()
+        assert Image.open(io.BytesIO(data)).size == (320, 240) and preview.encoded == 0
+
+        # frame 6 fails, then the camera is missing twice, then it comes back
+        assert wait_for(lambda: supervisor.failures >= 1, timeout=5)
+        assert "Camera frontend has timed out" in (supervisor.error or "")
+        assert wait_for(lambda: supervisor.failures >= 3, timeout=5)
+        assert "no camera 0" in supervisor.error
+        assert wait_for(lambda: supervisor.state == "running" and len(world.instances) == 2)
+        frames_before = supervisor.frames
+        assert wait_for(lambda: supervisor.frames > frames_before + 3)
+        assert world.instances[0].closed and not world.instances[0].started
+    finally:
+        supervisor.stop()
+    assert world.instances[-1].closed
