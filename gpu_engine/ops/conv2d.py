@@ -7,6 +7,8 @@ import numpy as np
 
 from gpu_engine.ops import activation
 from gpu_engine.ops.base import MAIN, RESIDUAL, Op, Params, Shape, float_array, quantize
+from gpu_engine.ops.shuffle import quad_permutation
+from gpu_engine.plan import Layout, Pass, vec
 
 IMAGE_CHANNELS = 3
 
@@ -144,3 +146,65 @@ class Conv2D(Op):
     def multiply_adds(self) -> int:
         ho, wo, cout = self.shape
         return ho * wo * cout * self.kernel ** 2 * (self.in_channels // self.groups)
+
+    # ---- GPU plan -------------------------------------------------------------------------
+
+    def gpu_passes(self, inputs: dict[int, tuple[Layout, int]], output: Layout) -> list[Pass]:
+        """One pass per output quad: its group's input quads (≤ 8 samplers), residual, bias."""
+        source, shuffle = inputs[MAIN]
+        perm = quad_permutation(source.quads, shuffle)
+        k, cout = self.kernel, self.out_channels
+        h, w, _ = source.shape
+        pad = (self.padding_before(h), self.padding_before(w))
+        in_w, in_h = source.texture_size
+        in_origin = source.quad(0)[1]
+        weights = self.effective_weights()
+        if self.image_input:  # the RGB image as one quad whose 4th weight is zero
+            weights = np.concatenate([weights, np.zeros((k, k, 1, cout), np.float32)], axis=2)
+        cin_g = weights.shape[2]
+        group_quads = 1 if self.depthwise else cin_g // 4
+        cout_g = cout // self.groups
+        defines = (("NQ", group_quads), ("K", k), ("STRIDE", self.stride),
+                   ("DEPTHWISE", int(self.depthwise)), ("RESIDUAL", int(RESIDUAL in inputs)),
+                   ("ACTIVATION", activation.SHADER_IDS[self.activation]))
+        bias = self.effective_bias()
+        passes = []
+        for q in range(output.quads):
+            target, origin = output.quad(q)
+            if self.depthwise:
+                first = q
+                taps = weights[:, :, 0, 4 * q:4 * q + 4]  # k, k, 4
+            else:
+                first = (4 * q // cout_g) * group_quads
+                block = weights[:, :, :, 4 * q:4 * q + 4].reshape(k, k, group_quads, 4, 4)
+                taps = block  # column c of each mat4 = weights from input channel c
+            samplers = [(f"uInput[{t}]", source.quad(perm[first + t])[0])
+                        for t in range(group_quads)]
+            uniforms = {
+                "uWeights": np.ascontiguousarray(taps, np.float32),
+                "uBias": bias[4 * q:4 * q + 4].astype(np.float32),
+                "uOutputOrigin": vec(*origin),
+                "uInputStep": vec(1.0 / in_w, 1.0 / in_h),
+                "uInputOrigin": vec(in_origin[0] - pad[1] + 0.5, in_origin[1] - pad[0] + 0.5),
+            }
+            fetches = k * k * group_quads
+            if RESIDUAL in inputs:
+                residual = inputs[RESIDUAL][0]
+                ref, res_origin = residual.quad(q)
+                samplers.append(("uResidual", ref))
+                res_w, res_h = residual.texture_size
+                uniforms["uResidualStep"] = vec(1.0 / res_w, 1.0 / res_h)
+                uniforms["uResidualOrigin"] = vec(res_origin[0] + 0.5, res_origin[1] + 0.5)
+                fetches += 1
+            passes.append(Pass(
+                op=self.name, shader="conv2d.frag", defines=defines, target=target,
+                viewport=(origin[0], origin[1], output.shape[1], output.shape[0]),
+                samplers=samplers, uniforms=uniforms, fetches_per_fragment=fetches,
+                uniform_vectors=k * k * (1 if self.depthwise else 4 * group_quads) + 6))
+        return passes
+
+    def border_needed(self, size: int) -> int:
+        """Zero texels this conv reads beyond either edge of a `size`-long input."""
+        before = self.padding_before(size)
+        after = (self.output_size(size) - 1) * self.stride + self.kernel - size - before
+        return max(before, after, 0)

@@ -7,6 +7,7 @@ import numpy as np
 
 from gpu_engine import fixed_point as fp
 from gpu_engine.ops.base import MAIN, Op, Params, Shape, float_array
+from gpu_engine.plan import FLAT, Constant, Layout, Pass, TextureRef, vec
 
 BLOCK = 8      # inputs per partial sum of the multiplication stage
 FAN_IN = 4     # partials added per summation stage
@@ -90,3 +91,56 @@ class Dense(Op):
 
     def multiply_adds(self) -> int:
         return self.matrix.size
+
+    # ---- GPU plan -------------------------------------------------------------------------
+
+    def gpu_passes(self, inputs: dict[int, tuple[Layout, int]], output: Layout,
+                   ) -> tuple[list[Pass], dict[str, Constant], list[Layout]]:
+        """Multiplication pass, then summation passes, each a texture of Q8.8 byte pairs.
+
+        Texel (j, r) of every stage holds the values of outputs 2r (RG) and 2r+1 (BA).
+        """
+        source = inputs[MAIN][0]
+        rows = self.outputs // 2
+        n = self.inputs_count
+        lsb, msb, off, inv = fp.remap(self.matrix)
+        weight_texels = np.stack([lsb[0::2], msb[0::2], lsb[1::2], msb[1::2]], axis=-1)
+        b_lsb, b_msb, b_off, b_inv = fp.remap(self.bias)
+        bias_texels = np.stack([b_lsb[0::2], b_msb[0::2], b_lsb[1::2], b_msb[1::2]],
+                               axis=-1)[None]
+        constants = {f"{self.name}/w": Constant(f"{self.name}/w", weight_texels),
+                     f"{self.name}/b": Constant(f"{self.name}/b", bias_texels)}
+        widths = self.stage_widths()
+        stages = [Layout(f"{self.name}/stage{s}", (rows, width, 4), FLAT)
+                  for s, width in enumerate(widths)]
+        stages[-1] = Layout(output.name, (rows, 1, 4), FLAT)
+        h, w, c = source.shape
+        src_w, src_h = source.texture_size
+        passes = [Pass(
+            op=self.name, shader="dense_multiply.frag", defines=(), target=TextureRef(
+                stages[0].name), viewport=(0, 0, widths[0], rows),
+            samplers=[("uMatrix", TextureRef(f"{self.name}/w")), ("uInput", source.quad(0)[0])],
+            uniforms={"uInputShape": vec(w, h, c), "uInputStep": vec(1.0 / src_w, 1.0 / src_h),
+                      "uMatrixStep": vec(1.0 / n, 1.0 / rows), "uRemap": vec(off, inv)},
+            fetches_per_fragment=2 * BLOCK // 2 + 2, uniform_vectors=4)]
+        for s in range(1, len(widths)):
+            last = s == len(widths) - 1
+            samplers = [("uPartials", TextureRef(stages[s - 1].name))]
+            if last:
+                samplers.append(("uBias", TextureRef(f"{self.name}/b")))
+            passes.append(Pass(
+                op=self.name, shader="dense_sum.frag", defines=(("LAST", int(last)),),
+                target=TextureRef(stages[s].name), viewport=(0, 0, widths[s], rows),
+                samplers=samplers,
+                uniforms={"uPadding": vec(FAN_IN * widths[s] - widths[s - 1]),
+                          "uPartialsStep": vec(1.0 / widths[s - 1], 1.0 / rows),
+                          "uBiasStep": vec(1.0 / rows), "uRemap": vec(b_off, b_inv)},
+                fetches_per_fragment=FAN_IN + int(last), uniform_vectors=4))
+        return passes, constants, stages
+
+    @staticmethod
+    def decode_logits(texels: np.ndarray) -> np.ndarray:
+        """Logits from the last stage's bytes (rows × 4: lsb, msb of 2r and of 2r+1)."""
+        even = fp.decode_bytes(texels[:, 0], texels[:, 1])
+        odd = fp.decode_bytes(texels[:, 2], texels[:, 3])
+        return np.stack([even, odd], axis=1).reshape(-1)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine.ops.base import Op, Params, Shape, quantize
+from gpu_engine.plan import Layout, Pass, TextureRef, vec
 
 MAX_OUTPUT = 2048
 
@@ -53,18 +54,71 @@ class ImageSampler(Op):
         rgb = image[..., :3].astype(np.float64) / 255.0
         height, width = rgb.shape[:2]
         xs, ys = self.positions(width, height)
-        if self.linear:
-            fx, fy = xs - np.floor(xs), ys - np.floor(ys)
-            cx0 = np.clip(np.floor(xs).astype(int), 0, width - 1)
-            cy0 = np.clip(np.floor(ys).astype(int), 0, height - 1)
-            cx1 = np.clip(cx0 + 1, 0, width - 1)
-            cy1 = np.clip(cy0 + 1, 0, height - 1)
-            top = rgb[cy0][:, cx0] * (1 - fx)[None, :, None] + rgb[cy0][:, cx1] * fx[None, :, None]
-            bottom = (rgb[cy1][:, cx0] * (1 - fx)[None, :, None]
-                      + rgb[cy1][:, cx1] * fx[None, :, None])
-            out = top * (1 - fy)[:, None, None] + bottom * fy[:, None, None]
-        else:
-            cx = np.clip(np.floor(xs + 0.5).astype(int), 0, width - 1)
-            cy = np.clip(np.floor(ys + 0.5).astype(int), 0, height - 1)
-            out = rgb[cy][:, cx]
+        out = np.stack([_bilinear(rgb[..., c], xs, ys, self.linear) for c in range(3)], axis=-1)
         return out if level == "float" else quantize(out)
+
+    def reference_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                         level: str) -> np.ndarray:
+        """The sampler on a YUV420 frame: Y, U, V interpolated at their own sites, then RGB."""
+        height, width = y.shape
+        xs, ys = self.positions(width, height)
+        planes = []
+        for plane, factor in ((y, 1.0), (u, 0.5), (v, 0.5)):
+            px = (xs + 0.5) * factor - 0.5  # chroma sites sit between luma pairs (JPEG)
+            py = (ys + 0.5) * factor - 0.5
+            planes.append(_bilinear(plane.astype(np.float64) / 255.0, px, py, self.linear))
+        out = yuv_to_rgb(*planes)
+        return out if level == "float" else quantize(out)
+
+    # ---- GPU plan -------------------------------------------------------------------------
+
+    def gpu_passes(self, output: Layout) -> dict[str, Pass]:
+        """One pass per frame format; frame-size uniforms are filled per frame (frame_uniforms)."""
+        target, origin = output.quad(0)
+        viewport = (origin[0], origin[1], self.width, self.height)
+        defines = (("LINEAR", int(self.linear)),)
+        fetches = 4 if self.linear else 1
+        rgb = Pass(op=self.name, shader="image_rgb.frag", defines=defines, target=target,
+                   viewport=viewport, samplers=[("uImage", TextureRef("frame", 0))],
+                   uniforms={"uOutputOrigin": vec(*origin)},
+                   fetches_per_fragment=fetches, uniform_vectors=4)
+        yuv = Pass(op=self.name, shader="image_yuv420.frag", defines=defines, target=target,
+                   viewport=viewport,
+                   samplers=[("uLuma", TextureRef("frame", 0)), ("uChromaU", TextureRef("frame", 1)),
+                             ("uChromaV", TextureRef("frame", 2))],
+                   uniforms={"uOutputOrigin": vec(*origin)},
+                   fetches_per_fragment=3 * fetches, uniform_vectors=6)
+        return {"rgb": rgb, "yuv420": yuv}
+
+    def frame_uniforms(self, width: int, height: int) -> dict[str, np.ndarray]:
+        x0, y0, x1, y1 = self.crop(width, height)
+        return {"uStart": vec(x0, y0),
+                "uStep": vec((x1 - x0) / max(self.width - 1, 1), (y1 - y0) / max(self.height - 1, 1)),
+                "uSourceSize": vec(width, height)}
+
+
+# Full-range BT.601 (the JPEG/sYCC matrix libcamera uses for the Pi camera's YUV420 streams).
+YUV_TO_RGB = np.array([[1.0, 0.0, 1.402],
+                       [1.0, -0.344136, -0.714136],
+                       [1.0, 1.772, 0.0]])
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    yuv = np.stack([y, u - 0.5, v - 0.5], axis=-1)
+    return np.clip(yuv @ YUV_TO_RGB.T, 0.0, 1.0)
+
+
+def _bilinear(plane: np.ndarray, xs: np.ndarray, ys: np.ndarray, linear: bool) -> np.ndarray:
+    """Sample a 2-D plane at columns xs and rows ys with clamp-to-edge."""
+    height, width = plane.shape
+    if not linear:
+        cx = np.clip(np.floor(xs + 0.5).astype(int), 0, width - 1)
+        cy = np.clip(np.floor(ys + 0.5).astype(int), 0, height - 1)
+        return plane[cy][:, cx]
+    fx, fy = xs - np.floor(xs), ys - np.floor(ys)
+    x0 = np.clip(np.floor(xs).astype(int), 0, width - 1)
+    y0 = np.clip(np.floor(ys).astype(int), 0, height - 1)
+    x1, y1 = np.clip(x0 + 1, 0, width - 1), np.clip(y0 + 1, 0, height - 1)
+    top = plane[y0][:, x0] * (1 - fx) + plane[y0][:, x1] * fx
+    bottom = plane[y1][:, x0] * (1 - fx) + plane[y1][:, x1] * fx
+    return top * (1 - fy)[:, None] + bottom * fy[:, None]

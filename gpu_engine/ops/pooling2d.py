@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine.ops.base import MAIN, Op, Params, Shape, quantize
+from gpu_engine.ops.shuffle import quad_permutation
+from gpu_engine.plan import Layout, Pass, vec
 
 
 @dataclass
@@ -68,3 +70,34 @@ class Pooling2D(Op):
         else:
             y = np.sum(windows, axis=0) * self.scale
         return y if level == "float" else quantize(y)
+
+    # ---- GPU plan -------------------------------------------------------------------------
+
+    def gpu_passes(self, inputs: dict[int, tuple[Layout, int]], output: Layout) -> list[Pass]:
+        """One pass per quad: the window of its own input quad."""
+        source, shuffle = inputs[MAIN]
+        perm = quad_permutation(source.quads, shuffle)
+        h, w, _ = source.shape
+        in_w, in_h = source.texture_size
+        in_origin = source.quad(0)[1]
+        pad = (self.padding_before(h), self.padding_before(w))
+        defines = (("K", self.size), ("STRIDE", self.stride), ("MAX", int(self.operator == "max")))
+        passes = []
+        for q in range(output.quads):
+            target, origin = output.quad(q)
+            passes.append(Pass(
+                op=self.name, shader="pooling2d.frag", defines=defines, target=target,
+                viewport=(origin[0], origin[1], output.shape[1], output.shape[0]),
+                samplers=[("uInput", source.quad(perm[q])[0])],
+                uniforms={"uOutputOrigin": vec(*origin),
+                          "uInputStep": vec(1.0 / in_w, 1.0 / in_h),
+                          "uInputOrigin": vec(in_origin[0] - pad[1] + 0.5,
+                                              in_origin[1] - pad[0] + 0.5),
+                          "uScale": vec(self.scale)},
+                fetches_per_fragment=self.size ** 2, uniform_vectors=4))
+        return passes
+
+    def border_needed(self, size: int) -> int:
+        before = self.padding_before(size)
+        after = (self.output_size(size) - 1) * self.stride + self.size - size - before
+        return max(before, after, 0)

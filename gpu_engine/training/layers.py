@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -225,7 +226,10 @@ class Pooling2d(nn.Module):
                 output_size(w, self.size, self.stride, self.padding), c)
 
     def forward(self, x: torch.Tensor, fake_quant: bool = False) -> torch.Tensor:
-        if self.operator == "average":
+        if self.operator == "average" and fake_quant:  # the shader's sum times a literal 1/k²
+            literal = float(np.float32(float(f"{1.0 / self.size ** 2:.10f}")))
+            y = F.avg_pool2d(x, self.size, self.stride, divisor_override=1) * literal
+        elif self.operator == "average":
             y = F.avg_pool2d(x, self.size, self.stride)
         else:
             if self.padding == "same":  # padded positions read 0, never above an activation
@@ -245,8 +249,8 @@ class Dense(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, use_bias: bool = True) -> None:
         super().__init__()
-        if in_features % 8 or in_features < 16:
-            raise ValueError(f"dense input size must be a multiple of 8 and at least 16, "
+        if in_features % 8 or in_features < 8:
+            raise ValueError(f"dense input size must be a positive multiple of 8, "
                              f"got {in_features}")
         if out_features % 4:
             raise ValueError(f"dense output_dims must be a multiple of 4, got {out_features}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-Q88_RANGE = 255.99609375  # span of the signed 16-bit Q8.8 range, (32767 - (-32768)) / 256
+from gpu_engine import fixed_point
 
 
 def straight_through(exact: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
@@ -35,28 +35,10 @@ def encode_fixed(v: torch.Tensor, frac_bits: int) -> torch.Tensor:
     return (high.clamp(-128.0, 127.0) + low / 256.0) * step
 
 
-def q88_bytes_value(v: np.ndarray) -> np.ndarray:
-    """A float32 array after the CPU-side Q8.8 encoding and decoding (multiples of 1/256)."""
-    q = np.floor(v.astype(np.float32) * np.float32(256) + np.float32(0.5))
-    return (np.clip(q, -32768, 32767) / 256.0).astype(np.float32)
-
-
 def remapped_parameter(values: np.ndarray) -> np.ndarray:
-    """What the gles2 dense shader computes for a weight or bias after its Q8.8 remap (§4.6).
-
-    The tensor is stretched over the whole 16-bit range, stored as Q8.8 and undone in the
-    shader with the offset and inverse scale printed as 8-decimal literals.
-    """
-    values = values.astype(np.float32)
-    lo, hi = np.float32(values.min()), np.float32(values.max())
-    if hi == lo:  # constant tensor: stored as is
-        return q88_bytes_value(values)
-    scale = np.float32(Q88_RANGE) / (hi - lo)
-    offset = np.float32(-128.0) - lo * scale
-    stored = q88_bytes_value(offset + scale * values)
-    off_literal = np.float32(float(f"{float(offset):0.8f}"))
-    inv_literal = np.float32(float(f"{1.0 / float(scale):0.8f}"))
-    return ((stored - off_literal) * inv_literal).astype(np.float32)
+    """A weight or bias as the gles2 dense shader sees it after its Q8.8 remap (§4.6)."""
+    lsb, msb, off, inv = fixed_point.remap(values)
+    return fixed_point.unmap(fixed_point.decode_bytes(lsb, msb), off, inv)
 
 
 def gles2_dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -75,15 +57,16 @@ def gles2_dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         else:
             b = torch.from_numpy(remapped_parameter(bias.detach().cpu().numpy())).to(x.device)
         blocks = n_in // 8
-        partials = torch.einsum("bjn,ojn->boj", x.reshape(-1, blocks, 8).float(),
-                                w.reshape(outputs, blocks, 8))
+        products = x.reshape(-1, 1, blocks, 2, 4).float() * w.reshape(1, outputs, blocks, 2, 4)
+        partials = products[..., 0, :].sum(-1) + products[..., 1, :].sum(-1)
         partials = encode_fixed(partials, 9)
         while True:
             width = partials.shape[-1]
             next_width = -(-width // 4)
             pad = 4 * next_width - width
             padded = torch.nn.functional.pad(partials, (pad, 0))
-            sums = padded.reshape(*padded.shape[:-1], next_width, 4).sum(-1)
+            quads = padded.reshape(*padded.shape[:-1], next_width, 4)
+            sums = ((quads[..., 0] + quads[..., 1]) + quads[..., 2]) + quads[..., 3]
             if next_width == 1:
                 return encode_fixed(sums[..., 0] + b, 8)
             partials = encode_fixed(sums, 9)
