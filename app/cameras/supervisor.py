@@ -31,6 +31,11 @@ class FrameSlot:
             self._frame = frame
             self._cond.notify_all()
 
+    def wake(self) -> None:
+        """End a take() that is waiting, so its thread can do other work (an upload)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def take(self, timeout: float) -> Frame | None:
         """The newest frame not taken yet, waiting at most `timeout` seconds for one."""
         with self._cond:

@@ -1,0 +1,192 @@
+"""The FastAPI app: the page, the JSON API, the websocket and the preview stream.
+
+Everything here only reads from the service (hub, preview, status); the one thing it sends
+the other way is an uploaded image for POST /api/classify, queued to the inference worker.
+Written for both FastAPI 0.92 / Starlette 0.26 (Debian bookworm) and the newest releases:
+templates are rendered with Jinja2 directly and no lifespan hooks are used.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+import jinja2
+import numpy as np
+from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from app.hub import SubscriptionClosed
+from app.service import Service
+from app.worker import WorkerBusy, WorkerUnavailable
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 10.0  # a websocket client that takes longer than this for one message is cut
+UPLOAD_LIMIT = 20 * 1024 * 1024
+UPLOAD_TIMEOUT_S = 120.0
+BOUNDARY = "frame"
+
+
+def _web_dir(name: str) -> str:
+    return str(resources.files("web").joinpath(name))
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="ShaderCam", version="0.1.0",
+                  description="Live image classification on a GPU: latest results, health, "
+                              "a websocket of predictions and the camera preview.")
+    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(_web_dir("templates")),
+                               autoescape=True)
+    app.mount("/static", StaticFiles(directory=_web_dir("static")), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(pages.get_template("index.html").render(model=service.model()))
+
+    @app.get("/api/latest", summary="The latest prediction, or a waiting state before the first")
+    def latest() -> dict[str, Any]:
+        prediction = service.hub.latest
+        if prediction is None:
+            health = service.health()
+            return {"type": "waiting", "status": health["status"],
+                    "detail": "no prediction yet: " + _waiting_reason(health)}
+        return {"type": "prediction", **prediction.to_dict()}
+
+    @app.get("/api/labels", summary="The class names of the loaded model")
+    def labels() -> dict[str, Any]:
+        if not service.worker.labels:
+            raise HTTPException(503, f"model not loaded ({service.worker.state}"
+                                     f"{': ' + service.worker.error if service.worker.error else ''})")
+        return {"model": service.worker.model_info["name"], "labels": service.worker.labels}
+
+    @app.get("/api/health", summary="Status of camera, model and GPU; fps and uptime")
+    def health() -> dict[str, Any]:
+        return service.health()
+
+    @app.get("/api/stats", summary="Timings, frames processed and dropped, clients")
+    def stats() -> dict[str, Any]:
+        return service.stats()
+
+    @app.post("/api/classify", summary="Classify an uploaded JPEG or PNG image")
+    async def classify(file: UploadFile = File(...)) -> dict[str, Any]:
+        data = await file.read(UPLOAD_LIMIT + 1)
+        if len(data) > UPLOAD_LIMIT:
+            raise HTTPException(413, f"image larger than {UPLOAD_LIMIT // (1024 * 1024)} MB")
+        if not data:
+            raise HTTPException(400, "the uploaded file is empty")
+        rgb = await run_in_threadpool(_decode_image, data)
+        try:
+            future = service.worker.classify_upload(rgb)
+        except WorkerBusy as exc:
+            raise HTTPException(503, str(exc)) from None
+        except WorkerUnavailable as exc:
+            raise HTTPException(503, f"classifier unavailable: {exc}") from None
+        try:
+            prediction = await asyncio.wait_for(asyncio.wrap_future(future), UPLOAD_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            future.cancel()
+            raise HTTPException(504, "the classifier did not answer in time") from None
+        except WorkerUnavailable as exc:
+            raise HTTPException(503, f"classifier unavailable: {exc}") from None
+        return {"type": "prediction", **prediction.to_dict()}
+
+    @app.get("/snapshot.jpg", summary="The newest camera picture as JPEG",
+             response_class=Response)
+    async def snapshot() -> Response:
+        got = await run_in_threadpool(service.preview.jpeg)
+        if got is None:
+            return JSONResponse({"detail": "no picture yet: " + _waiting_reason(service.health())},
+                                status_code=503)
+        return Response(got[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/stream.mjpg", summary="The camera preview as a multipart MJPEG stream",
+             response_class=StreamingResponse)
+    def stream() -> StreamingResponse:
+        return StreamingResponse(_mjpeg(service), headers={"Cache-Control": "no-store"},
+                                 media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+
+    @app.websocket("/ws")
+    async def predictions(websocket: WebSocket) -> None:
+        await websocket.accept()
+        subscription = service.hub.subscribe()
+        receiver = asyncio.ensure_future(_until_disconnect(websocket))
+        try:
+            await websocket.send_text(json.dumps(service.hello()))
+            latest = service.hub.latest
+            if latest is not None:
+                await websocket.send_text(json.dumps({"type": "prediction", **latest.to_dict()}))
+            while True:
+                getter = asyncio.ensure_future(subscription.get())
+                await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():  # the client went away
+                    getter.cancel()
+                    break
+                await asyncio.wait_for(websocket.send_text(getter.result()), SEND_TIMEOUT_S)
+        except (SubscriptionClosed, asyncio.TimeoutError):
+            log.info("websocket client fell behind; closing it")
+        except Exception as exc:  # the client vanished mid-send: nothing to clean up but us
+            log.debug("websocket closed: %r", exc)
+        finally:
+            receiver.cancel()
+            service.hub.unsubscribe(subscription)
+
+    return app
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, returning when it disconnects."""
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+    except Exception:  # a broken connection counts as a disconnect
+        return
+
+
+async def _mjpeg(service: Service):
+    service.stream_clients += 1
+    try:
+        seen = -1
+        while True:
+            newest = await service.preview.wait_newer(seen, timeout=5.0)
+            if newest == seen:
+                continue
+            got = await run_in_threadpool(service.preview.jpeg)
+            if got is None:
+                seen = newest
+                continue
+            seen, data = got
+            yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
+    finally:
+        service.stream_clients -= 1
+
+
+def _decode_image(data: bytes) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in ("JPEG", "PNG"):
+                raise HTTPException(415, f"expected a JPEG or PNG image, got {image.format}")
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise HTTPException(400, f"not a readable JPEG or PNG image ({exc})") from None
+
+
+def _waiting_reason(health: dict[str, Any]) -> str:
+    model, camera = health["model"], health["camera"]
+    if model["state"] == "error":
+        return f"the model failed to load: {model['error']}"
+    if model["state"] == "loading":
+        return "the model is loading"
+    if camera["state"] != "running":
+        return f"camera {camera['state']}" + (f" ({camera['error']})" if camera["error"] else "")
+    return "the first frame is being classified"

@@ -1,0 +1,162 @@
+"""The inference worker: the one thread that owns the GL context.
+
+It loads the model, creates the engine (whose calls must all come from this thread), then
+classifies the newest camera frame again and again, publishing each result to the hub.
+Uploaded images from POST /api/classify are handed to it as jobs and go before camera frames.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.cameras.base import Frame
+from app.cameras.supervisor import FrameSlot
+from app.hub import Prediction, PredictionMaker, ResultsHub
+from app.meter import RateMeter
+
+log = logging.getLogger(__name__)
+
+
+class WorkerBusy(RuntimeError):
+    """Too many uploads are already waiting for the GPU."""
+
+
+class WorkerUnavailable(RuntimeError):
+    """The model could not be loaded or the worker has stopped."""
+
+
+class InferenceWorker(threading.Thread):
+    def __init__(self, model_path: Path, slot: FrameSlot, hub: ResultsHub, top_k: int = 5,
+                 smoothing: int = 1, threshold: float = 0.0, api: str = "gles2",
+                 max_uploads: int = 2) -> None:
+        super().__init__(name="inference", daemon=True)
+        self.model_path = Path(model_path)
+        self.slot = slot
+        self.hub = hub
+        self.top_k, self.smoothing, self.threshold, self.api = top_k, smoothing, threshold, api
+        self.state = "loading"
+        self.error: str | None = None
+        self.model_info: dict[str, Any] = {"name": self.model_path.stem, "path": str(model_path)}
+        self.labels: list[str] = []
+        self.gl_info: dict[str, Any] = {}
+        self.ready = threading.Event()  # set once the engine is up or failed to come up
+        self.meter = RateMeter()
+        self.frames_processed = 0
+        self.frames_failed = 0
+        self.last_timings_ms: dict[str, float] = {}
+        self._uploads: queue.Queue[tuple[np.ndarray, concurrent.futures.Future]] = \
+            queue.Queue(max_uploads)
+        self._stop_event = threading.Event()
+
+    def classify_upload(self, rgb: np.ndarray) -> concurrent.futures.Future[Prediction]:
+        """Queue an uploaded image for the GPU; the future resolves to its Prediction."""
+        if self.state == "error" or self._stop_event.is_set():
+            raise WorkerUnavailable(self.error or "the inference worker has stopped")
+        future: concurrent.futures.Future[Prediction] = concurrent.futures.Future()
+        try:
+            self._uploads.put_nowait((rgb, future))
+        except queue.Full:
+            raise WorkerBusy("the classifier is busy with other uploads; try again") from None
+        self.slot.wake()
+        return future
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop_event.set()
+        self.slot.wake()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        try:
+            engine, maker = self._start_engine()
+        except Exception as exc:  # a bad model or missing GL leaves the service up, saying so
+            self.state, self.error = "error", f"{type(exc).__name__}: {exc}"
+            log.error("inference worker cannot start: %s", self.error)
+            self.ready.set()
+            self._fail_uploads()
+            return
+        self.state = "running"
+        self.ready.set()
+        try:
+            while not self._stop_event.is_set():
+                if self._serve_upload(engine, maker):
+                    continue
+                frame = self.slot.take(timeout=1.0)
+                if frame is not None and not self._stop_event.is_set():
+                    self._classify_frame(engine, maker, frame)
+        finally:
+            self.state = "stopped"
+            self._fail_uploads()
+            engine.release()
+
+    def _start_engine(self):
+        import gpu_engine
+
+        model = gpu_engine.load_model(self.model_path)
+        engine = gpu_engine.Engine(model, api=self.api)
+        info = engine.gl_info
+        self.gl_info = {"vendor": info.vendor, "renderer": info.renderer,
+                        "version": info.version, "api": info.api, "software": info.software}
+        if info.software:
+            log.warning("GL renderer %r is a software renderer: inference runs on the CPU "
+                        "(on a Pi, is the service user in the 'render' group?)", info.renderer)
+        self.labels = list(model.labels)
+        self.model_info = {"name": model.name, "path": str(self.model_path),
+                           "classes": model.num_classes, "input_size": list(model.input_size)}
+        maker = PredictionMaker(self.labels, model.name, self.top_k, self.smoothing,
+                                self.threshold)
+        return engine, maker
+
+    def _classify_frame(self, engine, maker: PredictionMaker, frame: Frame) -> None:
+        started = time.monotonic()
+        try:
+            if frame.yuv is not None:
+                probabilities = engine.classify_yuv420(*frame.yuv)
+            else:
+                probabilities = engine.classify_rgb(frame.rgb)
+        except Exception as exc:  # one bad frame must not end the worker
+            self.frames_failed += 1
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("classifying frame %d failed", frame.number)
+            return
+        done = time.monotonic()
+        timings = {"capture": frame.capture_s, "wait": started - frame.monotonic,
+                   **engine.last_timings, "total": done - frame.monotonic + frame.capture_s}
+        prediction = maker.make(probabilities, frame.number, frame.timestamp, timings)
+        self.frames_processed += 1
+        self.error = None
+        self.meter.tick(done)
+        self.last_timings_ms = prediction.timings_ms
+        self.hub.publish(prediction)
+
+    def _serve_upload(self, engine, maker: PredictionMaker) -> bool:
+        try:
+            rgb, future = self._uploads.get_nowait()
+        except queue.Empty:
+            return False
+        if not future.set_running_or_notify_cancel():
+            return True
+        started = time.monotonic()
+        try:
+            probabilities = engine.classify_rgb(rgb)
+            timings = {**engine.last_timings, "total": time.monotonic() - started}
+            future.set_result(maker.make(probabilities, 0, time.time(), timings, source="upload"))
+        except Exception as exc:
+            future.set_exception(exc)
+        return True
+
+    def _fail_uploads(self) -> None:
+        while True:
+            try:
+                _, future = self._uploads.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(WorkerUnavailable(self.error or "worker stopped"))
