@@ -1,0 +1,60 @@
+"""`shadercam serve` as a process: config file, environment and flags, clean stop on SIGTERM."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from serving import free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def shadercam(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", *args], cwd=REPO, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_serve_runs_with_config_env_and_flags_then_stops_on_sigterm(tmp_path, colour_model,
+                                                                  colour_pictures):
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[server]\nhost = "127.0.0.1"\nport = 1\n[camera]\nsource = "demo"\n'
+                      f'[model]\ntop_k = 9\n')
+    process = shadercam("serve", "--config", str(config), "--port", str(port),
+                        "--source", f"files:{colour_pictures}", "--model", str(colour_model),
+                        env={"SHADERCAM_MODEL_TOP_K": "2", "SHADERCAM_CAMERA_FPS": "4"})
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            def latest():
+                try:
+                    return http.get("/api/latest").json().get("label") and http.get("/api/latest")
+                except httpx.TransportError:
+                    assert process.poll() is None, process.stdout.read()
+                    return None
+
+            body = wait_for(latest, timeout=60).json()
+            assert body["label"] == "red" and len(body["top_k"]) == 2  # env beat the file
+            assert http.get("/api/health").json()["camera"]["source"].startswith("files:")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_refuses_bad_settings_naming_the_key(tmp_path, colour_model):
+    config = tmp_path / "config.toml"
+    config.write_text("[camera]\nfps = -3\n")
+    process = shadercam("serve", "--config", str(config), "--model", str(colour_model))
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2 and "camera.fps" in output and "between" in output
+    process = shadercam("serve", "--model", str(tmp_path / "missing.chunks"))
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2 and "no model file" in output
