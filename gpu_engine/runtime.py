@@ -50,6 +50,7 @@ class Engine:
         self._allocate()
         self._draws = [self._resolve(p) for p in self.plan.passes]
         self._sampler_passes = model.sampler.gpu_passes(self.plan.layouts[model.sampler.name])
+        self._warm_up()
         self._check_gl("start-up")
 
     @property
@@ -119,6 +120,14 @@ class Engine:
                   for name, value in gpu_pass.uniforms.items() if name in program]
         return _Draw(gpu_pass, self._vaos[gpu_pass.program_key],
                      self._framebuffers[gpu_pass.target], textures, writes)
+
+    def _warm_up(self) -> None:
+        """Drivers compile shaders lazily at the first draw; pay for it now, not on frame one."""
+        width, height = self.model.input_size
+        self.upload_rgb(np.zeros((height, width, 3), np.uint8))
+        self.upload_yuv420(*(np.zeros((height // s, width // s), np.uint8) for s in (1, 2, 2)))
+        self._draw(self._draws)
+        self.ctx.finish()
 
     def _check_gl(self, when: str) -> None:
         """Raise on errors that mean lost work. moderngl issues a few desktop/ES3-only calls

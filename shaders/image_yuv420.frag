@@ -4,28 +4,30 @@ uniform highp sampler2D uLuma;
 uniform highp sampler2D uChromaU;
 uniform highp sampler2D uChromaV;
 uniform highp vec2 uOutputOrigin;
-uniform highp vec2 uStart;
+uniform highp vec2 uStart;       // as in image_rgb.frag: positions times uDivisor
 uniform highp vec2 uStep;
+uniform highp vec2 uDivisor;
 uniform highp vec2 uSourceSize;  // luma size; chroma planes are half of it
 
-highp float sampleAt(highp sampler2D plane, highp vec2 size, highp vec2 position) {
+highp float sampleAt(highp sampler2D plane, highp vec2 size, highp vec2 numerator) {
+    highp vec2 base, f;
+    sourcePosition(numerator, uDivisor, base, f);
 #if LINEAR
-    highp vec2 base = floor(position);
-    highp vec2 f = position - base;
     highp vec2 a = (clamp(base, vec2(0.0), size - 1.0) + 0.5) / size;
     highp vec2 b = (clamp(base + 1.0, vec2(0.0), size - 1.0) + 0.5) / size;
     highp float top = texture2D(plane, a).r * (1.0 - f.x) + texture2D(plane, vec2(b.x, a.y)).r * f.x;
     highp float bottom = texture2D(plane, vec2(a.x, b.y)).r * (1.0 - f.x) + texture2D(plane, b).r * f.x;
     return top * (1.0 - f.y) + bottom * f.y;
 #else
-    return texture2D(plane, (clamp(floor(position + 0.5), vec2(0.0), size - 1.0) + 0.5) / size).r;
+    return texture2D(plane, (clamp(base + step(0.5, f), vec2(0.0), size - 1.0) + 0.5) / size).r;
 #endif
 }
 
 void main() {
     highp vec2 position = uStart + outputPixel(uOutputOrigin) * uStep;
     highp vec2 chromaSize = floor(uSourceSize / 2.0);
-    highp vec2 chroma = (position + 0.5) * 0.5 - 0.5;
+    // chroma sites sit between luma pairs: (x + 0.5) / 2 - 0.5, still over uDivisor
+    highp vec2 chroma = position * 0.5 - 0.25 * uDivisor;
     highp float y = sampleAt(uLuma, uSourceSize, position);
     highp float u = sampleAt(uChromaU, chromaSize, chroma) - 0.5;
     highp float v = sampleAt(uChromaV, chromaSize, chroma) - 0.5;

@@ -91,10 +91,11 @@ class ImageSampler(Op):
         return {"rgb": rgb, "yuv420": yuv}
 
     def frame_uniforms(self, width: int, height: int) -> dict[str, np.ndarray]:
+        """Positions as numerator / (output size − 1), exact in float32 for centred crops."""
         x0, y0, x1, y1 = self.crop(width, height)
-        return {"uStart": vec(x0, y0),
-                "uStep": vec((x1 - x0) / max(self.width - 1, 1), (y1 - y0) / max(self.height - 1, 1)),
-                "uSourceSize": vec(width, height)}
+        dx, dy = max(self.width - 1, 1), max(self.height - 1, 1)
+        return {"uStart": vec(x0 * dx, y0 * dy), "uStep": vec(x1 - x0, y1 - y0),
+                "uDivisor": vec(dx, dy), "uSourceSize": vec(width, height)}
 
 
 # Full-range BT.601 (the JPEG/sYCC matrix libcamera uses for the Pi camera's YUV420 streams).
@@ -116,9 +117,9 @@ def _bilinear(plane: np.ndarray, xs: np.ndarray, ys: np.ndarray, linear: bool) -
         cy = np.clip(np.floor(ys + 0.5).astype(int), 0, height - 1)
         return plane[cy][:, cx]
     fx, fy = xs - np.floor(xs), ys - np.floor(ys)
-    x0 = np.clip(np.floor(xs).astype(int), 0, width - 1)
-    y0 = np.clip(np.floor(ys).astype(int), 0, height - 1)
-    x1, y1 = np.clip(x0 + 1, 0, width - 1), np.clip(y0 + 1, 0, height - 1)
+    left, up = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    x0, x1 = np.clip(left, 0, width - 1), np.clip(left + 1, 0, width - 1)
+    y0, y1 = np.clip(up, 0, height - 1), np.clip(up + 1, 0, height - 1)
     top = plane[y0][:, x0] * (1 - fx) + plane[y0][:, x1] * fx
     bottom = plane[y1][:, x0] * (1 - fx) + plane[y1][:, x1] * fx
     return top * (1 - fy)[:, None] + bottom * fy[:, None]

@@ -1,0 +1,50 @@
+"""Build small chunkfile models for tests: a description plus random weights."""
+from __future__ import annotations
+
+import numpy as np
+
+from gpu_engine.chunkfile import encode_chunks
+from gpu_engine.listing import format_listing
+
+
+def conv(name, cin, cout, k, **keys):
+    block = {"_name": name, "_type": "conv2d", "kernel_size": k, "input_channels": cin,
+             "output_channels": cout}
+    block.update(keys)
+    return block
+
+
+def build(ops: list[dict], connections: list[dict], seed: int = 0, labels: list[str] | None = None,
+          weight_scale: float = 1.0) -> bytes:
+    """Chunkfile bytes with weights drawn at random to the sizes the ops need."""
+    rng = np.random.default_rng(seed)
+    chunks = []
+    shapes = {}
+    sources = {c["to"]: c["from"] for c in connections if int(c.get("to_input", 0)) == 0}
+    for op in ops:
+        name, kind = op["_name"], op["_type"]
+        if kind == "conv2d":
+            k, cin, cout = int(op["kernel_size"]), int(op["input_channels"]), int(op["output_channels"])
+            groups = int(op.get("groups", 1))
+            fan_in = k * k * cin // groups
+            w = rng.normal(0, weight_scale * 2.0 / np.sqrt(fan_in), (k, k, cin // groups, cout))
+            chunks.append((f"{name}/w", w.astype("<f4").tobytes()))
+            if op.get("use_bias", "true") == "true":
+                chunks.append((f"{name}/b", rng.normal(0, 0.5, cout).astype("<f4").tobytes()))
+        elif kind == "dense":
+            n = op.pop("_inputs")
+            out = int(op["output_dims"])
+            chunks.append((f"{name}/w", rng.normal(0, 1.0 / np.sqrt(n), (out, n)).astype("<f4").tobytes()))
+            if op["use_bias"] == "true":
+                chunks.append((f"{name}/b", rng.normal(0, 0.3, out).astype("<f4").tobytes()))
+    description = format_listing({"ops": [{k: str(v) for k, v in op.items()} for op in ops],
+                                  "connections": [{k: str(v) for k, v in c.items()}
+                                                  for c in connections]})
+    records = [("", description.encode())] + chunks
+    if labels is not None:
+        records.append(("labels", "".join(f"{label}\n" for label in labels).encode()))
+    return encode_chunks(records)
+
+
+def chain(*names: str) -> list[dict]:
+    return [{"from": a, "to": b} for a, b in zip(names, names[1:])]

@@ -1,0 +1,15 @@
+import pytest
+
+from gpu_engine import Engine, load_model
+
+
+@pytest.fixture(scope="session")
+def dog_model(dog_model_path):
+    return load_model(dog_model_path)
+
+
+@pytest.fixture(scope="session")
+def gles2_engine(dog_model):
+    engine = Engine(dog_model, api="gles2")
+    yield engine
+    engine.release()
