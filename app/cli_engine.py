@@ -1,0 +1,127 @@
+"""`shadercam classify` and `shadercam bench`: the engine from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from app.images import ImageError, read_image
+from app.model_store import resolve_model_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    classify = subparsers.add_parser("classify", help="classify image files on the GPU")
+    classify.add_argument("images", nargs="+", metavar="IMAGE")
+    classify.add_argument("--model", help="chunkfile path or installed model name")
+    classify.add_argument("--top", type=int, default=5, metavar="K", help="classes to show")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument("--api", choices=("gles2", "gl"), default="gles2")
+    classify.set_defaults(func=run_classify)
+
+    bench = subparsers.add_parser("bench", help="measure the engine on this machine's GPU")
+    bench.add_argument("--model", help="chunkfile path or installed model name")
+    bench.add_argument("--iterations", type=int, default=20, metavar="N")
+    bench.add_argument("--api", choices=("gles2", "gl"), default="gles2")
+    bench.add_argument("--reference", action="store_true",
+                       help="also time the NumPy reference (gles2 level) in the same run")
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.set_defaults(func=run_bench)
+
+
+def _engine(args):
+    from gpu_engine import Engine, ModelError, load_model
+    path = resolve_model_path(args.model)
+    try:
+        model = load_model(path)
+        return model, Engine(model, api=args.api)
+    except ModelError as exc:
+        raise SystemExit(f"shadercam: {exc}") from None
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    from gpu_engine import top_k
+    model, engine = _engine(args)
+    status = 0
+    try:
+        for path in args.images:
+            try:
+                probabilities = engine.classify_rgb(read_image(path))
+            except ImageError as exc:
+                print(f"shadercam: {exc}", file=sys.stderr)
+                status = 1
+                continue
+            best = top_k(probabilities, model.labels, args.top)
+            if args.json:
+                print(json.dumps({
+                    "image": path,
+                    "top": [{"index": i, "label": label, "probability": p} for i, label, p in best],
+                    "probabilities": [float(p) for p in probabilities]}), flush=True)
+            else:
+                print(path)
+                for index, label, p in best:
+                    print(f"  {p:7.2%}  {label} ({index})")
+    finally:
+        engine.release()
+    return status
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    figures = benchmark(args)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"model        {figures['model']} ({figures['multiply_adds'] / 1e6:.1f} M multiply-adds)")
+    print(f"renderer     {figures['renderer']} [{figures['gl_version']}]")
+    print(f"passes       {figures['passes']} draw calls, {figures['programs']} shader programs")
+    print(f"fetches      {figures['texel_fetches'] / 1e6:.1f} M texels per inference")
+    print(f"textures     {figures['texture_bytes'] / 2**20:.1f} MiB")
+    latency = figures["latency_ms"]
+    print(f"latency      min {latency['min']:.1f} / median {latency['median']:.1f} / "
+          f"max {latency['max']:.1f} ms over {figures['iterations']} inferences")
+    stages = figures["stages_ms"]
+    print("stages       " + ", ".join(f"{k} {v:.2f} ms" for k, v in stages.items()))
+    if "reference_ms" in figures:
+        print(f"reference    NumPy gles2 reference {figures['reference_ms']:.1f} ms per image "
+              f"({figures['reference_ms'] / latency['median']:.1f}x the GPU median)")
+    return 0
+
+
+def benchmark(args: argparse.Namespace) -> dict:
+    """Latency of whole inferences on a fixed natural-looking frame, plus the plan's figures."""
+    model, engine = _engine(args)
+    width, height = model.input_size
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (height * 3 // 2, width * 3 // 2, 3), dtype=np.uint8)
+    try:
+        engine.classify_rgb(frame)
+        times, stages = [], {"upload": [], "gpu": [], "readback": []}
+        for _ in range(max(1, args.iterations)):
+            start = time.perf_counter()
+            engine.classify_rgb(frame)
+            times.append(1000 * (time.perf_counter() - start))
+            for key in stages:
+                stages[key].append(1000 * engine.last_timings[key])
+        plan = engine.plan
+        figures = {
+            "model": model.name, "renderer": engine.gl_info.renderer,
+            "gl_version": engine.gl_info.version, "software": engine.gl_info.software,
+            "iterations": len(times), "passes": len(plan.passes) + 1,
+            "programs": len({p.program_key for p in plan.passes}) + 1,
+            "texel_fetches": plan.texel_fetches(), "multiply_adds": model.multiply_adds(),
+            "texture_bytes": plan.texture_bytes(),
+            "latency_ms": {"min": min(times), "median": statistics.median(times),
+                           "max": max(times)},
+            "stages_ms": {key: statistics.median(values) for key, values in stages.items()},
+        }
+    finally:
+        engine.release()
+    if args.reference:
+        from gpu_engine import reference
+        start = time.perf_counter()
+        reference.classify(model, frame, "gles2")
+        figures["reference_ms"] = 1000 * (time.perf_counter() - start)
+    return figures

@@ -1,0 +1,33 @@
+"""Decode image files and uploads into the RGB arrays the engine takes."""
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+
+
+class ImageError(ValueError):
+    """The bytes or file are not an image we can decode."""
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """RGB uint8 H×W×3 from JPEG/PNG/BMP/... bytes."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"not a decodable image: {exc}") from exc
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        return decode_image(data)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from exc

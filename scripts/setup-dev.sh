@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up a Debian 12 development machine (no GPU, no camera): Mesa's EGL/GLES libraries for
+# real OpenGL on llvmpipe, Chromium for the page tests, and the project with its test tools.
+# Idempotent: runs quickly when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 chromium fonts-dejavu-core)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
