@@ -27,7 +27,7 @@ def build(ops: list[dict], connections: list[dict], seed: int = 0, labels: list[
             k, cin, cout = int(op["kernel_size"]), int(op["input_channels"]), int(op["output_channels"])
             groups = int(op.get("groups", 1))
             fan_in = k * k * cin // groups
-            w = rng.normal(0, weight_scale * 2.0 / np.sqrt(fan_in), (k, k, cin // groups, cout))
+            w = rng.normal(0, weight_scale * 2.0 / np.sqrt(max(fan_in, 1)), (k, k, cin // groups, cout))
             chunks.append((f"{name}/w", w.astype("<f4").tobytes()))
             if op.get("use_bias", "true") == "true":
                 chunks.append((f"{name}/b", rng.normal(0, 0.5, cout).astype("<f4").tobytes()))

@@ -26,8 +26,9 @@ def assert_codes_match(gpu: np.ndarray, values: np.ndarray, what: str) -> None:
 def check_every_op(engine, model, image):
     outputs = reference.run(model, image, "gles2")
     engine.upload_rgb(image)
-    assert_codes_match(engine.read_tensor("input"), model.sampler.reference(image, "float"),
-                       "input")
+    sampler = model.sampler.name
+    assert_codes_match(engine.read_tensor(sampler), model.sampler.reference(image, "float"),
+                       sampler)
     for op in model.ops:
         if isinstance(op, (ImageSampler, Softmax)):
             continue

@@ -1,0 +1,58 @@
+"""`shadercam classify` and `shadercam bench` as a user runs them."""
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from engine.images import natural
+
+
+def shadercam(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_classify_json_lines(tmp_path, dog_model_path):
+    cat = tmp_path / "chelsea.png"
+    Image.fromarray(natural("chelsea")).save(cat)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    result = shadercam("classify", "--model", str(dog_model_path), "--top", "3", "--json",
+                       str(cat), str(broken), str(cat))
+    assert result.returncode == 1  # one file failed, the others were still classified
+    assert "broken.jpg" in result.stderr and "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 2
+    first = lines[0]
+    assert first["image"] == str(cat)
+    assert [entry["index"] for entry in first["top"]][0] == 119
+    assert first["top"][0]["label"] == "tiger_cat" and first["top"][0]["probability"] > 0.99
+    assert len(first["top"]) == 3 and len(first["probabilities"]) == 120
+    assert abs(sum(first["probabilities"]) - 1) < 1e-4
+
+
+def test_classify_text_and_a_corrupt_model(tmp_path, dog_model_path):
+    cat = tmp_path / "cat.png"
+    Image.fromarray(natural("chelsea")).save(cat)
+    result = shadercam("classify", "--model", str(dog_model_path), str(cat))
+    assert result.returncode == 0 and "tiger_cat" in result.stdout
+    corrupt = tmp_path / "corrupt.chunks"
+    corrupt.write_bytes(dog_model_path.read_bytes()[:5000])
+    result = shadercam("classify", "--model", str(corrupt), str(cat))
+    assert result.returncode != 0
+    assert "truncated" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_reports_its_figures(dog_model_path):
+    result = shadercam("bench", "--model", str(dog_model_path), "--iterations", "2", "--json",
+                       "--reference")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["passes"] == 1173 and figures["iterations"] == 2
+    assert figures["multiply_adds"] == 398_405_856
+    assert 27e6 < figures["texel_fetches"] < 29e6   # the seed article's ~28 M
+    latency = figures["latency_ms"]
+    assert 0 < latency["min"] <= latency["median"] <= latency["max"]
+    assert figures["reference_ms"] > 0 and "llvmpipe" in figures["renderer"]
+    assert 5 * 2**20 < figures["texture_bytes"] < 64 * 2**20  # fits the Pi Zero's CMA pool
