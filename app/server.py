@@ -27,7 +27,6 @@ from app.worker import WorkerBusy, WorkerUnavailable
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT_S = 10.0  # a websocket client that takes longer than this for one message is cut
 UPLOAD_LIMIT = 20 * 1024 * 1024
 UPLOAD_TIMEOUT_S = 120.0
 BOUNDARY = "frame"
@@ -37,7 +36,8 @@ def _web_dir(name: str) -> str:
     return str(resources.files("web").joinpath(name))
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
+    """`send_timeout_s`: a websocket client that takes longer to accept one message is cut off."""
     app = FastAPI(title="ShaderCam", version="0.1.0",
                   description="Live image classification on a GPU: latest results, health, "
                               "a websocket of predictions and the camera preview.")
@@ -127,7 +127,7 @@ def create_app(service: Service) -> FastAPI:
                 if not getter.done():  # the client went away
                     getter.cancel()
                     break
-                await asyncio.wait_for(websocket.send_text(getter.result()), SEND_TIMEOUT_S)
+                await asyncio.wait_for(websocket.send_text(getter.result()), send_timeout_s)
         except (SubscriptionClosed, asyncio.TimeoutError):
             log.info("websocket client fell behind; closing it")
         except Exception as exc:  # the client vanished mid-send: nothing to clean up but us

@@ -31,9 +31,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def uvicorn_thread(app, port: int) -> Iterator[uvicorn.Server]:
+def uvicorn_thread(app, port: int, ws_ping_s: float = 20.0) -> Iterator[uvicorn.Server]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+                                           lifespan="off", ws_ping_interval=ws_ping_s,
+                                           ws_ping_timeout=ws_ping_s))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -49,7 +50,8 @@ def uvicorn_thread(app, port: int) -> Iterator[uvicorn.Server]:
 
 
 @contextlib.contextmanager
-def running_service(model: Path, **settings: Any) -> Iterator[Running]:
+def running_service(model: Path, send_timeout_s: float = 10.0, ws_ping_s: float = 20.0,
+                    **settings: Any) -> Iterator[Running]:
     """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x"."""
     overrides = {key.replace("_", ".", 1): value for key, value in settings.items()}
     config = load_config(env={}, overrides=overrides)
@@ -57,7 +59,7 @@ def running_service(model: Path, **settings: Any) -> Iterator[Running]:
     service.start()
     port = free_port()
     try:
-        with uvicorn_thread(create_app(service), port):
+        with uvicorn_thread(create_app(service, send_timeout_s), port, ws_ping_s):
             yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", service)
     finally:
         service.stop()
