@@ -1,0 +1,228 @@
+#!/bin/bash
+# Runs systemd/install.sh in a fresh Debian bookworm chroot (debootstrap, Debian's packages) and
+# checks what it leaves behind, up to where a Raspberry Pi's hardware would be needed:
+# refusals, install, idempotent re-run, the service's own command line reaching /api/health,
+# uninstall and purge. Needs root and the apt mirror this machine is configured with.
+# Slow (a few minutes, less with the package cache warm): CI runs it as its own step.
+#
+#   sudo tests/deploy/installer_chroot.sh      (SHADERCAM_CI_CACHE=DIR to move the cache)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+MODEL=${SHADERCAM_TEST_MODEL:-$REPO/../shared/models/dog_classifier.chunks}
+CACHE=${SHADERCAM_CI_CACHE:-/var/cache/shadercam-ci}
+WORK=$(mktemp -d /tmp/shadercam-chroot.XXXXXX)
+ROOT=$WORK/root
+SRC=/usr/src/shadercam
+PASSED=0
+FAILED=0
+
+log() { printf '# %s\n' "$*"; }
+ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
+not_ok() { FAILED=$((FAILED + 1)); printf 'not ok - %s\n' "$1"; }
+check() {  # check "description" command...: passes when the command succeeds
+    local what=$1; shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+cleanup() {
+    [ -n "${SERVICE_PID:-}" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
+    # Mounts live in private namespaces that die with their process; refuse to delete
+    # anything if one is still visible here, so rm never walks into /dev or /proc.
+    if grep -q " $WORK/" /proc/self/mounts; then
+        echo "mounts remain under $WORK; not removing it" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+[ "$(id -u)" -eq 0 ] || { echo "run as root (debootstrap and chroot need it)" >&2; exit 2; }
+[ -f "$MODEL" ] || { echo "test model $MODEL is missing" >&2; exit 2; }
+command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null
+
+mirror() {  # the Debian mirror this machine's apt already uses
+    local uri
+    uri=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+          | grep -v -- -security | head -n1 || true)
+    [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' \
+                          /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$uri" ] || { echo "no Debian mirror found in /etc/apt" >&2; exit 2; }
+    printf '%s\n' "$uri"
+}
+
+# in_root [chroot options] COMMAND...: run inside the chroot with /proc, /dev and the apt
+# cache mounted in a private mount namespace, so the mounts vanish when the command ends.
+in_root() {
+    # shellcheck disable=SC2016  # expanded by the inner shell
+    unshare --mount --propagation private -- /bin/sh -c '
+        root=$1; cache=$2; shift 2
+        mount -t proc proc "$root/proc" &&
+        mount --rbind /dev "$root/dev" &&
+        mount --bind "$cache" "$root/var/cache/apt/archives" &&
+        exec chroot "$@"' sh "$ROOT" "$CACHE/apt-archives" "$@"
+}
+
+log "debootstrap bookworm into $ROOT"
+mkdir -p "$CACHE/debs" "$CACHE/apt-archives/partial"
+debootstrap --variant=minbase --include=systemd --cache-dir="$CACHE/debs" \
+    bookworm "$ROOT" "$(mirror)" > "$WORK/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$WORK/debootstrap.log"; exit 1; }
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"  # no daemons start in here
+chmod +x "$ROOT/usr/sbin/policy-rc.d"
+
+log "copying the working tree to $SRC"
+mkdir -p "$ROOT$SRC"
+(cd "$REPO" && git ls-files -z -co --exclude-standard \
+    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+    | tar --null -T - -cf -) | tar -xf - -C "$ROOT$SRC"
+cp "$MODEL" "$ROOT/root/model.chunks"
+before=$(cd "$ROOT$SRC" && find . | sort | sha256sum)
+
+run_installer() {  # run_installer OUTPUT_FILE [options]: its exit status, output in the file
+    local out=$1; shift
+    set +e
+    in_root "$ROOT" /bin/sh "$SRC/systemd/install.sh" "$@" > "$out" 2>&1
+    local rc=$?
+    set -e
+    return $rc
+}
+refuses() {  # refuses "why" PATTERN [installer options]: fails, says PATTERN, changes nothing
+    local why=$1 pattern=$2; shift 2
+    if run_installer "$WORK/refusal.log" "$@"; then
+        not_ok "refuses $why (it succeeded)"; cat "$WORK/refusal.log"; return
+    fi
+    if grep -q -- "$pattern" "$WORK/refusal.log" && [ ! -e "$ROOT/opt/shadercam" ]; then
+        ok "refuses $why"
+    else
+        not_ok "refuses $why: expected '$pattern'"; cat "$WORK/refusal.log"
+    fi
+}
+
+log "refusals"
+if in_root --userspec=nobody:nogroup "$ROOT" /bin/sh "$SRC/systemd/install.sh" \
+        > "$WORK/refusal.log" 2>&1; then
+    not_ok "refuses a non-root user"
+else
+    check "refuses a non-root user" grep -q "run me as root" "$WORK/refusal.log"
+fi
+refuses "other hardware without --any-hardware" "this is not a Raspberry Pi"
+mv "$ROOT/etc/os-release" "$WORK/os-release"
+printf 'PRETTY_NAME="Debian 11"\nID=debian\nVERSION_CODENAME=bullseye\n' > "$ROOT/etc/os-release"
+refuses "an old release" "unsupported release Debian 11 (bullseye)" --any-hardware
+printf 'PRETTY_NAME="Fedora Linux 40"\nID=fedora\nVERSION_CODENAME=\n' > "$ROOT/etc/os-release"
+refuses "a non-Debian system" "unsupported system Fedora Linux 40" --any-hardware
+rm "$ROOT/etc/os-release"
+mv "$WORK/os-release" "$ROOT/etc/os-release"
+refuses "an unknown option" "unknown option: --frobnicate" --frobnicate
+
+log "install (apt packages, venv, user, config, unit, model)"
+if run_installer "$WORK/install.log" --any-hardware --model /root/model.chunks; then
+    ok "installer succeeds"
+else
+    not_ok "installer succeeds"; cat "$WORK/install.log"; exit 1
+fi
+sed 's/^/#   /' "$WORK/install.log" | tail -n 4
+check "prints the page's URL" grep -q "The page: http://.*:8080/" "$WORK/install.log"
+# shellcheck disable=SC2016  # expanded inside the chroot
+check "user shadercam is a system user in video and render" \
+    in_root "$ROOT" sh -c 'id shadercam | grep -q "(video)" && id shadercam | grep -q "(render)" &&
+        [ "$(id -u shadercam)" -lt 1000 ] && getent passwd shadercam | grep -q nologin'
+check "venv uses bookworm's apt packages (numpy, fastapi 0.92, pydantic 1.10)" \
+    in_root "$ROOT" /opt/shadercam/venv/bin/python -c '
+import numpy, fastapi, pydantic, moderngl
+assert numpy.__file__.startswith("/usr/lib/python3/dist-packages/"), numpy.__file__
+assert fastapi.__version__.startswith("0.92"), fastapi.__version__
+assert pydantic.VERSION.startswith("1.10"), pydantic.VERSION'
+check "project is installed in the venv, not run from the source tree" \
+    in_root "$ROOT" /opt/shadercam/venv/bin/python -c '
+import app; assert app.__file__.startswith("/opt/shadercam/venv/lib/"), app.__file__'
+check "the source tree is left untouched" \
+    test "$(cd "$ROOT$SRC" && find . | sort | sha256sum)" = "$before"
+check "shadercam is on PATH" in_root "$ROOT" /usr/local/bin/shadercam --help
+check "unit installed as shipped" cmp "$REPO/systemd/shadercam.service" \
+    "$ROOT/etc/systemd/system/shadercam.service"
+check "unit enabled at boot" \
+    test -L "$ROOT/etc/systemd/system/multi-user.target.wants/shadercam.service"
+check "systemd-analyze verify passes on the installed unit" \
+    in_root "$ROOT" systemd-analyze verify /etc/systemd/system/shadercam.service
+check "config written from the example, demo camera off the Pi" \
+    grep -q '^source = "demo"' "$ROOT/etc/shadercam/config.toml"
+check "model installed as the default, readable by the service user" \
+    in_root --userspec=shadercam:shadercam "$ROOT" /usr/local/bin/shadercam model list \
+    > "$WORK/list.log"
+check "model list names the default" grep -q '^\* model ' "$WORK/list.log"
+check "model store owned by the service user" \
+    test "$(stat -c %U "$ROOT/var/lib/shadercam/models/model.chunks")" = shadercam
+
+log "second run keeps local changes"
+echo "# local edit" >> "$ROOT/etc/shadercam/config.toml"
+check "second run succeeds" run_installer "$WORK/install2.log" --any-hardware
+check "second run keeps the edited config" grep -q "^# local edit" "$ROOT/etc/shadercam/config.toml"
+check "second run says it keeps the config" grep -q "keeping your /etc/shadercam/config.toml" \
+    "$WORK/install2.log"
+check "still one shadercam user" test "$(grep -c '^shadercam:' "$ROOT/etc/passwd")" = 1
+
+log "the service's command line, user and environment, as systemd would run it"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+exec_start=$(sed -n 's/^ExecStart=//p' "$ROOT/etc/systemd/system/shadercam.service")
+mapfile -t unit_env < <(sed -n 's/^Environment=//p' "$ROOT/etc/systemd/system/shadercam.service" \
+                        | sed 's|%C|/var/cache|g')
+mkdir -p "$ROOT/var/cache/shadercam"
+chroot "$ROOT" chown shadercam:shadercam /var/cache/shadercam
+# Per-key overrides go in the unit's EnvironmentFile, as a user would put them.
+printf 'SHADERCAM_SERVER_HOST=127.0.0.1\nSHADERCAM_SERVER_PORT=%s\n' "$PORT" \
+    > "$ROOT/etc/shadercam/environment"
+mapfile -t file_env < "$ROOT/etc/shadercam/environment"
+# shellcheck disable=SC2086  # ExecStart is split on spaces, as systemd does for this line
+in_root --userspec=shadercam:shadercam --groups=video,render "$ROOT" \
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/var/lib/shadercam \
+    STATE_DIRECTORY=/var/lib/shadercam CACHE_DIRECTORY=/var/cache/shadercam \
+    "${unit_env[@]}" "${file_env[@]}" $exec_start > "$WORK/service.log" 2>&1 &
+SERVICE_PID=$!
+health=$(python3 - "$PORT" "$SERVICE_PID" <<'EOF'
+import json, os, sys, time, urllib.request
+deadline = time.monotonic() + 90
+while time.monotonic() < deadline:
+    try:
+        os.kill(int(sys.argv[2]), 0)
+    except ProcessLookupError:
+        break  # the service died: its log says why
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/health", timeout=5) as r:
+            print(r.status, json.dumps(json.load(r)))
+            break
+    except OSError:
+        time.sleep(0.5)
+EOF
+)
+if [[ $health == 200* ]]; then ok "service answers /api/health: ${health:0:160}"; else
+    not_ok "service answers /api/health"; tail -n 30 "$WORK/service.log"; fi
+kill -TERM "$SERVICE_PID"
+set +e
+wait "$SERVICE_PID"
+rc=$?
+set -e
+SERVICE_PID=
+check "service stops cleanly on SIGTERM (no restart by Restart=on-failure)" test "$rc" = 0
+
+log "uninstall, reinstall, purge"
+check "--uninstall succeeds" run_installer "$WORK/uninstall.log" --uninstall
+check "--uninstall removes program and unit" sh -c "[ ! -e '$ROOT/opt/shadercam' ] &&
+    [ ! -e '$ROOT/etc/systemd/system/shadercam.service' ] &&
+    [ ! -e '$ROOT/etc/systemd/system/multi-user.target.wants/shadercam.service' ] &&
+    [ ! -e '$ROOT/usr/local/bin/shadercam' ]"
+check "--uninstall keeps config and models" test -f "$ROOT/etc/shadercam/config.toml" -a \
+    -f "$ROOT/var/lib/shadercam/models/model.chunks"
+check "reinstall after uninstall succeeds" run_installer "$WORK/install3.log" --any-hardware
+in_root --userspec=shadercam:shadercam "$ROOT" /usr/local/bin/shadercam model list \
+    > "$WORK/list2.log" 2>&1 || true
+check "reinstall finds the kept default model" grep -q '^\* model ' "$WORK/list2.log"
+check "--purge succeeds" run_installer "$WORK/purge.log" --purge
+check "--purge removes config, models and user" sh -c "[ ! -e '$ROOT/etc/shadercam' ] &&
+    [ ! -e '$ROOT/var/lib/shadercam' ] && ! grep -q '^shadercam:' '$ROOT/etc/passwd'"
+check "--uninstall again is harmless" run_installer "$WORK/uninstall2.log" --uninstall
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
