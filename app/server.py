@@ -153,7 +153,7 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 async def _mjpeg(service: Service):
     service.stream_clients += 1
     try:
-        seen = -1
+        seen, started = -1, False
         while True:
             newest = await service.preview.wait_newer(seen, timeout=5.0)
             if newest == seen:
@@ -163,8 +163,12 @@ async def _mjpeg(service: Service):
                 seen = newest
                 continue
             seen, data = got
-            yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
+            # the boundary goes right after each picture: browsers show a part only once they
+            # see the boundary that ends it, so leaving it to the next part shows pictures late
+            head = b"" if started else f"--{BOUNDARY}\r\n".encode()
+            started = True
+            yield (head + f"Content-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+                   .encode() + data + f"\r\n--{BOUNDARY}\r\n".encode())
     finally:
         service.stream_clients -= 1
 

@@ -49,7 +49,8 @@ function renderModel(model, gl) {
 function renderHealth(h) {
   renderModel(h.model, h.gl);
   const cam = h.camera;
-  $("camera").textContent = cam.source + ": " + cam.state + (cam.fps ? " at " + cam.fps + " fps" : "");
+  const rate = cam.state === "running" && cam.fps ? " at " + cam.fps + " fps" : "";
+  $("camera").textContent = cam.source + ": " + cam.state + rate;
   const note = $("camera-note");
   note.hidden = cam.state === "running";
   note.textContent = cam.error ? "Camera problem: " + cam.error + " (retrying)" : "";
