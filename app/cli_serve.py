@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from app.config import ConfigError, load_config
@@ -59,6 +60,10 @@ def _serve(args: argparse.Namespace) -> int:
     from app.service import Service
 
     service = Service(config, model_path)
+    # Newer uvicorn re-raises SIGTERM/SIGINT once it has shut down, which would kill us before
+    # the camera is released; a Python handler in place turns that re-raise into a no-op.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     service.start()
     logging.getLogger("shadercam").info(
         "serving %s with model %s from %s on http://%s:%d/", config.camera_source,
