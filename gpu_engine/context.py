@@ -45,6 +45,12 @@ class _Loader:
     def __call__(self, *args, **kwargs) -> _Loader:  # 5.7 calls the backend to get the context
         return self
 
+    def __enter__(self) -> None:  # 5.7 enters/exits the backend context around some calls
+        """The EGL context stays current in this thread; nothing to switch."""
+
+    def __exit__(self, *exc_info) -> None:
+        """Nothing to restore."""
+
 
 def _attach(loader: _Loader) -> moderngl.Context:
     version = tuple(int(part) for part in moderngl.__version__.split(".")[:2])
@@ -85,6 +91,10 @@ class GLContext:
                         renderer)
         else:
             log.info("GL %s: %s (%s)", api, renderer, self.info.version)
+
+    def make_current(self) -> None:
+        """Several engines may share a thread; each call re-binds its own context first."""
+        self._egl.make_current()
 
     def limit(self, name: str, default: int) -> int:
         """A GL limit as the driver reports it (0 or errors fall back to the default)."""

@@ -171,6 +171,7 @@ class Engine:
 
     def upload_rgb(self, image: np.ndarray) -> None:
         """Resample an RGB(A) uint8 frame into the network input on the GPU."""
+        self._gl.make_current()
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4) \
                 or min(image.shape[:2]) < 1:
@@ -182,6 +183,7 @@ class Engine:
 
     def upload_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
         """Convert and resample a YUV420 frame (three planes) on the GPU."""
+        self._gl.make_current()
         y, u, v = (np.asarray(p) for p in (y, u, v))
         height, width = y.shape if y.ndim == 2 else (0, 0)
         half = (height // 2, width // 2)
@@ -224,6 +226,7 @@ class Engine:
 
     def write_tensor(self, name: str, values: np.ndarray) -> None:
         """Store an op's output (values in [0, 1], H×W×C) as its 8-bit codes."""
+        self._gl.make_current()
         layout = self.plan.layouts[name]
         codes = np.floor(np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8)
         codes = _pad_channels(codes, layout.quads)
@@ -235,6 +238,7 @@ class Engine:
 
     def read_tensor(self, name: str) -> np.ndarray:
         """An op's stored output as H×W×C codes."""
+        self._gl.make_current()
         layout = self.plan.layouts[name]
         h, w, c = layout.shape
         quads = []
@@ -246,13 +250,16 @@ class Engine:
 
     def run_op(self, name: str) -> None:
         """Draw only the passes of one op, on whatever its input tensors hold."""
+        self._gl.make_current()
         self._draw([d for d in self._draws if d.gpu_pass.op == name])
         self._check_gl(f"op {name}")
 
     def logits(self) -> np.ndarray:
+        self._gl.make_current()
         return self._logits()
 
     def release(self) -> None:
+        self._gl.make_current()
         self._gl.release()
 
 

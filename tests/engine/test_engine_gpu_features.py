@@ -104,3 +104,17 @@ def test_profile_refuses_textures_beyond_2048():
                    {"from": "c1", "to": "fc"}]
     with pytest.raises(ProfileError, match=r"op 'c0'.*2050x10 texture.*2048"):
         check_model(load_model_bytes(build(ops, connections)), VC4_GLES2)
+
+
+def test_two_engines_in_one_thread_each_use_their_own_context():
+    from gpu_engine import reference
+    first = load_model_bytes(feature_model())
+    engines = [Engine(first), Engine(first)]
+    try:
+        image = natural("coffee")
+        expected = reference.run(first, image, "gles2")["fc"]
+        for engine in engines + engines[::-1]:
+            np.testing.assert_allclose(engine.classify_rgb(image), expected, atol=4 / 256)
+    finally:
+        for engine in engines:
+            engine.release()
