@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -13,15 +12,7 @@ import picamera2_standin
 from app.cameras import CameraError, CameraSupervisor, FrameSlot, Preview, make_camera
 from app.cameras.files import FilesCamera
 from app.cameras.picam import yuv420_planes
-
-
-def wait_for(predicate, timeout=10.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
+from serving import wait_for
 
 
 def write_images(folder, colours, size=(64, 48)):
