@@ -154,3 +154,12 @@ def test_picamera2_start_frames_failure_and_recovery(monkeypatch):
     finally:
         supervisor.stop()
     assert world.instances[-1].closed
+
+
+def test_demo_source_moves():
+    camera = make_camera("demo", fps=20, size=(96, 64))
+    camera.open(Preview())
+    first, later = camera.read(), [camera.read() for _ in range(10)][-1]
+    assert first.rgb.shape == (64, 96, 3) and first.rgb.dtype == np.uint8
+    assert later.timestamp > first.timestamp and not np.array_equal(first.rgb, later.rgb)
+    camera.close()
