@@ -54,15 +54,20 @@ check_system() {
     [ "$(id -u)" -eq 0 ] || die "run me as root: sudo $0"
     [ "$(uname -s)" = Linux ] || die "unsupported system $(uname -s): ShaderCam needs Raspberry Pi OS"
     [ -r /etc/os-release ] || die "unsupported system: no /etc/os-release; ShaderCam needs Raspberry Pi OS bookworm or trixie"
+    # Read in a subshell: os-release's NAME, ID, ... must not overwrite this script's variables.
     # shellcheck disable=SC1091
-    . /etc/os-release
-    case "${ID:-}:${ID_LIKE:-}" in
+    os=$(. /etc/os-release && printf '%s|%s|%s|%s' "${ID:-}" "${ID_LIKE:-}" \
+        "${VERSION_CODENAME:-}" "${PRETTY_NAME:-unknown}")
+    os_id=${os%%|*}; rest=${os#*|}
+    os_like=${rest%%|*}; rest=${rest#*|}
+    os_codename=${rest%%|*}; os_pretty=${rest#*|}
+    case "$os_id:$os_like" in
         raspbian:*|debian:*|*:*debian*) ;;
-        *) die "unsupported system ${PRETTY_NAME:-unknown}: ShaderCam needs Raspberry Pi OS (Debian-based) bookworm or trixie" ;;
+        *) die "unsupported system $os_pretty: ShaderCam needs Raspberry Pi OS (Debian-based) bookworm or trixie" ;;
     esac
-    case "${VERSION_CODENAME:-}" in
+    case "$os_codename" in
         bookworm|trixie) ;;
-        *) die "unsupported release ${PRETTY_NAME:-unknown} (${VERSION_CODENAME:-no codename}): ShaderCam needs Raspberry Pi OS bookworm or trixie, whose packages give Python 3.11+" ;;
+        *) die "unsupported release $os_pretty (${os_codename:-no codename}): ShaderCam needs Raspberry Pi OS bookworm or trixie, whose packages give Python 3.11+" ;;
     esac
     command -v apt-get >/dev/null || die "unsupported system: apt-get not found"
     command -v systemctl >/dev/null || die "unsupported system: systemd (systemctl) not found"

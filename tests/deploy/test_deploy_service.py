@@ -117,6 +117,11 @@ def test_service_starts_as_the_unit_runs_it_and_answers_health(system):
                 time.sleep(0.3)
         assert labels is not None, f"the model did not load in time: {why}"
         assert labels["model"] == "dog_classifier" and "Chihuahua" in labels["labels"]
+
+        while health["status"] != "ok" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            health = get_json(f"{base}/api/health")[1]
+        assert health["status"] == "ok", health  # demo camera running, model classifying
     finally:
         process.send_signal(signal.SIGTERM)
         try:
