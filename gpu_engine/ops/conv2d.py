@@ -6,15 +6,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine.ops import activation
-from gpu_engine.ops.base import MAIN, RESIDUAL, Op, Params, Shape, float_array, quantize
+from gpu_engine.ops.base import MAIN, RESIDUAL, Params, Shape, float_array, quantize
 from gpu_engine.ops.shuffle import quad_permutation
+from gpu_engine.ops.window import WindowOp
 from gpu_engine.plan import Layout, Pass, vec
 
 IMAGE_CHANNELS = 3
 
 
 @dataclass
-class Conv2D(Op):
+class Conv2D(WindowOp):
     TYPE = "conv2d"
     INPUTS = (MAIN, RESIDUAL)
 
@@ -79,17 +80,9 @@ class Conv2D(Op):
                              "output channels per group; each must be a multiple of 4 unless the "
                              "convolution is depthwise")
 
-    def padding_before(self, size: int) -> int:
-        """Zero rows/columns read before the first input row/column (TensorFlow's rule)."""
-        if self.padding == "valid":
-            return 0
-        out = -(-size // self.stride)
-        return max(0, ((out - 1) * self.stride + self.kernel - size) // 2)
-
-    def output_size(self, size: int) -> int:
-        if self.padding == "same":
-            return -(-size // self.stride)
-        return (size - self.kernel) // self.stride + 1
+    @property
+    def window(self) -> int:
+        return self.kernel
 
     def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
         h, w, c = inputs[MAIN]
@@ -107,24 +100,16 @@ class Conv2D(Op):
 
     def reference(self, inputs: dict[int, np.ndarray], level: str) -> np.ndarray:
         """z = conv(x) + r + b, y = act(z), in float64; stored as 8-bit codes unless 'float'."""
-        x = inputs[MAIN].astype(np.float64)
-        h, w, _ = x.shape
-        k, s = self.kernel, self.stride
-        ho, wo = self.output_size(h), self.output_size(w)
-        top, left = self.padding_before(h), self.padding_before(w)
-        bottom = max(0, (ho - 1) * s + k - h - top)
-        right = max(0, (wo - 1) * s + k - w - left)
-        x = np.pad(x, ((top, bottom), (left, right), (0, 0)))
-        groups = self.groups
-        cin_g = x.shape[2] // groups
-        cout_g = self.out_channels // groups
+        windows = self.windows(inputs[MAIN].astype(np.float64))
+        ho, wo, cin = windows[0].shape
+        k, groups = self.kernel, self.groups
+        cin_g, cout_g = cin // groups, self.out_channels // groups
         weights = self.effective_weights().astype(np.float64)
         z = np.zeros((ho, wo, groups, cout_g))
-        for dy in range(k):
-            for dx in range(k):
-                window = x[dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s, :]
-                tap = weights[dy, dx].reshape(cin_g, groups, cout_g)
-                z += np.einsum("hwgc,cgo->hwgo", window.reshape(ho, wo, groups, cin_g), tap)
+        for tap, window in enumerate(windows):
+            dy, dx = divmod(tap, k)
+            z += np.einsum("hwgc,cgo->hwgo", window.reshape(ho, wo, groups, cin_g),
+                           weights[dy, dx].reshape(cin_g, groups, cout_g))
         z = z.reshape(ho, wo, self.out_channels)
         if RESIDUAL in inputs:
             z += inputs[RESIDUAL]
@@ -154,10 +139,6 @@ class Conv2D(Op):
         source, shuffle = inputs[MAIN]
         perm = quad_permutation(source.quads, shuffle)
         k, cout = self.kernel, self.out_channels
-        h, w, _ = source.shape
-        pad = (self.padding_before(h), self.padding_before(w))
-        in_w, in_h = source.texture_size
-        in_origin = source.quad(0)[1]
         weights = self.effective_weights()
         if self.image_input:  # the RGB image as one quad whose 4th weight is zero
             weights = np.concatenate([weights, np.zeros((k, k, 1, cout), np.float32)], axis=2)
@@ -184,8 +165,7 @@ class Conv2D(Op):
                 "uWeights": np.ascontiguousarray(taps, np.float32),
                 "uBias": bias[4 * q:4 * q + 4].astype(np.float32),
                 "uOutputOrigin": vec(*origin),
-                "uInputStep": vec(1.0 / in_w, 1.0 / in_h),
-                "uInputOrigin": vec(in_origin[0] - pad[1] + 0.5, in_origin[1] - pad[0] + 0.5),
+                **self.input_uniforms(source),
             }
             fetches = k * k * group_quads
             if RESIDUAL in inputs:
@@ -202,9 +182,3 @@ class Conv2D(Op):
                 samplers=samplers, uniforms=uniforms, fetches_per_fragment=fetches,
                 uniform_vectors=k * k * (1 if self.depthwise else 4 * group_quads) + 6))
         return passes
-
-    def border_needed(self, size: int) -> int:
-        """Zero texels this conv reads beyond either edge of a `size`-long input."""
-        before = self.padding_before(size)
-        after = (self.output_size(size) - 1) * self.stride + self.kernel - size - before
-        return max(before, after, 0)

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpu_engine.ops.base import MAIN, Op, Params, Shape, quantize
+from gpu_engine.ops.base import MAIN, Params, Shape, quantize
 from gpu_engine.ops.shuffle import quad_permutation
+from gpu_engine.ops.window import WindowOp
 from gpu_engine.plan import Layout, Pass, vec
 
 
 @dataclass
-class Pooling2D(Op):
+class Pooling2D(WindowOp):
     TYPE = "pooling2d"
 
     operator: str = "max"
@@ -35,16 +36,9 @@ class Pooling2D(Op):
         """The averaging factor as the shader's 10-decimal literal (1/9 -> 0.1111111119)."""
         return float(np.float32(float(f"{1.0 / self.size ** 2:.10f}")))
 
-    def padding_before(self, size: int) -> int:
-        if self.padding == "valid":
-            return 0
-        out = -(-size // self.stride)
-        return max(0, ((out - 1) * self.stride + self.size - size) // 2)
-
-    def output_size(self, size: int) -> int:
-        if self.padding == "same":
-            return -(-size // self.stride)
-        return (size - self.size) // self.stride + 1
+    @property
+    def window(self) -> int:
+        return self.size
 
     def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
         h, w, c = inputs[MAIN]
@@ -54,15 +48,7 @@ class Pooling2D(Op):
         return (ho, wo, c)
 
     def reference(self, inputs: dict[int, np.ndarray], level: str) -> np.ndarray:
-        x = inputs[MAIN].astype(np.float64)
-        h, w, _ = x.shape
-        k, s = self.size, self.stride
-        ho, wo = self.output_size(h), self.output_size(w)
-        top, left = self.padding_before(h), self.padding_before(w)
-        x = np.pad(x, ((top, max(0, (ho - 1) * s + k - h - top)),
-                       (left, max(0, (wo - 1) * s + k - w - left)), (0, 0)))
-        windows = [x[dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s, :]
-                   for dy in range(k) for dx in range(k)]
+        windows = self.windows(inputs[MAIN].astype(np.float64))
         if self.operator == "max":
             y = np.max(windows, axis=0)
         elif level == "float":
@@ -77,10 +63,6 @@ class Pooling2D(Op):
         """One pass per quad: the window of its own input quad."""
         source, shuffle = inputs[MAIN]
         perm = quad_permutation(source.quads, shuffle)
-        h, w, _ = source.shape
-        in_w, in_h = source.texture_size
-        in_origin = source.quad(0)[1]
-        pad = (self.padding_before(h), self.padding_before(w))
         defines = (("K", self.size), ("STRIDE", self.stride), ("MAX", int(self.operator == "max")))
         passes = []
         for q in range(output.quads):
@@ -89,15 +71,7 @@ class Pooling2D(Op):
                 op=self.name, shader="pooling2d.frag", defines=defines, target=target,
                 viewport=(origin[0], origin[1], output.shape[1], output.shape[0]),
                 samplers=[("uInput", source.quad(perm[q])[0])],
-                uniforms={"uOutputOrigin": vec(*origin),
-                          "uInputStep": vec(1.0 / in_w, 1.0 / in_h),
-                          "uInputOrigin": vec(in_origin[0] - pad[1] + 0.5,
-                                              in_origin[1] - pad[0] + 0.5),
-                          "uScale": vec(self.scale)},
+                uniforms={"uOutputOrigin": vec(*origin), "uScale": vec(self.scale),
+                          **self.input_uniforms(source)},
                 fetches_per_fragment=self.size ** 2, uniform_vectors=4))
         return passes
-
-    def border_needed(self, size: int) -> int:
-        before = self.padding_before(size)
-        after = (self.output_size(size) - 1) * self.stride + self.size - size - before
-        return max(before, after, 0)

@@ -19,8 +19,6 @@ def build(ops: list[dict], connections: list[dict], seed: int = 0, labels: list[
     """Chunkfile bytes with weights drawn at random to the sizes the ops need."""
     rng = np.random.default_rng(seed)
     chunks = []
-    shapes = {}
-    sources = {c["to"]: c["from"] for c in connections if int(c.get("to_input", 0)) == 0}
     for op in ops:
         name, kind = op["_name"], op["_type"]
         if kind == "conv2d":
