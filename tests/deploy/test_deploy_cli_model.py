@@ -1,6 +1,8 @@
 """`shadercam model ...` as a person types it: exit codes, messages and progress output."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.cli import main
@@ -61,3 +63,21 @@ def test_download_progress_is_logged_in_steps(store, dog_model, http_server, cap
     err_lines = capsys.readouterr().err.splitlines()
     assert err_lines[-1] == f"fetching {url}: 841 of 841 KiB (100%)"
     assert 5 <= len(err_lines) <= 11  # one line per tenth when stderr is not a terminal
+
+
+def test_classify_without_model_uses_the_store_default(store, dog_model, tmp_path, capsys):
+    """Without the store's default this would be the demo model (or no model at all)."""
+    from PIL import Image
+
+    picture = tmp_path / "grey.png"
+    Image.new("RGB", (64, 48), (120, 120, 120)).save(picture)
+    assert main(["model", "install", str(dog_model), "--name", "dogs"]) == 0
+    capsys.readouterr()
+
+    assert main(["classify", "--json", "--top", "3", str(picture)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert main(["classify", "--json", "--top", "3", "--model", str(dog_model), str(picture)]) == 0
+    assert json.loads(capsys.readouterr().out)["probabilities"] == result["probabilities"]
+    labels = (dog_model.parent / "dog_classifier.labels.txt").read_text().split()
+    assert len(result["probabilities"]) == len(labels) == 120
+    assert [top["label"] for top in result["top"]] == [labels[top["index"]] for top in result["top"]]
