@@ -22,7 +22,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || { echo "missing apt packages: ${missing[*]}" >&2; exit 2; }
     echo "installing apt packages: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        >/dev/null
 fi
 
 /usr/bin/python3 -m venv --clear --system-site-packages "$VENV"
