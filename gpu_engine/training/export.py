@@ -112,6 +112,13 @@ def export_model(net: Network, path: str | os.PathLike[str], labels: list[str],
     Raises `gpu_engine.ModelError` (or its `ProfileError`) naming the op at fault; the file
     is then left as it was.
     """
+    chunks = check_network(net, labels, name)
+    write_chunks(path, chunks)
+
+
+def check_network(net: Network, labels: list[str], name: str = "model") -> list[tuple[str, bytes]]:
+    """Load `net` as the engine would and check it against the Pi profile (e.g. before
+    training); returns the chunkfile records."""
     chunks = model_chunks(net, labels)
     profile.check_model(load_model_bytes(encode_chunks(chunks), name))
-    write_chunks(path, chunks)
+    return chunks
