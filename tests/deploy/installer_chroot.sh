@@ -2,10 +2,15 @@
 # Runs systemd/install.sh in a fresh Debian bookworm chroot (debootstrap, Debian's packages) and
 # checks what it leaves behind, up to where a Raspberry Pi's hardware would be needed:
 # refusals, install, idempotent re-run, the service's own command line reaching /api/health,
-# uninstall and purge. Needs root and the apt mirror this machine is configured with.
-# Slow (a few minutes, less with the package cache warm): CI runs it as its own step.
+# uninstall and purge. Then the same tree is booted with systemd-nspawn and installed into
+# again, so the unit runs under real systemd with its hardening: health, user and groups,
+# shader cache, restart after a crash, clean stop, uninstall.
+# Needs root and the apt mirror this machine is configured with. A few minutes (less with the
+# package cache warm): CI runs it as its own step.
 #
-#   sudo tests/deploy/installer_chroot.sh      (SHADERCAM_CI_CACHE=DIR to move the cache)
+#   sudo tests/deploy/installer_chroot.sh
+#   SHADERCAM_CI_CACHE=DIR      where downloaded packages are kept between runs
+#   SHADERCAM_SKIP_NSPAWN=1     leave out the booted stage (a host that cannot boot containers)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +32,11 @@ check() {  # check "description" command...: passes when the command succeeds
 
 cleanup() {
     [ -n "${SERVICE_PID:-}" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
+    if [ -n "${NSPAWN_PID:-}" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+        # Killing the container's init ends every process in it; then nspawn exits.
+        [ -n "${LEADER:-}" ] && kill -KILL "$LEADER" 2>/dev/null
+        wait "$NSPAWN_PID" 2>/dev/null
+    fi
     # Mounts live in private namespaces that die with their process; refuse to delete
     # anything if one is still visible here, so rm never walks into /dev or /proc.
     if grep -q " $WORK/" /proc/self/mounts; then
@@ -66,6 +76,30 @@ EOF
 chmod +x "$WORK/in-root"
 export CHROOT_DIR=$ROOT CHROOT_APT_CACHE=$CACHE/apt-archives
 in_root() { "$WORK/in-root" "$@"; }
+
+wait_health() {  # wait_health PORT PID: the last /api/health answer once "ok", or after 90 s
+    python3 - "$1" "$2" <<'EOF'
+import json, os, sys, time, urllib.request
+deadline, last = time.monotonic() + 90, "no answer"
+while time.monotonic() < deadline:
+    try:
+        os.kill(int(sys.argv[2]), 0)
+    except ProcessLookupError:
+        break  # the service (or its container) died: its log says why
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/health", timeout=5) as r:
+            last = json.dumps(json.load(r))
+            if json.loads(last)["status"] == "ok":  # demo camera running, model classifying
+                break
+    except OSError:
+        pass
+    time.sleep(0.5)
+print(last)
+EOF
+}
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
 log "debootstrap bookworm into $ROOT"
 mkdir -p "$CACHE/debs" "$CACHE/apt-archives/partial"
@@ -173,7 +207,7 @@ check "second run says it keeps the config" grep -q "keeping your /etc/shadercam
 check "still one shadercam user" test "$(grep -c '^shadercam:' "$ROOT/etc/passwd")" = 1
 
 log "the service's command line, user and environment, as systemd would run it"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 exec_start=$(sed -n 's/^ExecStart=//p' "$ROOT/etc/systemd/system/shadercam.service")
 mapfile -t unit_env < <(sed -n 's/^Environment=//p' "$ROOT/etc/systemd/system/shadercam.service" \
                         | sed 's|%C|/var/cache|g')
@@ -189,25 +223,7 @@ mapfile -t file_env < "$ROOT/etc/shadercam/environment"
     STATE_DIRECTORY=/var/lib/shadercam CACHE_DIRECTORY=/var/cache/shadercam \
     "${unit_env[@]}" "${file_env[@]}" $exec_start > "$WORK/service.log" 2>&1 &
 SERVICE_PID=$!
-health=$(python3 - "$PORT" "$SERVICE_PID" <<'EOF'
-import json, os, sys, time, urllib.request
-deadline, last = time.monotonic() + 90, "no answer"
-while time.monotonic() < deadline:
-    try:
-        os.kill(int(sys.argv[2]), 0)
-    except ProcessLookupError:
-        break  # the service died: its log says why
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/health", timeout=5) as r:
-            last = json.dumps(json.load(r))
-            if json.loads(last)["status"] == "ok":  # demo camera running, model classifying
-                break
-    except OSError:
-        pass
-    time.sleep(0.5)
-print(last)
-EOF
-)
+health=$(wait_health "$PORT" "$SERVICE_PID")
 if [[ $health == *'"status": "ok"'* ]]; then ok "service reports ok on /api/health: ${health:0:120}"
 else not_ok "service reports ok on /api/health: ${health:0:400}"; tail -n 30 "$WORK/service.log"; fi
 kill -TERM "$SERVICE_PID"
@@ -235,6 +251,74 @@ installer_ok "--purge succeeds" "$WORK/purge.log" --purge
 check "--purge removes config, models and user" sh -c "[ ! -e '$ROOT/etc/shadercam' ] &&
     [ ! -e '$ROOT/var/lib/shadercam' ] && ! grep -q '^shadercam:' '$ROOT/etc/passwd'"
 installer_ok "--uninstall again is harmless" "$WORK/uninstall2.log" --uninstall
+
+if [ "${SHADERCAM_SKIP_NSPAWN:-}" = 1 ]; then
+    log "SHADERCAM_SKIP_NSPAWN=1: the booted-systemd stage is left out"
+else
+log "booted with systemd (systemd-nspawn): the unit as shipped, its hardening and restarts"
+command -v systemd-nspawn >/dev/null || apt-get install -y -q systemd-container >/dev/null
+rm -f "$ROOT/usr/sbin/policy-rc.d"
+PORT=$(free_port)
+mkdir -p "$ROOT/etc/shadercam"
+printf 'SHADERCAM_SERVER_PORT=%s\n' "$PORT" > "$ROOT/etc/shadercam/environment"
+systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit \
+    --bind="$CACHE/apt-archives:/var/cache/apt/archives" > "$WORK/boot.log" 2>&1 &
+NSPAWN_PID=$!
+LEADER=
+for _ in $(seq 1 60); do
+    LEADER=$(pgrep -P "$NSPAWN_PID" | head -n1 || true)
+    [ -n "$LEADER" ] && break
+    sleep 0.5
+done
+ns() { nsenter --target "$LEADER" --mount --uts --ipc --net --pid -- "$@"; }
+state=
+if [ -n "$LEADER" ]; then
+    state=$(timeout 120 nsenter --target "$LEADER" --mount --pid -- \
+        systemctl is-system-running --wait 2>/dev/null || true)
+fi
+if [[ $state == running || $state == degraded ]]; then ok "container boots ($state)"; else
+    not_ok "container boots: '$state'"; tail -n 20 "$WORK/boot.log"; fi
+
+if ns /bin/sh "$SRC/systemd/install.sh" --any-hardware --model /root/model.chunks \
+        > "$WORK/install-booted.log" 2>&1; then
+    ok "installer succeeds with systemd running"
+else
+    not_ok "installer succeeds with systemd running"; tail -n 20 "$WORK/install-booted.log"
+fi
+check "service is active" ns systemctl is-active --quiet shadercam
+health=$(wait_health "$PORT" "$NSPAWN_PID")
+if [[ $health == *'"status": "ok"'* ]]; then ok "systemd's service reports ok: ${health:0:100}"
+else not_ok "systemd's service reports ok: ${health:0:400}"
+    ns journalctl -u shadercam --no-pager | tail -n 20; fi
+main_pid=$(ns systemctl show -p MainPID --value shadercam)
+check "runs as shadercam with the video and render groups" ns /bin/sh -c "
+    [ \$(stat -c %U /proc/$main_pid) = shadercam ] &&
+    grep '^Groups:' /proc/$main_pid/status | grep -qw \$(getent group video | cut -d: -f3) &&
+    grep '^Groups:' /proc/$main_pid/status | grep -qw \$(getent group render | cut -d: -f3)"
+check "Mesa's shader cache is written to CacheDirectory=" \
+    ns /bin/sh -c 'ls -A /var/cache/shadercam/mesa_shader_cache | grep -q .'
+ns /bin/sh -c "kill -9 $main_pid"
+restarted=no
+for _ in $(seq 1 40); do
+    if [ "$(ns systemctl show -p NRestarts --value shadercam)" = 1 ] &&
+       ns systemctl is-active --quiet shadercam; then restarted=yes; break; fi
+    sleep 0.5
+done
+check "restarted after a crash (Restart=on-failure)" test "$restarted" = yes
+ns systemctl stop shadercam
+check "stops cleanly (inactive, result success)" test \
+    "$(ns systemctl show -p ActiveState --value shadercam)/$(ns systemctl show -p Result \
+    --value shadercam)" = inactive/success
+if ns /bin/sh "$SRC/systemd/install.sh" --uninstall > "$WORK/uninstall-booted.log" 2>&1; then
+    ok "--uninstall succeeds with systemd running"
+else
+    not_ok "--uninstall succeeds with systemd running"; tail -n 20 "$WORK/uninstall-booted.log"
+fi
+check "systemd no longer knows the unit" test "$(ns systemctl show -p LoadState --value \
+    shadercam)" = not-found
+ns systemctl poweroff || true
+for _ in $(seq 1 60); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.5; done
+fi
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
