@@ -19,4 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# PyTorch only for the `train` extra's tests: the CPU build, pinned (this machine image carries
+# its wheel; an unpinned torch would pull several GB of CUDA packages).
+python3 -m pip install -q --disable-pip-version-check torch==2.13.0
+python3 -m pip install -q --disable-pip-version-check -e '.[test,train]'
