@@ -23,10 +23,10 @@ def rss_mb() -> float:
 
 def test_stuck_client_does_not_slow_the_worker_or_the_others(colour_model, colour_pictures):
     with running_service(colour_model, send_timeout_s=1.0, ws_ping_s=1.0,
-                         camera_source=f"files:{colour_pictures}", camera_fps=20) as run:
+                         camera_source=f"files:{colour_pictures}", camera_fps=8) as run:
         engine_up(run)
         worker, hub = run.service.worker, run.service.hub
-        wait_for(lambda: worker.frames_processed >= 20)
+        wait_for(lambda: worker.frames_processed >= 10)
         time.sleep(2)
         baseline_fps = worker.meter.rate()
         memory_before = rss_mb()
@@ -46,7 +46,7 @@ def test_stuck_client_does_not_slow_the_worker_or_the_others(colour_model, colou
         result = json.loads(out)
         loaded_fps = worker.meter.rate()  # over the last 5 s, all under load
 
-        assert baseline_fps > 10 and loaded_fps > 0.7 * baseline_fps, (baseline_fps, loaded_fps)
+        assert baseline_fps > 5 and loaded_fps > 0.7 * baseline_fps, (baseline_fps, loaded_fps)
         for frames in result["frames"]:
             assert frames == sorted(frames)
             missing = frames[-1] - frames[0] + 1 - len(frames)
