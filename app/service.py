@@ -30,7 +30,8 @@ class Service:
 
         self.supervisor = CameraSupervisor(new_camera, self.slot, self.preview,
                                            config.camera_retry_min_s, config.camera_retry_max_s,
-                                           source=config.camera_source)
+                                           source=config.camera_source,
+                                           stall_after_s=max(10.0, 5.0 / config.camera_fps))
         self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
                                       config.model_smoothing, config.model_threshold,
                                       config.model_gl_api)

@@ -41,6 +41,13 @@ class Engine:
         check_plan(self.plan, profile)
         self._gl = GLContext(api)
         self.ctx = self._gl.ctx
+        try:
+            self._set_up()
+        except BaseException:
+            self._gl.release()  # a model this GPU refuses must not leak its context
+            raise
+
+    def _set_up(self) -> None:
         self._check_live_limits()
         self.last_timings: dict[str, float] = {}
         self._programs: dict[tuple, moderngl.Program] = {}
@@ -52,7 +59,8 @@ class Engine:
         self._allocate()
         self._draws = [self._resolve(p) for p in self.plan.passes]
         self._frame_calls = self._lean_calls(self._draws)
-        self._sampler_passes = model.sampler.gpu_passes(self.plan.layouts[model.sampler.name])
+        sampler = self.model.sampler
+        self._sampler_passes = sampler.gpu_passes(self.plan.layouts[sampler.name])
         self._warm_up()
         self._check_gl("start-up")
 

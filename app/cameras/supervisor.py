@@ -50,7 +50,7 @@ class CameraSupervisor(threading.Thread):
 
     def __init__(self, make_camera: Callable[[], Camera], slot: FrameSlot, preview: Preview,
                  retry_min_s: float = 0.5, retry_max_s: float = 30.0,
-                 source: str = "camera") -> None:
+                 source: str = "camera", stall_after_s: float = 10.0) -> None:
         super().__init__(name="camera", daemon=True)
         self.make_camera = make_camera
         self.slot = slot
@@ -58,6 +58,7 @@ class CameraSupervisor(threading.Thread):
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
         self.source = source
+        self.stall_after_s = stall_after_s
         self.state = "starting"
         self.error: str | None = None
         self.failures = 0
@@ -68,8 +69,12 @@ class CameraSupervisor(threading.Thread):
         self._camera: Camera | None = None
 
     def status(self) -> dict[str, Any]:
+        """A camera that hangs inside its driver never raises; it shows as 'stalled' here."""
         age = None if self.last_frame_at is None else time.monotonic() - self.last_frame_at
-        return {"source": self.source, "state": self.state, "error": self.error,
+        state, error = self.state, self.error
+        if state == "running" and age is not None and age > self.stall_after_s:
+            state, error = "stalled", f"no frame for {age:.0f} s"
+        return {"source": self.source, "state": state, "error": error,
                 "failures": self.failures, "frames": self.frames,
                 "fps": round(self.meter.rate(), 2),
                 "last_frame_age_s": None if age is None else round(age, 3)}

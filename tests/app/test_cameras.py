@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 import picamera2_standin
 from app.cameras import CameraError, CameraSupervisor, FrameSlot, Preview, make_camera
+from app.cameras.base import Camera, Frame
 from app.cameras.files import FilesCamera
 from app.cameras.picam import yuv420_planes
 from serving import wait_for
@@ -163,3 +165,41 @@ def test_demo_source_moves():
     assert first.rgb.shape == (64, 96, 3) and first.rgb.dtype == np.uint8
     assert later.timestamp > first.timestamp and not np.array_equal(first.rgb, later.rgb)
     camera.close()
+
+
+def test_a_camera_that_hangs_shows_as_stalled_until_frames_return():
+    release = threading.Event()
+
+    class HangingCamera(Camera):
+        """Delivers two frames, then blocks inside read() like a wedged driver."""
+
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def open(self, preview):
+            pass
+
+        def read(self):
+            self.count += 1
+            if self.count > 2:
+                release.wait(30)
+            now = time.monotonic()
+            return Frame(timestamp=time.time(), monotonic=now, capture_s=0.0,
+                         rgb=np.zeros((4, 4, 3), np.uint8))
+
+        def close(self):
+            pass
+
+    supervisor = CameraSupervisor(HangingCamera, FrameSlot(), Preview(), source="test",
+                                  stall_after_s=0.3)
+    supervisor.start()
+    try:
+        assert wait_for(lambda: supervisor.status()["state"] == "stalled")
+        assert "no frame for" in supervisor.status()["error"]
+        release.set()
+        assert wait_for(lambda: supervisor.status()["state"] == "running")
+        assert supervisor.status()["error"] is None
+    finally:
+        release.set()
+        supervisor.stop()
