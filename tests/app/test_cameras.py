@@ -68,6 +68,31 @@ def test_files_source_plays_an_animated_image(tmp_path):
     assert reds[0] > 200 and reds[1] < 50 and reds[2] > 200
 
 
+def test_files_source_plays_and_loops_a_video(tmp_path):
+    av = pytest.importorskip("av", reason="PyAV plays video files")
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for colour in ("red", "lime", "blue"):
+            for _ in range(2):
+                picture = av.VideoFrame.from_image(Image.new("RGB", (64, 48), colour))
+                container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    camera = FilesCamera(str(path), fps=100)
+    camera.open(Preview())
+    centres = [camera.read().rgb[24, 32].astype(int) for _ in range(8)]
+    camera.close()
+    dominant = [int(np.argmax(rgb)) for rgb in centres]
+    assert dominant == [0, 0, 1, 1, 2, 2, 0, 0]  # red, green, blue, then the video loops
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    camera = FilesCamera(str(broken), fps=50)
+    camera.open(Preview())
+    with pytest.raises(CameraError, match="cannot decode video"):
+        camera.read()
+
+
 def test_files_source_errors_are_clear(tmp_path):
     with pytest.raises(CameraError, match="does not exist"):
         FilesCamera(str(tmp_path / "nope"), fps=5).open(Preview())
