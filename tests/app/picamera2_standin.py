@@ -77,6 +77,7 @@ class Picamera2:
         self.closed = False
         self.encoder = None
         self._encoder_thread = None
+        self._encoding = None
         self._frame_no = 0
 
     def create_video_configuration(self, main={}, lores=None, raw={}, transform=None,
@@ -115,7 +116,8 @@ class Picamera2:
     def start(self):
         self.started = True
         if self.encoder is not None:
-            self._encoder_thread = threading.Thread(target=self._encode_loop, daemon=True)
+            self._encoder_thread = self._encoding = threading.Thread(target=self._encode_loop,
+                                                                     daemon=True)
             self._encoder_thread.start()
 
     def _period(self) -> float:
@@ -125,7 +127,7 @@ class Picamera2:
     def _encode_loop(self):
         width, height = self.camera_config["main"]["size"]
         n = 0
-        while self.started:
+        while self.started and self._encoding is threading.current_thread():
             y, _, _ = frame_content(n, width, height)
             out = io.BytesIO()
             Image.fromarray(y).save(out, format="JPEG", quality=70)
@@ -157,6 +159,10 @@ class Picamera2:
         return array
 
     def stop_encoder(self, encoders=None):
+        """Like picamera2: returns once the encoder has stopped delivering frames."""
+        encoding, self._encoding = self._encoder_thread, None
+        if encoding is not None and encoding is not threading.current_thread():
+            encoding.join()
         self.encoder = None
 
     def stop(self):
