@@ -102,8 +102,7 @@ class InferenceWorker(threading.Thread):
         model = gpu_engine.load_model(self.model_path)
         engine = gpu_engine.Engine(model, api=self.api)
         info = engine.gl_info
-        self.gl_info = {"vendor": info.vendor, "renderer": info.renderer,
-                        "version": info.version, "api": info.api, "software": info.software}
+        self.gl_info = info.as_dict()
         if info.software:
             log.warning("GL renderer %r is a software renderer: inference runs on the CPU "
                         "(on a Pi, is the service user in the 'render' group?)", info.renderer)
