@@ -89,6 +89,7 @@ class Subscription:
     lost: int = 0
     closed: bool = False
     _behind_since: float | None = None
+    _seen: int = 0  # sequence number of the newest message offered
 
     async def get(self) -> str:
         while not self._messages:
@@ -99,8 +100,11 @@ class Subscription:
         self._behind_since = None
         return self._messages.popleft()
 
-    def _offer(self, message: str, now: float) -> bool:
+    def _offer(self, sequence: int, message: str, now: float) -> bool:
         """Queue a message; False when this subscriber has been behind for too long."""
+        if sequence <= self._seen:  # already queued when the subscription was made
+            return True
+        self._seen = sequence
         if len(self._messages) >= self.limit:
             self._messages.popleft()
             self.lost += 1
@@ -125,6 +129,7 @@ class ResultsHub:
         self.stale_after_s = stale_after_s
         self._lock = threading.Lock()
         self._latest: Prediction | None = None
+        self._latest_message: tuple[int, str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: set[Subscription] = set()
         self.published = 0
@@ -146,17 +151,20 @@ class ResultsHub:
         with self._lock:
             self._latest = prediction
             self.published += 1
+            sequence = self.published
+            self._latest_message = (sequence, message)
             loop = self._loop
         if loop is not None:
             try:
-                loop.call_soon_threadsafe(self._fan_out, message)
+                loop.call_soon_threadsafe(self._fan_out, sequence, message)
             except RuntimeError:  # the loop has closed: nobody is listening any more
                 with self._lock:
                     if self._loop is loop:
                         self._loop = None
 
     def subscribe(self) -> Subscription:
-        """Called from the server's event loop, which from then on receives the fan-out."""
+        """Called from the server's event loop, which from then on receives the fan-out. The
+        mailbox starts with the latest prediction, and no message is ever delivered twice."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._loop is not loop:
@@ -164,7 +172,10 @@ class ResultsHub:
                     old._close()
                 self._subscribers = set()
                 self._loop = loop
+            latest = self._latest_message
         subscription = Subscription(self.mailbox, self.stale_after_s)
+        if latest is not None:
+            subscription._offer(*latest, time.monotonic())
         self._subscribers.add(subscription)
         return subscription
 
@@ -172,11 +183,11 @@ class ResultsHub:
         subscription._close()
         self._subscribers.discard(subscription)
 
-    def _fan_out(self, message: str) -> None:
+    def _fan_out(self, sequence: int, message: str) -> None:
         now = time.monotonic()
         for subscription in list(self._subscribers):
             lost_before = subscription.lost
-            if not subscription._offer(message, now):
+            if not subscription._offer(sequence, message, now):
                 self.dropped_subscribers += 1
                 self.unsubscribe(subscription)
             self.lost_messages += subscription.lost - lost_before

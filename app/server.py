@@ -118,9 +118,6 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
         receiver = asyncio.ensure_future(_until_disconnect(websocket))
         try:
             await websocket.send_text(json.dumps(service.hello()))
-            latest = service.hub.latest
-            if latest is not None:
-                await websocket.send_text(json.dumps({"type": "prediction", **latest.to_dict()}))
             while True:
                 getter = asyncio.ensure_future(subscription.get())
                 await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)

@@ -93,3 +93,25 @@ def test_dropped_subscriber_drains_then_learns_it_was_dropped():
     frames = asyncio.run(scenario())
     assert 1 <= len(frames) <= 2 and frames == sorted(frames) and frames[0] > 1
     assert hub.dropped_subscribers == 1 and hub.subscribers == 0
+
+
+def test_a_new_subscriber_starts_with_the_latest_prediction_exactly_once():
+    hub = ResultsHub(mailbox=4)
+    maker = PredictionMaker(LABELS, "m", top_k=2)
+
+    async def scenario():
+        first = hub.subscribe()  # binds the hub to this loop
+        hub.publish(_prediction(maker, 1))
+        # published but not yet fanned out: a subscriber made now must not get frame 1 twice
+        late = hub.subscribe()
+        await asyncio.sleep(0)
+        hub.publish(_prediction(maker, 2))
+        await asyncio.sleep(0.01)
+        frames = [json.loads(await late.get())["frame"] for _ in range(2)]
+        assert [json.loads(await first.get())["frame"] for _ in range(2)] == [1, 2]
+        newcomer = hub.subscribe()  # after the fan-out: starts with the latest, frame 2
+        assert json.loads(await newcomer.get())["frame"] == 2 and not newcomer._messages
+        return frames, late
+
+    frames, late = asyncio.run(scenario())
+    assert frames == [1, 2] and not late._messages
