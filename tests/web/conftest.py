@@ -19,7 +19,7 @@ def colour_model(tmp_path_factory) -> Path:
     return write_colour_model(tmp_path_factory.mktemp("model") / "colours.chunks")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped before other test files run: it holds an event loop
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not Path(CHROMIUM).exists():
