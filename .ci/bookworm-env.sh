@@ -14,18 +14,7 @@ PACKAGES=(python3 python3-venv python3-setuptools python3-wheel python3-numpy py
           python3-moderngl python3-pytest python3-httpx python3-pil python3-skimage python3-av
           libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)
 
-missing=()
-for package in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-        || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || { echo "missing apt packages: ${missing[*]}" >&2; exit 2; }
-    echo "installing apt packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        >/dev/null
-fi
+bash "$REPO/scripts/apt-ensure.sh" "${PACKAGES[@]}"
 
 /usr/bin/python3 -m venv --clear --system-site-packages "$VENV"
 build=$(mktemp -d)

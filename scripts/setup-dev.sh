@@ -5,19 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 chromium fonts-dejavu-core)
-missing=()
-for package in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-        || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+bash scripts/apt-ensure.sh libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 chromium fonts-dejavu-core
 
 # PyTorch only for the `train` extra's tests: the CPU build, pinned (this machine image carries
 # its wheel; an unpinned torch would pull several GB of CUDA packages).

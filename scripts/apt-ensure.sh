@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the named Debian packages that are not installed yet (quick when all are there).
+# Uses sudo when not root. Usage: scripts/apt-ensure.sh PACKAGE...
+set -euo pipefail
+missing=()
+for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+[ ${#missing[@]} -gt 0 ] || exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing apt packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
