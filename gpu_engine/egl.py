@@ -23,8 +23,6 @@ EGL_CONTEXT_OPENGL_PROFILE_MASK = 0x30FD
 EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT = 0x0001
 EGL_PLATFORM_SURFACELESS_MESA = 0x31DD
 EGL_PLATFORM_DEVICE_EXT = 0x313F
-EGL_EXTENSIONS = 0x3055
-EGL_VENDOR = 0x3053
 
 API_GLES2 = "gles2"
 API_GL = "gl"
@@ -78,8 +76,6 @@ def _load_egl() -> ctypes.CDLL:
     lib.eglCreateContext.argtypes = [vp, vp, vp, ctypes.POINTER(ctypes.c_int)]
     lib.eglMakeCurrent.argtypes = [vp, vp, vp, vp]
     lib.eglDestroyContext.argtypes = [vp, vp]
-    lib.eglQueryString.restype = ctypes.c_char_p
-    lib.eglQueryString.argtypes = [vp, ctypes.c_int]
     return lib
 
 

@@ -21,10 +21,6 @@ class Model:
     labels: list[str] = field(default_factory=list)
 
     @property
-    def by_name(self) -> dict[str, Op]:
-        return {op.name: op for op in self.ops}
-
-    @property
     def sampler(self) -> ImageSampler:
         return self.ops[0]  # type: ignore[return-value]
 

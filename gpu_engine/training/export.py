@@ -14,7 +14,7 @@ import numpy as np
 from gpu_engine import load_model_bytes, profile
 from gpu_engine.chunkfile import encode_chunks, write_chunks
 from gpu_engine.training.layers import Conv2d, Dense, ImageSampler, Pooling2d
-from gpu_engine.training.network import INPUT_NAME, SOFTMAX_NAME, Network
+from gpu_engine.training.network import SOFTMAX_NAME, Network
 
 ENTRY, KEY = " - ", "   "  # the block prefix and the continuation indent of the description
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gpu_engine.training.layers import (Conv2d, Dense, ImageSampler, Pooling2d, Shape,
+from gpu_engine.training.layers import (Conv2d, Dense, ImageSampler, Shape,
                                         shuffle_permutation)
 
 INPUT_NAME = "input"

@@ -24,8 +24,8 @@ def test_serve_runs_with_config_env_and_flags_then_stops_on_sigterm(tmp_path, co
                                                                   colour_pictures):
     port = free_port()
     config = tmp_path / "config.toml"
-    config.write_text(f'[server]\nhost = "127.0.0.1"\nport = 1\n[camera]\nsource = "demo"\n'
-                      f'[model]\ntop_k = 9\n')
+    config.write_text('[server]\nhost = "127.0.0.1"\nport = 1\n[camera]\nsource = "demo"\n'
+                      '[model]\ntop_k = 9\n')
     process = shadercam("serve", "--config", str(config), "--port", str(port),
                         "--source", f"files:{colour_pictures}", "--model", str(colour_model),
                         env={"SHADERCAM_MODEL_TOP_K": "2", "SHADERCAM_CAMERA_FPS": "4"})

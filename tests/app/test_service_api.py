@@ -7,7 +7,6 @@ import io
 import json
 
 import httpx
-import pytest
 import websockets
 from PIL import Image
 
