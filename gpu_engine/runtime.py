@@ -198,7 +198,7 @@ class Engine:
             if texture is not None:
                 texture.release()
             texture = self._frame_textures[key] = self._new_texture(size, components=components)
-        texture.write(np.ascontiguousarray(data).tobytes())
+        texture.write(np.ascontiguousarray(data))  # a buffer: no second copy of the frame
         return texture
 
     def _sample(self, kind: str, frame: list[moderngl.Texture], width: int, height: int) -> None:
