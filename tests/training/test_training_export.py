@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: bash scripts/setup-dev.sh --train")
 
 from gpu_engine import ProfileError, load_model  # noqa: E402
 from gpu_engine.chunkfile import read_chunks  # noqa: E402

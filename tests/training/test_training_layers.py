@@ -3,7 +3,7 @@ and against the engine's NumPy reference (gpu_engine.reference) at the float and
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: bash scripts/setup-dev.sh --train")
 
 from gpu_engine import load_model_bytes, reference  # noqa: E402
 from gpu_engine.training import (Conv2d, Dense, ImageSampler, Network, Pooling2d,  # noqa: E402

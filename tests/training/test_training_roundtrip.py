@@ -10,7 +10,7 @@ Images the engine resizes go through the GPU's bilinear filter, whose weights ar
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: bash scripts/setup-dev.sh --train")
 
 import torch.nn.functional as F  # noqa: E402
 
