@@ -10,6 +10,11 @@ done
 [ ${#missing[@]} -gt 0 ] || exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# Two set-ups at once (two clones, or tests beside a set-up) wait for each other instead of
+# failing on dpkg's lock.
+lock=${TMPDIR:-/tmp}/shadercam-apt-ensure.lock
+exec 9>>"$lock"
+flock 9
 echo "installing apt packages: ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
