@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the named Debian packages that are not installed yet (quick when all are there).
-# Uses sudo when not root. Usage: scripts/apt-ensure.sh PACKAGE...
+# Runs itself through sudo when not root. Usage: scripts/apt-ensure.sh PACKAGE...
 set -euo pipefail
 missing=()
 for package in "$@"; do
@@ -8,14 +8,18 @@ for package in "$@"; do
         || missing+=("$package")
 done
 [ ${#missing[@]} -gt 0 ] || exit 0
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+        echo "apt-ensure.sh: installing ${missing[*]} needs root: run as root or install sudo" >&2
+        exit 1
+    }
+    exec sudo bash "$0" "${missing[@]}"
+fi
 # Two set-ups at once (two clones, or tests beside a set-up) wait for each other instead of
-# failing on dpkg's lock.
-lock=${TMPDIR:-/tmp}/shadercam-apt-ensure.lock
-exec 9>>"$lock"
+# failing on dpkg's lock. One fixed path, whatever TMPDIR says, and only root opens it.
+exec 9>>/tmp/shadercam-apt-ensure.lock
 flock 9
 echo "installing apt packages: ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null

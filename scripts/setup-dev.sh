@@ -31,7 +31,9 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 # A venv made by another Python (or half made) is rebuilt rather than patched.
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pip' 2>/dev/null; then
+base='import sys; print(sys.base_prefix, sys.version_info[:2])'
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pip' 2>/dev/null ||
+   [ "$("$venv/bin/python" -c "$base")" != "$("$python" -c "$base")" ]; then
     rm -rf "$venv"
     "$python" -m venv "$venv"
 fi
