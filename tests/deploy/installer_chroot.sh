@@ -1,16 +1,20 @@
 #!/bin/bash
-# Runs systemd/install.sh in a fresh Debian bookworm chroot (debootstrap, Debian's packages) and
-# checks what it leaves behind, up to where a Raspberry Pi's hardware would be needed:
-# refusals, install, idempotent re-run, the service's own command line reaching /api/health,
-# uninstall and purge. Then the same tree is booted with systemd-nspawn and installed into
-# again, so the unit runs under real systemd with its hardening: health, user and groups,
-# shader cache, restart after a crash, clean stop, uninstall.
-# Needs root and the apt mirror this machine is configured with. A few minutes (less with the
-# package cache warm): CI runs it as its own step.
+# Debian bookworm trees made with debootstrap (Debian's packages), checked in three stages:
+# - a newcomer on a stock Debian 12 (a copy of the fresh tree, a user with sudo): the README's
+#   set-up command with the system's externally managed /usr/bin/python3, then its `serve`
+#   answering /api/health and its test command passing a smoke subset of the tests;
+# - systemd/install.sh and what it leaves behind, up to where a Raspberry Pi's hardware would be
+#   needed: refusals, install, idempotent re-run, the service's own command line reaching
+#   /api/health, uninstall and purge;
+# - the same tree booted with systemd-nspawn and installed into again, so the unit runs under
+#   real systemd with its hardening: health, user and groups, shader cache, restart after a
+#   crash, clean stop, uninstall. A host that cannot boot a container skips it, saying why.
+# Needs root, the apt mirror this machine is configured with and PyPI. A few minutes (less with
+# the package cache warm): CI runs it as its own step.
 #
 #   sudo tests/deploy/installer_chroot.sh
 #   SHADERCAM_CI_CACHE=DIR      where downloaded packages are kept between runs
-#   SHADERCAM_SKIP_NSPAWN=1     leave out the booted stage (a host that cannot boot containers)
+#   SHADERCAM_SKIP_NSPAWN=1     leave out the booted stage
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,11 +34,20 @@ check() {  # check "description" command...: passes when the command succeeds
     if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
 
+# container_init WAIT_S: the booted container's init, looked up afresh (see container_init.sh)
+container_init() { "$REPO/tests/deploy/container_init.sh" "$NSPAWN_PID" "$1"; }
+
 cleanup() {
     [ -n "${SERVICE_PID:-}" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
+    # The newcomer's server runs in a process group of its own (setsid).
+    [ -n "${NEWCOMER_PID:-}" ] && kill -TERM -- "-$NEWCOMER_PID" 2>/dev/null &&
+        wait "$NEWCOMER_PID" 2>/dev/null
     if [ -n "${NSPAWN_PID:-}" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
         # Killing the container's init ends every process in it; then nspawn exits.
-        [ -n "${LEADER:-}" ] && kill -KILL "$LEADER" 2>/dev/null
+        local init
+        init=$(container_init 0 2>/dev/null) && kill -KILL "$init" 2>/dev/null
+        for _ in $(seq 1 20); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$NSPAWN_PID" 2>/dev/null
         wait "$NSPAWN_PID" 2>/dev/null
     fi
     # Mounts live in private namespaces that die with their process; refuse to delete
@@ -49,7 +62,7 @@ trap cleanup EXIT
 
 [ "$(id -u)" -eq 0 ] || { echo "run as root (debootstrap and chroot need it)" >&2; exit 2; }
 [ -f "$MODEL" ] || { echo "test model $MODEL is missing" >&2; exit 2; }
-command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null
+bash "$REPO/scripts/apt-ensure.sh" debootstrap
 
 mirror() {  # the Debian mirror this machine's apt already uses
     local uri
@@ -100,6 +113,12 @@ EOF
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+copy_checkout() {  # copy_checkout DIR: the working tree's files (tracked and new, not ignored)
+    mkdir -p "$1"
+    (cd "$REPO" && git ls-files -z -co --exclude-standard \
+        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+        | tar --null -T - -cf -) | tar -xf - -C "$1"
+}
 
 log "debootstrap bookworm into $ROOT"
 mkdir -p "$CACHE/debs" "$CACHE/apt-archives/partial"
@@ -110,11 +129,12 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"  # no daemons start in here
 chmod +x "$ROOT/usr/sbin/policy-rc.d"
 
+NEW=$WORK/newcomer
+cp -a "$ROOT" "$NEW"  # the newcomer's machine: the fresh tree, before the installer's packages
+. "$REPO/tests/deploy/newcomer_stage.sh"
+
 log "copying the working tree to $SRC"
-mkdir -p "$ROOT$SRC"
-(cd "$REPO" && git ls-files -z -co --exclude-standard \
-    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf -) | tar -xf - -C "$ROOT$SRC"
+copy_checkout "$ROOT$SRC"
 cp "$MODEL" "$ROOT/root/model.chunks"
 before=$(cd "$ROOT$SRC" && find . | sort | sha256sum)
 
@@ -252,11 +272,30 @@ check "--purge removes config, models and user" sh -c "[ ! -e '$ROOT/etc/shaderc
     [ ! -e '$ROOT/var/lib/shadercam' ] && ! grep -q '^shadercam:' '$ROOT/etc/passwd'"
 installer_ok "--uninstall again is harmless" "$WORK/uninstall2.log" --uninstall
 
-if [ "${SHADERCAM_SKIP_NSPAWN:-}" = 1 ]; then
-    log "SHADERCAM_SKIP_NSPAWN=1: the booted-systemd stage is left out"
+cannot_boot() {  # prints why this host cannot boot a container; fails when it can
+    if [ "${SHADERCAM_SKIP_NSPAWN:-}" = 1 ]; then echo "SHADERCAM_SKIP_NSPAWN=1"; return; fi
+    if ! bash "$REPO/scripts/apt-ensure.sh" systemd-container >/dev/null 2>&1 ||
+       ! command -v systemd-nspawn >/dev/null; then
+        echo "systemd-nspawn is not installed and could not be installed"; return
+    fi
+    # nspawn puts the container in a cgroup below this process's own: it must be able to
+    # make one (cgroup v2, or v1's name=systemd hierarchy).
+    local dir
+    if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+        dir=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
+    else
+        dir=/sys/fs/cgroup/systemd$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup)
+    fi
+    if ! mkdir "$dir/shadercam-probe.$$" 2>/dev/null; then
+        echo "no cgroup delegation: cannot create a cgroup in $dir"; return
+    fi
+    rmdir "$dir/shadercam-probe.$$"
+    return 1
+}
+if reason=$(cannot_boot); then
+    printf 'ok - booted with systemd # SKIP this host cannot boot a container: %s\n' "$reason"
 else
 log "booted with systemd (systemd-nspawn): the unit as shipped, its hardening and restarts"
-command -v systemd-nspawn >/dev/null || apt-get install -y -q systemd-container >/dev/null
 rm -f "$ROOT/usr/sbin/policy-rc.d"
 PORT=$(free_port)
 mkdir -p "$ROOT/etc/shadercam"
@@ -264,17 +303,19 @@ printf 'SHADERCAM_SERVER_PORT=%s\n' "$PORT" > "$ROOT/etc/shadercam/environment"
 systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit \
     --bind="$CACHE/apt-archives:/var/cache/apt/archives" > "$WORK/boot.log" 2>&1 &
 NSPAWN_PID=$!
-LEADER=
-for _ in $(seq 1 60); do
-    LEADER=$(pgrep -P "$NSPAWN_PID" | head -n1 || true)
-    [ -n "$LEADER" ] && break
-    sleep 0.5
-done
-ns() { nsenter --target "$LEADER" --mount --uts --ipc --net --pid -- "$@"; }
+# ns COMMAND...: run in the container, entering the namespaces of its init as found right now
+# (nspawn's first children are short-lived helpers; a PID found once may be gone), for at most
+# NS_TIMEOUT seconds (default 60).
+ns() {
+    local init
+    init=$(container_init 5) || return 1
+    timeout "${NS_TIMEOUT:-60}" nsenter --target "$init" --mount --uts --ipc --net --pid -- "$@"
+}
 state=
-if [ -n "$LEADER" ]; then
-    state=$(timeout 120 nsenter --target "$LEADER" --mount --pid -- \
-        systemctl is-system-running --wait 2>/dev/null || true)
+if container_init 60 >/dev/null; then
+    # The init is there before its manager listens: wait for that, then for the boot to end.
+    for _ in $(seq 1 120); do ns test -S /run/systemd/private && break; sleep 0.5; done
+    state=$(NS_TIMEOUT=120 ns systemctl is-system-running --wait 2>/dev/null || true)
 fi
 if [[ $state == running || $state == degraded ]]; then ok "container boots ($state)"; else
     not_ok "container boots: '$state'"; tail -n 20 "$WORK/boot.log"; fi
@@ -290,7 +331,7 @@ health=$(wait_health "$PORT" "$NSPAWN_PID")
 if [[ $health == *'"status": "ok"'* ]]; then ok "systemd's service reports ok: ${health:0:100}"
 else not_ok "systemd's service reports ok: ${health:0:400}"
     ns journalctl -u shadercam --no-pager | tail -n 20; fi
-main_pid=$(ns systemctl show -p MainPID --value shadercam)
+main_pid=$(ns systemctl show -p MainPID --value shadercam || true)
 check "runs as shadercam with the video and render groups" ns /bin/sh -c "
     [ \$(stat -c %U /proc/$main_pid) = shadercam ] &&
     grep '^Groups:' /proc/$main_pid/status | grep -qw \$(getent group video | cut -d: -f3) &&
@@ -316,8 +357,13 @@ else
 fi
 check "systemd no longer knows the unit" test "$(ns systemctl show -p LoadState --value \
     shadercam)" = not-found
-ns systemctl poweroff || true
+ns systemctl poweroff 2>/dev/null || true  # (it says it found no logind, then powers off)
 for _ in $(seq 1 60); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.5; done
+if kill -0 "$NSPAWN_PID" 2>/dev/null; then rc="still running"; else
+    set +e; wait "$NSPAWN_PID"; rc=$?; set -e
+    NSPAWN_PID=
+fi
+check "powers off cleanly (systemd-nspawn exits 0)" test "$rc" = 0
 fi
 
 echo "$PASSED passed, $FAILED failed"
