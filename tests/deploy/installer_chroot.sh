@@ -26,7 +26,7 @@ SRC=/usr/src/shadercam
 PASSED=0
 FAILED=0
 
-log() { printf '# %s\n' "$*"; }
+log() { printf '# %s (%d s in)\n' "$*" "$SECONDS"; }
 ok() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
 not_ok() { FAILED=$((FAILED + 1)); printf 'not ok - %s\n' "$1"; }
 check() {  # check "description" command...: passes when the command succeeds
@@ -131,6 +131,7 @@ chmod +x "$ROOT/usr/sbin/policy-rc.d"
 
 NEW=$WORK/newcomer
 cp -a "$ROOT" "$NEW"  # the newcomer's machine: the fresh tree, before the installer's packages
+# shellcheck disable=SC1091  # checked as a file of its own
 . "$REPO/tests/deploy/newcomer_stage.sh"
 
 log "copying the working tree to $SRC"
@@ -366,5 +367,5 @@ fi
 check "powers off cleanly (systemd-nspawn exits 0)" test "$rc" = 0
 fi
 
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed in $SECONDS s"
 [ "$FAILED" -eq 0 ]
