@@ -72,7 +72,7 @@ KEYS: tuple[Key, ...] = (
     Key("model", "path", str, ""),
     Key("model", "top_k", int, 5, _between(1, 1000)),
     Key("model", "smoothing", int, 1, _between(1, 100)),
-    Key("model", "threshold", float, 0.0, _between(0.0, 1.0)),
+    Key("model", "threshold", float, 0.5, _between(0.0, 1.0)),
     Key("model", "gl_api", str, "gles2", _one_of("gles2", "gl")),
 )
 _BY_DOTTED = {key.dotted: key for key in KEYS}
