@@ -306,11 +306,11 @@ systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit \
 NSPAWN_PID=$!
 # ns COMMAND...: run in the container, entering the namespaces of its init as found right now
 # (nspawn's first children are short-lived helpers; a PID found once may be gone), for at most
-# NS_TIMEOUT seconds (default 60).
+# NS_TIMEOUT seconds (default 300: a guard against hangs, ample for the installer).
 ns() {
     local init
     init=$(container_init 5) || return 1
-    timeout "${NS_TIMEOUT:-60}" nsenter --target "$init" --mount --uts --ipc --net --pid -- "$@"
+    timeout "${NS_TIMEOUT:-300}" nsenter --target "$init" --mount --uts --ipc --net --pid -- "$@"
 }
 state=
 if container_init 60 >/dev/null; then
