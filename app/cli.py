@@ -5,10 +5,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app import cli_engine, cli_model, cli_serve
+from app import cli_batch, cli_engine, cli_model, cli_serve
 
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
-COMMAND_MODULES = [cli_engine, cli_model, cli_serve]
+COMMAND_MODULES = [cli_engine, cli_model, cli_serve, cli_batch]
 
 
 def build_parser() -> argparse.ArgumentParser:
