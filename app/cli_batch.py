@@ -107,7 +107,7 @@ def run_batch(args: argparse.Namespace) -> int:
                 for record in runner.run(jobs(inputs, args.every, done)):
                     writer.write(record)
                     progress.advance(error="error" in record)
-            progress.finish()
+                progress.finish()
         finally:
             writer.close()
     except BatchError as exc:
@@ -139,7 +139,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 scores.add(record)
                 progress.advance(error="error" in record)
             seconds = time.monotonic() - start
-        progress.finish()
+            progress.finish()
     except BatchError as exc:
         raise SystemExit(f"shadercam: {exc}") from None
     report = {"model": loaded.name, "model_sha256": model.sha256, "folder": args.folder,
