@@ -28,6 +28,7 @@ from app.batch.tasks import (Job, ModelBytes, ModelRef, ModelUnavailable, PathNo
 RETRIES = 2
 TASKS_PER_SLOT = 2
 WORKER_WAIT_S = 60.0
+CONNECT_TIMEOUT_S = 30.0
 
 
 def _distributed():
@@ -47,7 +48,7 @@ def connect(workers: int | None = None, scheduler: str | None = None):
     distributed = _distributed()
     if scheduler:
         try:
-            client = distributed.Client(scheduler, timeout=30)
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         with client:
@@ -60,9 +61,9 @@ def connect(workers: int | None = None, scheduler: str | None = None):
         yield client
 
 
-def gpu_slots(client, wait_s: float = WORKER_WAIT_S) -> int:
-    """GPU slots of the connected workers, waiting up to `wait_s` for the first one."""
-    deadline = time.monotonic() + wait_s
+def gpu_slots(client) -> int:
+    """GPU slots of the connected workers, waiting up to WORKER_WAIT_S for the first one."""
+    deadline = time.monotonic() + WORKER_WAIT_S
     while True:
         workers, slots = _slots(client)
         if slots:
@@ -71,7 +72,7 @@ def gpu_slots(client, wait_s: float = WORKER_WAIT_S) -> int:
             if workers:
                 raise BatchError("no worker offers a GPU: start workers with "
                                  "`dask worker ADDRESS --nthreads 1 --resources GPU=1`")
-            raise BatchError(f"no worker joined the scheduler within {wait_s:.0f} s")
+            raise BatchError(f"no worker joined the scheduler within {WORKER_WAIT_S:.0f} s")
         time.sleep(0.5)
 
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from app.batch.tasks import Job
+from app.batch.tasks import Job, shrink
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                             ".ppm", ".pgm"})
@@ -88,7 +88,8 @@ def video_jobs(path: str, every: int, done: Collection[Key] = ()) -> Iterator[Jo
         with av.open(path) as container:
             for number, frame in enumerate(container.decode(video=0)):
                 if number % every == 0 and (path, number) not in done:
-                    yield Job(path, frame=number, pixels=frame.to_ndarray(format="rgb24"))
+                    pixels = shrink(frame.to_ndarray(format="rgb24"))  # less to send
+                    yield Job(path, frame=number, pixels=pixels)
     except (av.error.FFmpegError, OSError) as exc:
         yield Job(path, error=f"cannot decode video {path}: {exc}")
 

@@ -92,7 +92,7 @@ def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int) -> dict:
 
 def _pixels(job: Job) -> np.ndarray:
     if job.pixels is not None:
-        return shrink(job.pixels)
+        return job.pixels
     data = job.data
     if data is None:
         try:

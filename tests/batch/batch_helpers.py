@@ -67,11 +67,12 @@ class DaskProcesses:
         self.address = json.loads(info.read_text())["address"]
         return self.address
 
-    def start_worker(self, wrapper: list[str] = ()) -> subprocess.Popen:
+    def start_worker(self, wrapper: list[str] = (), gpu: bool = True) -> subprocess.Popen:
         scratch = self.workdir / f"worker{len(self.processes)}"
         scratch.mkdir()
+        resources = ["--resources", "GPU=1"] if gpu else []
         return self._start([*wrapper, sys.executable, "-m", "dask", "worker", self.address,
-                            "--nthreads", "1", "--resources", "GPU=1", "--host", "127.0.0.1",
+                            "--nthreads", "1", *resources, "--host", "127.0.0.1",
                             "--no-dashboard", "--local-directory", str(scratch)])
 
     def log_text(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import signal
 
 import pytest
@@ -72,3 +73,24 @@ def test_a_worker_on_another_machine_gets_the_model_and_pictures_as_bytes(
                          "--top-k", "3", "--output", str(out), str(pictures)]) == 1
             assert_same_as_engine(read_records(out), expected,
                                   broken=[str(pictures / "top" / "broken.jpg")])
+
+
+def test_unreachable_scheduler_and_workers_without_a_gpu_are_clear_errors(
+        pictures, tmp_path, monkeypatch):
+    from app.batch import cluster
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(cluster, "WORKER_WAIT_S", 3.0)
+    with socket.socket() as closed:  # a loopback port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(SystemExit, match="cannot reach the Dask scheduler at " + nowhere):
+        main(["batch", "--scheduler", nowhere, str(pictures)])
+    with dask_processes(tmp_path) as dask:
+        address = dask.start_scheduler()
+        dask.start_worker(gpu=False)
+        with connect(scheduler=address) as client:
+            wait_for_workers(client, 1)
+            out = tmp_path / "out.jsonl"
+            with pytest.raises(SystemExit, match="--resources GPU=1"):
+                main(["batch", "--scheduler", address, "--output", str(out), str(pictures)])
+            assert out.read_text() == ""
