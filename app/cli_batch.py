@@ -123,6 +123,8 @@ def run_eval(args: argparse.Namespace) -> int:
     model_path, model, loaded = _model(args)
     if not os.path.isdir(args.folder):
         raise SystemExit(f"shadercam: {args.folder} is not a folder")
+    if not Path(args.report).absolute().parent.is_dir():
+        raise SystemExit(f"shadercam: no folder for the report {args.report}")
     labelled = find_labelled(args.folder, loaded.labels)
     for name in labelled.unknown:
         print(f"shadercam: folder {name!r} matches no label of {loaded.name}; left out",
@@ -149,18 +151,21 @@ def run_eval(args: argparse.Namespace) -> int:
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     draw_confusion(report["confusion"]["labels"], report["confusion"]["counts"],
                    f"{loaded.name} on {os.path.basename(os.path.abspath(args.folder))}: "
-                   f"top-1 {report['top1']:.1%}", picture)
+                   f"top-1 {_percent(report['top1'])}", picture)
     _print_summary(report, args.report)
     return 0
 
 
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction:.1%}"
+
+
 def _print_summary(report: dict, path: str) -> None:
-    top5 = f", top-5 {report['top5']:.1%}" if report["top5"] is not None else ""
-    print(f"{report['images']} images: top-1 {report['top1']:.1%}{top5}, "
-          f"{report['images_per_second']:.1f} images/s, {report['errors']} unreadable")
+    print(f"{report['images']} images: top-1 {_percent(report['top1'])}, top-5 "
+          f"{_percent(report['top5'])}, {report['images_per_second']:.1f} images/s, "
+          f"{report['errors']} unreadable")
     for label, figures in report["per_class"].items():
-        top1 = "-" if figures["top1"] is None else f"{figures['top1']:.1%}"
-        print(f"  {label:24s} {top1:>7s}  of {figures['images']}")
+        print(f"  {label:24s} {_percent(figures['top1']):>7s}  of {figures['images']}")
     for pair in report["most_confused"][:5]:
         print(f"  confused: {pair['true']} taken for {pair['predicted']} "
               f"({pair['images']} images)")

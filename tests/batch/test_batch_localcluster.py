@@ -32,6 +32,9 @@ def run_and_kill(client, model_path, pictures, out, kill_after: int | None) -> i
     killed = None
     try:
         for count, record in enumerate(runner.run(jobs(collect([str(pictures)]), 1, done)), 1):
+            # Never more than a few tasks per GPU slot in flight, whatever the batch's size
+            # (plus the one just taken, which the client's event loop lets go of soon).
+            assert len(client.futures) <= (2 * 2 + 2) + 1
             writer.write(record)
             if count == kill_after:
                 processing = client.processing()
