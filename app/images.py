@@ -17,9 +17,7 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except UnidentifiedImageError:  # its message names a BytesIO object: of no use to a reader
-        raise ImageError("not a decodable image: unknown or damaged format") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(f"not a decodable image: {exc}") from exc
 
 
