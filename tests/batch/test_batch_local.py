@@ -66,7 +66,8 @@ def test_csv_output_resumes_and_refuses_other_columns(pictures, expected, tmp_pa
     one = str(sorted(pictures.rglob("p*.png"))[0])
     batch("--top-k", "2", "--output", str(out), one)
     batch("--top-k", "2", "--output", str(out), str(pictures))
-    rows = list(csv.DictReader(out.open(newline="")))
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert [r["path"] for r in rows].count(one) == 1
     assert sorted(r["path"] for r in rows if not r["error"]) == sorted(expected)
     for row in rows:
