@@ -103,7 +103,7 @@ class ClusterRunner:
             if self.send_files:
                 job = with_bytes(job)
             if job.error is not None:
-                ready.append(classify_job(job, self._model_arg, self.top_k))
+                ready.append({**job.record(), "error": job.error})
                 return
             future = self.client.submit(classify_job, job, self._model_arg, self.top_k,
                                         pure=False, resources={"GPU": 1})
@@ -139,15 +139,21 @@ class ClusterRunner:
             submit(job, attempts)
         elif isinstance(exc, ModelUnavailable):
             if isinstance(self._model_arg, ModelRef):
-                self._model_arg = self.client.scatter(self.model, hash=False)
+                self._send_model()
             submit(job, attempts)
         elif type(exc).__name__ == "KilledWorker":  # distributed.scheduler.KilledWorker
             ready.append({**job.record(), "error": f"the workers classifying it died: {exc}"})
         elif attempts < RETRIES:
+            if not isinstance(self._model_arg, ModelRef) and self._model_arg.status != "finished":
+                self._send_model()  # every worker holding the sent model has gone
             submit(job, attempts + 1)
         else:
             raise BatchError(f"{job.path}: the workers failed {attempts + 1} times: "
                              f"{type(exc).__name__}: {exc}")
+
+    def _send_model(self) -> None:
+        """The model file to every worker, once (a worker that joins later fetches it)."""
+        self._model_arg = self.client.scatter(self.model, broadcast=True, hash=False)
 
     def _in_flight(self) -> int:
         """Tasks to keep queued: a few per GPU slot, following workers that join or leave."""

@@ -24,17 +24,21 @@ def client():
         yield client
 
 
-def run_and_kill(client, model_path, pictures, out, kill_after: int | None) -> int | None:
+def runner(client, model_path=DEMO_MODEL, **options) -> ClusterRunner:
+    return ClusterRunner(client, model_bytes(model_path), model_path, top_k=3, **options)
+
+
+def run_and_kill(client, runner, pictures, out, kill_after: int | None) -> int | None:
     """Runs the batch into `out`; after `kill_after` records SIGKILLs one busy worker process.
     Returns the killed pid."""
-    runner = ClusterRunner(client, model_bytes(model_path), model_path, top_k=3)
     writer, done = open_output(str(out), 3)
     killed = None
     try:
         for count, record in enumerate(runner.run(jobs(collect([str(pictures)]), 1, done)), 1):
             # Never more than a few tasks per GPU slot in flight, whatever the batch's size
             # (plus the one just taken, which the client's event loop lets go of soon).
-            assert len(client.futures) <= (2 * 2 + 2) + 1
+            tasks = [key for key in client.futures if str(key).startswith("classify_job")]
+            assert len(tasks) <= (2 * 2 + 2) + 1
             writer.write(record)
             if count == kill_after:
                 processing = client.processing()
@@ -56,7 +60,7 @@ def test_workers_2_from_the_command_line(pictures, expected, tmp_path):
 
 def test_a_worker_killed_mid_batch_loses_nothing(client, pictures, expected, tmp_path):
     out = tmp_path / "out.jsonl"
-    killed = run_and_kill(client, DEMO_MODEL, pictures, out, kill_after=5)
+    killed = run_and_kill(client, runner(client), pictures, out, kill_after=5)
     assert killed is not None
     assert_same_as_engine(read_records(out), expected,
                           broken=[str(pictures / "top" / "broken.jpg")])
@@ -66,7 +70,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(client, pictures, expected, tmp
 def test_one_engine_per_worker_made_in_the_thread_that_runs_its_tasks(client, pictures,
                                                                        tmp_path):
     wait_for_workers(client, 2)  # the nanny restarts a worker killed by an earlier test
-    run_and_kill(client, DEMO_MODEL, pictures, tmp_path / "out.jsonl", kill_after=None)
+    run_and_kill(client, runner(client), pictures, tmp_path / "out.jsonl", kill_after=None)
     made = client.run(engines_made)
     assert len(made) == 2
     for address, engines in made.items():
@@ -78,16 +82,18 @@ def test_one_engine_per_worker_made_in_the_thread_that_runs_its_tasks(client, pi
         assert task_thread != event_loop_thread
 
 
-def test_model_is_sent_when_workers_cannot_read_its_path(client, pictures, expected, tmp_path):
+def test_model_is_sent_when_workers_cannot_read_its_path_and_survives_a_worker(
+        client, pictures, expected, tmp_path):
+    wait_for_workers(client, 2)
     model_path = model_copy(tmp_path / "models")
-    runner = ClusterRunner(client, model_bytes(model_path), model_path, top_k=3)
+    sent = runner(client, model_path)
     model_path.unlink()  # read here once; from now on no worker finds it at that path
-    records = list(runner.run(jobs(collect([str(pictures)]), 1)))
-    assert_same_as_engine(records, expected, broken=[str(pictures / "top" / "broken.jpg")])
+    out = tmp_path / "out.jsonl"
+    assert run_and_kill(client, sent, pictures, out, kill_after=5) is not None
+    assert_same_as_engine(read_records(out), expected,
+                          broken=[str(pictures / "top" / "broken.jpg")])
 
 
 def test_send_files_sends_bytes_with_the_same_results(client, pictures, expected):
-    runner = ClusterRunner(client, model_bytes(DEMO_MODEL), DEMO_MODEL, top_k=3,
-                           send_files=True)
-    records = list(runner.run(jobs(collect([str(pictures)]), 1)))
+    records = list(runner(client, send_files=True).run(jobs(collect([str(pictures)]), 1)))
     assert_same_as_engine(records, expected, broken=[str(pictures / "top" / "broken.jpg")])
