@@ -10,26 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.batch import BatchError
-from app.model_store import resolve_model_path
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
+from app.cli_engine import MODEL_HELP, model_path, positive_int
+from app.cli_error import CliError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="chunkfile path or installed model name")
+    parser.add_argument("--model", help=MODEL_HELP)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on the Dask cluster whose scheduler is here (tcp://host:8786); "
                             "its workers run `dask worker ADDRESS --nthreads 1 --resources GPU=1`")
-    where.add_argument("--workers", type=_positive, metavar="N",
+    where.add_argument("--workers", type=positive_int, metavar="N",
                        help="run on N worker processes of this machine (a local Dask cluster)")
     parser.add_argument("--send-files", action="store_true",
                         help="send the pictures' bytes to the workers instead of their paths "
@@ -44,12 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "--output that already holds results is continued, skipping what it has.")
     batch.add_argument("paths", nargs="+", metavar="PATH")
     _add_common(batch)
-    batch.add_argument("--top-k", type=_positive, default=5, metavar="K",
-                       help="classes per picture (default 5)")
+    batch.add_argument("--top-k", type=positive_int, default=5, metavar="K",
+                       help="classes per picture")
     batch.add_argument("--output", metavar="FILE",
                        help="where results go (.jsonl or .csv; default: standard output)")
-    batch.add_argument("--every", type=_positive, default=1, metavar="N",
-                       help="classify every Nth frame of videos (default 1)")
+    batch.add_argument("--every", type=positive_int, default=1, metavar="N",
+                       help="classify every Nth frame of videos")
     batch.set_defaults(func=run_batch)
 
     evaluate = subparsers.add_parser(
@@ -59,8 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("folder", metavar="DIR")
     _add_common(evaluate)
     evaluate.add_argument("--report", default="eval-report.json", metavar="FILE",
-                          help="the JSON report (default eval-report.json); the confusion "
-                               "matrix goes beside it as a .png")
+                          help="the JSON report; the confusion matrix goes beside it as a .png")
     evaluate.set_defaults(func=run_eval)
 
 
@@ -68,18 +58,18 @@ def _model(args: argparse.Namespace):
     """(path, ModelBytes, Model): checked here so a bad model fails before any work starts."""
     from app.batch.tasks import model_bytes
     from gpu_engine import ModelError, load_model_bytes
-    path = resolve_model_path(args.model)
+    path = model_path(args.model)
     try:
         model = model_bytes(path)
         return path, model, load_model_bytes(model.data, name=path.stem)
     except OSError as exc:
-        raise SystemExit(f"shadercam: cannot read model {path}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot read model {path}: {exc.strerror or exc}") from None
     except ModelError as exc:
-        raise SystemExit(f"shadercam: {exc}") from None
+        raise CliError(str(exc)) from None
 
 
 @contextmanager
-def _runner(args: argparse.Namespace, model, model_path: Path, top_k: int):
+def _runner(args: argparse.Namespace, model, model_file: Path, top_k: int):
     if args.workers is None and args.scheduler is None:
         from app.batch.local import LocalRunner
         runner = LocalRunner(model, top_k)
@@ -90,19 +80,19 @@ def _runner(args: argparse.Namespace, model, model_path: Path, top_k: int):
         return
     from app.batch.cluster import ClusterRunner, connect
     with connect(args.workers, args.scheduler) as client:
-        yield ClusterRunner(client, model, model_path, top_k, send_files=args.send_files)
+        yield ClusterRunner(client, model, model_file, top_k, send_files=args.send_files)
 
 
 def run_batch(args: argparse.Namespace) -> int:
     from app.batch.progress import Progress
     from app.batch.sources import collect, jobs
     from app.batch.writers import open_output
-    model_path, model, _ = _model(args)
+    model_file, model, loaded = _model(args)
     inputs = collect(args.paths)
     try:
-        writer, done = open_output(args.output, args.top_k)
+        writer, done = open_output(args.output, args.top_k, loaded.name)
         try:
-            with _runner(args, model, model_path, args.top_k) as runner:
+            with _runner(args, model, model_file, args.top_k) as runner:
                 progress = Progress(max(0, inputs.estimated_count(args.every) - len(done)))
                 for record in runner.run(jobs(inputs, args.every, done)):
                     writer.write(record)
@@ -111,7 +101,7 @@ def run_batch(args: argparse.Namespace) -> int:
         finally:
             writer.close()
     except BatchError as exc:
-        raise SystemExit(f"shadercam: {exc}") from None
+        raise CliError(str(exc)) from None
     return 1 if progress.errors else 0
 
 
@@ -120,21 +110,21 @@ def run_eval(args: argparse.Namespace) -> int:
     from app.batch.evaluation import Scores, find_labelled
     from app.batch.progress import Progress
     from app.batch.sources import picture_job
-    model_path, model, loaded = _model(args)
+    model_file, model, loaded = _model(args)
     if not os.path.isdir(args.folder):
-        raise SystemExit(f"shadercam: {args.folder} is not a folder")
+        raise CliError(f"{args.folder} is not a folder")
     if not Path(args.report).absolute().parent.is_dir():
-        raise SystemExit(f"shadercam: no folder for the report {args.report}")
+        raise CliError(f"no folder for the report {args.report}")
     labelled = find_labelled(args.folder, loaded.labels)
     for name in labelled.unknown:
-        print(f"shadercam: folder {name!r} matches no label of {loaded.name}; left out",
+        print(f"shadercam eval: folder {name!r} matches no label of {loaded.name}; left out",
               file=sys.stderr)
     if not labelled.pictures:
-        raise SystemExit(f"shadercam: no pictures in folders named after {loaded.name}'s labels "
-                         f"in {args.folder}")
+        raise CliError(f"no pictures in folders named after {loaded.name}'s labels in "
+                       f"{args.folder}")
     scores = Scores(loaded.labels, labelled)
     try:
-        with _runner(args, model, model_path, 5) as runner:  # top-5 accuracy
+        with _runner(args, model, model_file, 5) as runner:  # top-5 accuracy
             progress = Progress(len(labelled.pictures), label="eval")
             start = time.monotonic()
             for record in runner.run(picture_job(path) for path in labelled.pictures):
@@ -143,7 +133,7 @@ def run_eval(args: argparse.Namespace) -> int:
             seconds = time.monotonic() - start
             progress.finish()
     except BatchError as exc:
-        raise SystemExit(f"shadercam: {exc}") from None
+        raise CliError(str(exc)) from None
     report = {"model": loaded.name, "model_sha256": model.sha256, "folder": args.folder,
               **scores.report(seconds)}
     picture = str(Path(args.report).with_suffix(".png"))

@@ -82,14 +82,15 @@ def with_bytes(job: Job) -> Job:
 
 
 def video_jobs(path: str, every: int, done: Collection[Key] = ()) -> Iterator[Job]:
-    """Every `every`th frame of the video (frames numbered from 0), or one job with the error."""
+    """Frames 1, 1 + every, 1 + 2·every, ... of the video, or one job with the error."""
     import av  # PyAV: python3-av on Debian and Raspberry Pi OS, `av` on PyPI
     try:
         with av.open(path) as container:
-            for number, frame in enumerate(container.decode(video=0)):
-                if number % every == 0 and (path, number) not in done:
+            for number, frame in enumerate(container.decode(video=0), 1):
+                if (number - 1) % every == 0 and (path, number) not in done:
                     pixels = shrink(frame.to_ndarray(format="rgb24"))  # less to send
-                    yield Job(path, frame=number, pixels=pixels)
+                    time_s = None if frame.time is None else round(frame.time, 3)
+                    yield Job(path, frame=number, time_s=time_s, pixels=pixels)
     except (av.error.FFmpegError, OSError) as exc:
         yield Job(path, error=f"cannot decode video {path}: {exc}")
 

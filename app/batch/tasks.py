@@ -55,7 +55,8 @@ class Job:
     """One picture to classify, and how the worker gets its pixels."""
 
     path: str                        # as written in the output
-    frame: int | None = None         # video frame number, None for a picture file
+    frame: int | None = None         # video frame number (the first is 1), None for a picture
+    time_s: float | None = None      # the video frame's time
     location: str | None = None      # absolute path to read where files are shared
     size: int | None = None          # its size here: a same-named different file is not shared
     data: bytes | None = field(default=None, repr=False)        # the file where not shared
@@ -64,8 +65,9 @@ class Job:
 
     def record(self) -> dict:
         """The output record's identifying fields."""
-        return {"path": self.path} if self.frame is None else {"path": self.path,
-                                                               "frame": self.frame}
+        if self.frame is None:
+            return {"path": self.path}
+        return {"path": self.path, "frame": self.frame, "time_s": self.time_s}
 
 
 def model_bytes(path: str | os.PathLike[str]) -> ModelBytes:
@@ -83,10 +85,11 @@ def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int) -> dict:
         rgb = _pixels(job)
     except ImageError as exc:
         return {**job.record(), "error": str(exc)}
+    from app.labels import display_label
     from gpu_engine import top_k as best
     probabilities = engine.classify_rgb(rgb)
     return {**job.record(), "top_k": [
-        {"index": index, "label": label, "probability": p}
+        {"index": index, "label": label, "display_label": display_label(label), "probability": p}
         for index, label, p in best(probabilities, loaded.labels, top_k)]}
 
 

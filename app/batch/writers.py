@@ -1,9 +1,11 @@
 """Where results go: JSON lines (or CSV, by the output's suffix), one record per line, flushed
 as it arrives, and what an earlier run of the same output already finished.
 
-A record is `{"path", "frame" (videos only), "top_k": [{"index", "label", "probability"}]}` or
-`{"path", "frame", "error"}`. A run killed in the middle of a line leaves a partial last line;
-resuming cuts it off and classifies that picture again, so every path appears exactly once.
+A record is `{"path", "frame" and "time_s" (videos only), "model_name", "top_k": [{"index",
+"label", "display_label", "probability"}]}`, or the same with "error" instead of "top_k". A
+run killed in the middle of a line leaves a partial last line; resuming cuts it off and
+classifies that picture again, so every path appears exactly once. An output holding another
+model's results is refused rather than mixed.
 """
 from __future__ import annotations
 
@@ -26,12 +28,18 @@ def key_of(record: dict) -> Key:
     return record["path"], record.get("frame")
 
 
+def _stamped(record: dict, model_name: str) -> dict:
+    """The record with its model named after the fields that identify the picture."""
+    stamped = {key: record[key] for key in ("path", "frame", "time_s") if key in record}
+    return {**stamped, "model_name": model_name, **record}
+
+
 class JsonLinesWriter:
-    def __init__(self, stream: IO[str], owned: bool):
-        self._stream, self._owned = stream, owned
+    def __init__(self, stream: IO[str], owned: bool, model_name: str):
+        self._stream, self._owned, self._model_name = stream, owned, model_name
 
     def write(self, record: dict) -> None:
-        self._stream.write(json.dumps(record) + "\n")
+        self._stream.write(json.dumps(_stamped(record, self._model_name)) + "\n")
         self._stream.flush()
 
     def close(self) -> None:
@@ -40,18 +48,18 @@ class JsonLinesWriter:
 
 
 class CsvWriter:
-    """path, frame, error, then label_N and probability_N for ranks 1..k."""
+    """path, frame, time_s, model_name, error, then label_N and probability_N for ranks 1..k."""
 
-    def __init__(self, stream: IO[str], top_k: int, write_header: bool):
-        self._stream, self._top_k = stream, top_k
+    def __init__(self, stream: IO[str], top_k: int, model_name: str, write_header: bool):
+        self._stream, self._top_k, self._model_name = stream, top_k, model_name
         self._csv = csv.writer(stream)
         if write_header:
             self._csv.writerow(csv_header(top_k))
             stream.flush()
 
     def write(self, record: dict) -> None:
-        row = [record["path"], "" if record.get("frame") is None else record["frame"],
-               record.get("error", "")]
+        row = [record["path"], record.get("frame", ""), record.get("time_s", ""),
+               self._model_name, record.get("error", "")]
         ranked = record.get("top_k", [])
         for rank in range(self._top_k):
             entry = ranked[rank] if rank < len(ranked) else None
@@ -64,26 +72,26 @@ class CsvWriter:
 
 
 def csv_header(top_k: int) -> list[str]:
-    return ["path", "frame", "error"] + [f"{name}_{rank}" for rank in range(1, top_k + 1)
-                                         for name in ("label", "probability")]
+    return ["path", "frame", "time_s", "model_name", "error"] + [
+        f"{name}_{rank}" for rank in range(1, top_k + 1) for name in ("label", "probability")]
 
 
-def open_output(path: str | None, top_k: int) -> tuple[Writer, set[Key]]:
+def open_output(path: str | None, top_k: int, model_name: str) -> tuple[Writer, set[Key]]:
     """A writer appending to `path` (standard output when None) and the keys it already holds."""
     if path is None:
-        return JsonLinesWriter(sys.stdout, owned=False), set()
+        return JsonLinesWriter(sys.stdout, owned=False, model_name=model_name), set()
     is_csv = path.lower().endswith(".csv")
-    done = _finished(path, is_csv, top_k) if os.path.exists(path) else set()
+    done = _finished(path, is_csv, top_k, model_name) if os.path.exists(path) else set()
     try:
         stream = open(path, "a", encoding="utf-8", newline="" if is_csv else None)
     except OSError as exc:
         raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from exc
     if is_csv:
-        return CsvWriter(stream, top_k, write_header=stream.tell() == 0), done
-    return JsonLinesWriter(stream, owned=True), done
+        return CsvWriter(stream, top_k, model_name, write_header=stream.tell() == 0), done
+    return JsonLinesWriter(stream, owned=True, model_name=model_name), done
 
 
-def _finished(path: str, is_csv: bool, top_k: int) -> set[Key]:
+def _finished(path: str, is_csv: bool, top_k: int, model_name: str) -> set[Key]:
     """Keys of the complete records in an earlier output; a partial last line is cut off."""
     _cut_partial_line(path)
     done: set[Key] = set()
@@ -94,21 +102,20 @@ def _finished(path: str, is_csv: bool, top_k: int) -> set[Key]:
             if header is not None and header != csv_header(top_k):
                 raise BatchError(f"{path} holds results in other columns (another --top-k?); "
                                  "give another --output")
-            for number, row in enumerate(rows, 2):
-                try:
-                    done.add((row[0], int(row[1]) if row[1] else None))
-                except (IndexError, ValueError) as exc:
-                    raise BatchError(f"{path} line {number} is not a result ({exc}); "
-                                     "give another --output") from None
-            return done
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                done.add(key_of(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise BatchError(f"{path} line {number} is not a result ({exc}); "
-                                 "give another --output") from None
+            records = ({"path": row[0], "frame": int(row[1]) if row[1] else None,
+                        "model_name": row[3]} for row in rows)
+        else:
+            records = (json.loads(line) for line in handle if line.strip())
+        number = 1
+        try:
+            for number, record in enumerate(records, 2 if is_csv else 1):
+                if record["model_name"] != model_name:
+                    raise BatchError(f"{path} holds results of model {record['model_name']}, "
+                                     f"not {model_name}; give another --output")
+                done.add(key_of(record))
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise BatchError(f"{path} line {number} is not a result ({exc}); "
+                             "give another --output") from None
     return done
 
 

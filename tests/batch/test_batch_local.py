@@ -80,8 +80,21 @@ def test_csv_output_resumes_and_refuses_other_columns(pictures, expected, tmp_pa
         assert [row["label_1"], row["label_2"]] == [labels[i] for i in best]
         assert float(row["probability_1"]) == pytest.approx(float(probabilities[best[0]]),
                                                             abs=1e-6)
-    with pytest.raises(SystemExit, match="other columns"):
-        batch("--top-k", "3", "--output", str(out), str(pictures))
+    assert batch("--top-k", "3", "--output", str(out), str(pictures)) == 1
+    assert "other columns (another --top-k?)" in capsys.readouterr().err
+    assert {row["model_name"] for row in rows} == {"demo_model"}
+
+
+def test_an_output_of_another_model_is_refused_not_mixed(pictures, tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    one = str(sorted(pictures.rglob("p*.png"))[0])
+    batch("--output", str(out), one)
+    before = out.read_text()
+    other = tmp_path / "other.chunks"
+    other.write_bytes(DEMO_MODEL.read_bytes())
+    assert main(["batch", "--model", str(other), "--output", str(out), str(pictures)]) == 1
+    assert "holds results of model demo_model, not other" in capsys.readouterr().err
+    assert out.read_text() == before
 
 
 def write_video(path, shapes: list[np.ndarray]) -> None:
@@ -108,9 +121,10 @@ def test_video_every_nth_frame(tmp_path, engine):
     assert batch("--every", "3", "--output", str(out), str(tmp_path / "clips")) == 1
     records = read_records(out)
     frames = {r["frame"]: r for r in records if r["path"] == str(video)}
-    assert sorted(frames) == [0, 3, 6, 9]
+    assert sorted(frames) == [1, 4, 7, 10]  # numbered from 1, the first always taken
     for number, record in frames.items():
-        probabilities = engine.classify_rgb(decoded[number])
+        assert record["time_s"] == pytest.approx((number - 1) / 10)  # 10 frames a second
+        probabilities = engine.classify_rgb(decoded[number - 1])
         assert record["top_k"][0]["index"] == int(np.argmax(probabilities))
         assert abs(record["top_k"][0]["probability"] - probabilities.max()) <= 1e-6
     broken = [r for r in records if r["path"].endswith("broken.mp4")]
@@ -132,15 +146,16 @@ def test_a_picture_larger_than_the_pi_texture_limit_is_shrunk_not_refused(tmp_pa
     assert abs(record["top_k"][0]["probability"] - probabilities.max()) <= 1e-6
 
 
-def test_bad_model_and_missing_files_are_clear(tmp_path):
+def test_bad_model_and_missing_files_are_clear(tmp_path, capsys):
     broken_model = tmp_path / "broken.chunks"
     broken_model.write_bytes(DEMO_MODEL.read_bytes()[:3000])
-    with pytest.raises(SystemExit, match="truncated"):
-        main(["batch", "--model", str(broken_model), str(tmp_path)])
+    assert main(["batch", "--model", str(broken_model), str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("shadercam batch: error: ") and "truncated" in error
     out = tmp_path / "out.jsonl"
     assert batch("--output", str(out), str(tmp_path / "nowhere.png")) == 1
     [record] = read_records(out)
-    assert record == {"path": str(tmp_path / "nowhere.png"),
+    assert record == {"path": str(tmp_path / "nowhere.png"), "model_name": "demo_model",
                       "error": f"cannot read {tmp_path / 'nowhere.png'}: No such file or directory"}
 
 

@@ -31,7 +31,7 @@ def runner(client, model_path=DEMO_MODEL, **options) -> ClusterRunner:
 def run_and_kill(client, runner, pictures, out, kill_after: int | None) -> int | None:
     """Runs the batch into `out`; after `kill_after` records SIGKILLs one busy worker process.
     Returns the killed pid."""
-    writer, done = open_output(str(out), 3)
+    writer, done = open_output(str(out), 3, "demo_model")
     killed = None
     try:
         for count, record in enumerate(runner.run(jobs(collect([str(pictures)]), 1, done)), 1):

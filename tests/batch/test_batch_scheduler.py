@@ -37,7 +37,7 @@ def test_scheduler_and_two_workers_give_the_engines_answers_even_when_one_dies(
             # Again, SIGKILLing the busiest worker process after 5 results.
             out = tmp_path / "killed.jsonl"
             runner = ClusterRunner(client, model_bytes(DEMO_MODEL), DEMO_MODEL, top_k=3)
-            writer, _ = open_output(str(out), 3)
+            writer, _ = open_output(str(out), 3, "demo_model")
             killed = None
             for count, record in enumerate(runner.run(jobs(collect([str(pictures)]), 1)), 1):
                 writer.write(record)
@@ -76,21 +76,23 @@ def test_a_worker_on_another_machine_gets_the_model_and_pictures_as_bytes(
 
 
 def test_unreachable_scheduler_and_workers_without_a_gpu_are_clear_errors(
-        pictures, tmp_path, monkeypatch):
+        pictures, tmp_path, monkeypatch, capsys):
     from app.batch import cluster
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 3.0)
     monkeypatch.setattr(cluster, "WORKER_WAIT_S", 3.0)
     with socket.socket() as closed:  # a loopback port that nothing listens on
         closed.bind(("127.0.0.1", 0))
         nowhere = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
-    with pytest.raises(SystemExit, match="cannot reach the Dask scheduler at " + nowhere):
-        main(["batch", "--scheduler", nowhere, str(pictures)])
+    assert main(["batch", "--model", str(DEMO_MODEL), "--scheduler", nowhere,
+                 str(pictures)]) == 1
+    assert f"cannot reach the Dask scheduler at {nowhere}" in capsys.readouterr().err
     with dask_processes(tmp_path) as dask:
         address = dask.start_scheduler()
         dask.start_worker(gpu=False)
         with connect(scheduler=address) as client:
             wait_for_workers(client, 1)
             out = tmp_path / "out.jsonl"
-            with pytest.raises(SystemExit, match="--resources GPU=1"):
-                main(["batch", "--scheduler", address, "--output", str(out), str(pictures)])
+            assert main(["batch", "--model", str(DEMO_MODEL), "--scheduler", address,
+                         "--output", str(out), str(pictures)]) == 1
+            assert "--resources GPU=1" in capsys.readouterr().err
             assert out.read_text() == ""
