@@ -134,7 +134,7 @@ def run_eval(args: argparse.Namespace) -> int:
             progress.finish()
     except BatchError as exc:
         raise CliError(str(exc)) from None
-    report = {"model": loaded.name, "model_sha256": model.sha256, "folder": args.folder,
+    report = {"model_name": loaded.name, "model_sha256": model.sha256, "folder": args.folder,
               **scores.report(seconds)}
     picture = str(Path(args.report).with_suffix(".png"))
     report["confusion_png"] = picture
