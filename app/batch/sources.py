@@ -48,6 +48,9 @@ def collect(paths: Sequence[str]) -> Inputs:
             inputs.videos.append(path)
         else:
             inputs.images.append(path)
+    # A path named twice (or a file named beside its folder) is classified once.
+    inputs.images = list(dict.fromkeys(inputs.images))
+    inputs.videos = list(dict.fromkeys(inputs.videos))
     return inputs
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 
@@ -49,16 +50,11 @@ def test_resume_classifies_only_what_is_missing(pictures, expected, tmp_path):
     out.write_text("".join(complete[:10]) + complete[10][: len(complete[10]) // 2])
     batch("--output", str(out), str(pictures))
     records = read_records(out)
-    assert records[:10] == [eval_json(line) for line in complete[:10]]
+    assert records[:10] == [json.loads(line) for line in complete[:10]]
     assert_same_as_engine(records, expected, broken=[str(pictures / "top" / "broken.jpg")])
     before = out.read_text()
     assert batch("--output", str(out), str(pictures)) == 0  # nothing left to do, no errors
     assert out.read_text() == before
-
-
-def eval_json(line: str) -> dict:
-    import json
-    return json.loads(line)
 
 
 def test_csv_output_resumes_and_refuses_other_columns(pictures, expected, tmp_path, capsys):
@@ -180,10 +176,11 @@ def test_progress_bar_on_a_terminal_and_lines_elsewhere():
 
 
 def test_command_line_prints_results_and_a_closing_line(pictures):
-    one = str(sorted(pictures.rglob("p*.png"))[0])
+    one, two = (str(path) for path in sorted(pictures.rglob("p*.png"))[:2])
     result = subprocess.run([sys.executable, "-m", "app.cli", "batch", "--model",
-                             str(DEMO_MODEL), one, one], capture_output=True, text=True,
+                             str(DEMO_MODEL), one, two, one], capture_output=True, text=True,
                             cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 2  # JSON lines on standard output
+    lines = result.stdout.splitlines()  # JSON lines on standard output, each path once
+    assert [json.loads(line)["path"] for line in lines] == [one, two]
     assert result.stderr.startswith("batch: 2 done in ") and "\r" not in result.stderr
