@@ -91,6 +91,8 @@ def test_the_picture_shown_is_the_frame_classified(browser, colour_model, three_
         phone.goto(run.base + "/")
         state_is(phone, "live")
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # "live" comes with the first result; its picture may still be decoding
+        phone.wait_for_function("document.getElementById('preview').naturalWidth > 0")
         box = phone.locator("#preview").bounding_box()
         assert box["width"] > 300 and box["x"] >= 0
         phone.screenshot(path=str(artifacts / "page-phone.png"), full_page=True)
