@@ -61,7 +61,7 @@ def _model(args: argparse.Namespace):
     path = model_path(args.model)
     try:
         model = model_bytes(path)
-        return path, model, load_model_bytes(model.data, name=path.stem)
+        return path, model, load_model_bytes(model.data, name=model.name)
     except OSError as exc:
         raise CliError(f"cannot read model {path}: {exc.strerror or exc}") from None
     except ModelError as exc:

@@ -45,7 +45,7 @@ class ModelRef:
 class ModelBytes:
     """The model file itself, for workers that cannot read the client's path."""
 
-    name: str
+    name: str  # the file's name without its suffix, as gpu_engine.load_model names a model
     sha256: str
     data: bytes = field(repr=False)
 
@@ -73,7 +73,7 @@ class Job:
 def model_bytes(path: str | os.PathLike[str]) -> ModelBytes:
     """The model file with its sha256, read here (on the client)."""
     data = Path(path).read_bytes()
-    return ModelBytes(Path(path).name, hashlib.sha256(data).hexdigest(), data)
+    return ModelBytes(Path(path).stem, hashlib.sha256(data).hexdigest(), data)
 
 
 def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int) -> dict:
@@ -141,8 +141,7 @@ def engine_for(model: ModelRef | ModelBytes):
 
 
 def _model_name(model: ModelRef | ModelBytes) -> str:
-    name = os.path.basename(model.path) if isinstance(model, ModelRef) else model.name
-    return name[: -len(".chunks")] if name.endswith(".chunks") else name
+    return Path(model.path).stem if isinstance(model, ModelRef) else model.name
 
 
 def _model_data(model: ModelRef | ModelBytes) -> bytes:
