@@ -10,6 +10,11 @@ machine): from then on the client sends the files' bytes. The model goes by path
 and is sent (scattered once, kept by each worker) when a worker lacks it. A worker that dies
 mid-task loses nothing: Dask runs its tasks again elsewhere; a picture that has killed several
 workers is reported as an error. Any other task failure is retried twice, then stops the batch.
+
+Only API that Debian bookworm's distributed 2022.12.1 and current releases share is used: no
+worker plugins (2022.12 has `register_worker_plugin`, current releases only `register_plugin`)
+and no `get_worker` (it finds the worker differently in each), hence engines kept per process
+in `tasks` and the model sent as scattered data.
 """
 from __future__ import annotations
 
