@@ -264,7 +264,19 @@ class Engine:
     def classify_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return self._infer(lambda: self.upload_yuv420(y, u, v))
 
-    # ---- op by op (tests, debugging) --------------------------------------------------------
+    # ---- self-test and op by op (tests, debugging) ------------------------------------------
+
+    def clear_targets(self, code: int) -> None:
+        """Fill every region a pass draws (the sampler's included) with `code` in all four
+        channels; borders stay zero. A draw the GPU skips then leaves the code visible."""
+        if not 0 <= code <= 255:
+            raise ValueError(f"code {code} is not an 8-bit value")
+        self._gl.make_current()
+        value = code / 255.0
+        for gpu_pass in [*self.plan.passes, *self._sampler_passes.values()]:
+            self._framebuffers[gpu_pass.target].clear(value, value, value, value,
+                                                      viewport=gpu_pass.viewport)
+        self._check_gl("clearing the targets")
 
     def write_tensor(self, name: str, values: np.ndarray) -> None:
         """Store an op's output (values in [0, 1], H×W×C) as its 8-bit codes."""
