@@ -65,9 +65,11 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
                                      f"{': ' + service.worker.error if service.worker.error else ''})")
         return {"model": service.worker.model_info["name"], "labels": service.worker.labels}
 
-    @app.get("/api/health", summary="Status of camera, model and GPU; fps and uptime")
-    def health() -> dict[str, Any]:
-        return service.health()
+    @app.get("/api/health", summary="Status of camera, model and GPU; fps and uptime "
+                                    "(503 while the model is in error)")
+    def health() -> JSONResponse:
+        report = service.health()
+        return JSONResponse(report, status_code=503 if report["status"] == "error" else 200)
 
     @app.get("/api/stats", summary="Timings, frames processed and dropped, clients")
     def stats() -> dict[str, Any]:

@@ -34,7 +34,9 @@ class Service:
                                            stall_after_s=max(10.0, 5.0 / config.camera_fps))
         self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
                                       config.model_smoothing, config.model_threshold,
-                                      config.model_gl_api)
+                                      config.model_gl_api,
+                                      self_test=config.model_self_test == "on",
+                                      software_gl=config.model_software_gl)
         self.started_at = time.monotonic()
         self.stream_clients = 0
 

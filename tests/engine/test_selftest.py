@@ -5,11 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from engine.test_engine_cli import shadercam
 from engine.test_engine_gpu_features import feature_model
+from app.cli import main
 from gpu_engine import Engine
 from gpu_engine.chunkfile import parse_chunks, read_chunks
-from gpu_engine.gl_intercept import GLRecorder
+from gpu_engine.gl_intercept import EVERY_PROGRAM, GLRecorder
 from gpu_engine.model import build_model
 from gpu_engine.selftest import check, probe_model, run_self_test
 
@@ -79,7 +82,7 @@ def test_skipped_draws_are_found_and_named(feature_chunks):
 def test_a_model_whose_sampler_is_skipped_fails_as_a_whole(feature_chunks, tmp_path):
     path = tmp_path / "features.chunks"
     path.write_bytes(feature_model())
-    recorder = GLRecorder(drop=_Everything())
+    recorder = GLRecorder(drop=EVERY_PROGRAM)
     with recorder.installed():
         report = run_self_test(path)
     assert not report.ok
@@ -102,11 +105,6 @@ def test_probe_falls_back_to_the_model_when_nothing_smaller_fits(tmp_path):
         engine.release()
 
 
-class _Everything:
-    def __contains__(self, program) -> bool:
-        return True
-
-
 def test_codes_on_a_rounding_tie_may_differ_by_one():
     from gpu_engine.selftest import _compare
     exact = np.array([[[10.5 / 255, 20.2 / 255, 30.0 / 255, 0.0]]])
@@ -116,3 +114,23 @@ def test_codes_on_a_rounding_tie_may_differ_by_one():
     assert failures == []
     _compare(failures, "t", np.array([[[11, 21, 30, 0]]], np.uint8), exact)
     assert failures == ["t: 1 of 4 codes differ from the reference, by up to 1"]
+
+
+def test_bench_and_classify_run_it_unless_told_not_to(tmp_path):
+    result = shadercam("bench", "--model", str(DEMO), "--iterations", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "self-test    passed:" in result.stderr
+    picture = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture)
+    result = shadercam("classify", "--model", str(DEMO), "--no-self-test", str(picture))
+    assert result.returncode == 0, result.stderr
+    assert "self-test" not in result.stderr
+
+
+def test_classify_stops_when_the_self_test_fails(tmp_path, capsys):
+    picture = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture)
+    with GLRecorder(drop=EVERY_PROGRAM).installed(), pytest.raises(SystemExit) as stopped:
+        main(["classify", "--model", str(DEMO), str(picture)])
+    assert str(stopped.value).startswith("shadercam: GPU self-test failed: op ")
+    assert capsys.readouterr().out == ""

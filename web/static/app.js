@@ -68,7 +68,7 @@ function formatUptime(s) {
 async function pollHealth() {
   try {
     const response = await fetch("/api/health", {cache: "no-store"});
-    if (response.ok) renderHealth(await response.json());
+    if (response.ok || response.status === 503) renderHealth(await response.json());
   } catch (e) {
     setStatus("offline", "bad");
   }
