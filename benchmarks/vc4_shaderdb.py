@@ -7,7 +7,8 @@ does not compile: on a Pi that program's draws are skipped without a GL error). 
 puts a recorder (gpu_engine.gl_intercept) between the engine and the driver and reads the
 driver's output before and after every link and draw, so each line belongs to exactly one
 program; the report gives per program its kernel, the ops that draw with it, the link-time
-and draw-time compiles, and per inference its draws and fragments.
+and draw-time compiles, and per inference its draws and the fragments each fills (the plan's
+region of the pass the draw makes, in the plan's order).
 """
 from __future__ import annotations
 
@@ -187,6 +188,19 @@ def _label(labels: dict, engine, frame, sampler: str) -> None:
             ops.append(op)
 
 
+def _fragments(engine, frame) -> list[tuple[int, int]]:
+    """(program, fragments) per draw of an inference: each pass of the plan covers its region,
+    and the draws before them fill the sampler's output (one region of the input size)."""
+    passes = engine.plan.passes
+    first = len(frame) - len(passes)
+    if first != 1:
+        raise RuntimeError(f"an inference made {len(frame)} draws for {len(passes)} passes and "
+                           "the sampler: cannot tell which draw is which")
+    height, width = engine.model.sampler.shape[:2]
+    return [(frame[0].program, width * height)] + [
+        (draw.program, gpu_pass.fragments) for draw, gpu_pass in zip(frame[1:], passes)]
+
+
 def _recorder_module():
     """This checkout's recorder, also when the engine comes from another checkout."""
     import importlib.util
@@ -242,7 +256,7 @@ def _child(model_path: str) -> None:
         start = len(recorder.draws)
         engine.classify_rgb(image)
         frame = recorder.draws[start:]
-        out["frame"] = [(d.program, d.fragments) for d in frame]
+        out["frame"] = _fragments(engine, frame)
         _label(labels, engine, frame, "rgb")
         start = len(recorder.draws)
         chroma = image[:height // 2 * 2:2, :width // 2 * 2:2]
