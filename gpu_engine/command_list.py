@@ -8,7 +8,7 @@ per-frame budget that matters besides the shaders themselves.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -48,48 +48,65 @@ class Draw:
     uniforms: list[UniformWrite]
 
 
+@dataclass
+class Bindings:
+    """What is bound: None where unknown."""
+
+    program: int | None = None
+    framebuffer: int | None = None
+    viewport: tuple[int, int, int, int] | None = None
+    active_unit: int | None = None
+    units: dict[int, int] = field(default_factory=dict)  # unit -> texture id
+
+    def copy(self) -> Bindings:
+        return replace(self, units=dict(self.units))
+
+
 class Recorder:
-    """Records the calls a sequence of draws needs, tracking what each call leaves bound.
+    """Records the calls a sequence of draws needs, given what is bound when they run.
 
     `uniforms` maps (program, location) to the values that program holds; programs keep their
     uniforms while others are in use, so a recorder handed the values a previous frame left
     records no write that repeats them.
     """
 
-    def __init__(self, gl: g.GLES2, uniforms: dict[tuple[int, int], bytes] | None = None):
+    def __init__(self, gl: g.GLES2, bindings: Bindings | None = None,
+                 uniforms: dict[tuple[int, int], bytes] | None = None):
         self.gl = gl
         self.calls: list[tuple[Callable, tuple]] = []
         self.names: list[tuple[str, str]] = []  # (GL function, what it was for)
+        self.bound = Bindings() if bindings is None else bindings.copy()
         self.uniforms = {} if uniforms is None else uniforms
-        self.program = self.framebuffer = self.viewport = self.active_unit = None
-        self.units: dict[int, int] = {}
 
     def call(self, name: str, *args, label: str = "") -> None:
         self.calls.append((getattr(self.gl, name), args))
         self.names.append((name, label))
 
     def bind_framebuffer(self, framebuffer: int, label: str = "") -> None:
-        if framebuffer != self.framebuffer:
+        if framebuffer != self.bound.framebuffer:
             self.call("glBindFramebuffer", g.GL_FRAMEBUFFER, framebuffer, label=label)
-            self.framebuffer = framebuffer
+            self.bound.framebuffer = framebuffer
 
     def set_viewport(self, viewport: tuple[int, int, int, int], label: str = "") -> None:
-        if viewport != self.viewport:  # the viewport is context state, kept across binds
+        if viewport != self.bound.viewport:  # the viewport is context state, kept across binds
             self.call("glViewport", *viewport, label=label)
-            self.viewport = viewport
+            self.bound.viewport = viewport
+
+    def activate(self, unit: int, label: str = "") -> None:
+        if self.bound.active_unit != unit:
+            self.call("glActiveTexture", g.GL_TEXTURE0 + unit, label=label)
+            self.bound.active_unit = unit
 
     def bind_texture(self, unit: int, texture: Texture, label: str = "") -> None:
-        if self.units.get(unit) != texture.id:
-            if self.active_unit != unit:
-                self.call("glActiveTexture", g.GL_TEXTURE0 + unit, label=label)
-                self.active_unit = unit
+        if self.bound.units.get(unit) != texture.id:
+            self.activate(unit, label)
             self.call("glBindTexture", g.GL_TEXTURE_2D, texture.id, label=label)
-            self.units[unit] = texture.id
+            self.bound.units[unit] = texture.id
 
     def use_program(self, program: int, label: str = "") -> None:
-        if program != self.program:
+        if program != self.bound.program:
             self.call("glUseProgram", program, label=label)
-            self.program = program
+            self.bound.program = program
 
     def set_uniform(self, write: UniformWrite, label: str = "") -> None:
         key, value = (write.program, write.location), write.data.tobytes()
@@ -102,7 +119,8 @@ class Recorder:
         label = draw.label
         self.bind_framebuffer(draw.framebuffer, label)
         self.set_viewport(draw.viewport, label)
-        for unit, texture in draw.textures:
+        # The unit already active first: its bind needs no glActiveTexture.
+        for unit, texture in sorted(draw.textures, key=lambda t: t[0] != self.bound.active_unit):
             self.bind_texture(unit, texture, label)
         for write in draw.uniforms:
             self.set_uniform(write, label)
@@ -123,9 +141,9 @@ class Recorder:
                                 f"{g.describe(name, args)}" + (f" in {label}" if label else ""))
 
 
-def record(gl: g.GLES2, draws: list[Draw],
+def record(gl: g.GLES2, draws: list[Draw], bindings: Bindings | None = None,
            uniforms: dict[tuple[int, int], bytes] | None = None) -> Recorder:
-    recorder = Recorder(gl, uniforms)
+    recorder = Recorder(gl, bindings, uniforms)
     for draw in draws:
         recorder.draw(draw)
     return recorder

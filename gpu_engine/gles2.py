@@ -151,13 +151,17 @@ class GLError(RuntimeError):
 
 
 class CallLog:
-    """Counts every GL call made through a table (benchmarks and tests only: it costs time)."""
+    """Counts every GL call made through a table, and with `keep_calls` keeps each name and
+    its arguments in order (benchmarks and tests only: it costs time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_calls: bool = False) -> None:
         self.counts: Counter[str] = Counter()
+        self.calls: list[tuple[str, tuple]] | None = [] if keep_calls else None
 
     def reset(self) -> None:
         self.counts.clear()
+        if self.calls is not None:
+            self.calls.clear()
 
     @property
     def total(self) -> int:
@@ -165,10 +169,12 @@ class CallLog:
 
 
 def _counted(name: str, function: Callable, log: CallLog) -> Callable:
-    counts = log.counts
+    counts, calls = log.counts, log.calls
 
     def call(*args):
         counts[name] += 1
+        if calls is not None:
+            calls.append((name, args))
         return function(*args)
     return call
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from gpu_engine import egl, frame_input, shader_source
 from gpu_engine import gles2 as g
-from gpu_engine.command_list import Draw, Recorder, UniformWrite, record
+from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo
 from gpu_engine.gl_objects import (SAMPLER_2D, UNIFORM_SETTERS, Program, Texture,
                                    compile_program, location, new_framebuffer, new_quad_buffer,
@@ -55,13 +55,11 @@ class Engine:
         self._draws = [self._resolve(p) for p in self.plan.passes]
         sampler = self.model.sampler
         self._sampler_passes = sampler.gpu_passes(self.plan.layouts[sampler.name])
-        # The frame recorded from nothing bound ('cold'), and again from the uniform values the
-        # cold frame leaves ('warm'): frame after frame only what changes is written.
-        cold = record(gl, self._draws)
-        self._frames = {False: cold, True: record(gl, self._draws, dict(cold.uniforms))}
-        self._warm = False
-        self._sampler_uniforms: dict[tuple[int, int], bytes] = {}
-        self._bound_framebuffer: int | None = None
+        # What is bound and what each program's uniforms hold now, so that no call repeats it.
+        self._bound = Bindings()
+        self._uniforms: dict[tuple[int, int], bytes] = {}
+        self._frames: dict[tuple, dict[bool, Recorder]] = {}
+        self._last_frame: tuple | None = None  # the frame format whose command list ran last
         self._warm_up()
 
     @property
@@ -145,33 +143,56 @@ class Engine:
 
     def _sample(self, kind: str, planes: list[np.ndarray], formats: list[int]) -> None:
         """Upload the frame's planes and draw the sampler pass, each call checked."""
-        gl = self._gl
-        textures, pending = [], []
+        gl, key = self._gl, (kind, *formats)
+        if key != self._last_frame:
+            self._last_frame = None  # other units bound: the next frame list starts cold
         planes = [np.ascontiguousarray(p) for p in planes]  # alive until the calls have run
+        textures, fresh = [], set()
         for unit, (plane, format) in enumerate(zip(planes, formats)):
-            key, (height, width) = (kind, unit, format), plane.shape[:2]
-            texture = self._frame_textures.get(key)
+            texture = self._frame_textures.get((key, unit))
             if texture is None:  # made with the frame's contents: nothing left to upload
-                texture = self._frame_textures[key] = new_texture(gl, width, height, format, plane)
-            else:
-                pending.append((unit, texture, plane))
+                height, width = plane.shape[:2]
+                texture = new_texture(gl, width, height, format, plane)
+                self._frame_textures[(key, unit)], self._bound = texture, Bindings()
+                fresh.add(unit)
             textures.append(texture)
-        recorder = Recorder(gl, self._sampler_uniforms)
-        for unit, texture, plane in pending:
-            recorder.bind_texture(unit, texture, "frame upload")
+        recorder = Recorder(gl, self._bound, self._uniforms)
+        label = "frame upload"
+        for unit, (texture, plane) in enumerate(zip(textures, planes)):
+            recorder.bind_texture(unit, texture, label)
+            recorder.activate(unit, label)
             height, width = plane.shape[:2]
+            if unit in fresh:
+                continue
             if (texture.width, texture.height) == (width, height):
                 recorder.call("glTexSubImage2D", g.GL_TEXTURE_2D, 0, 0, 0, width, height,
-                              texture.format, g.GL_UNSIGNED_BYTE, plane.ctypes.data,
-                              label="frame upload")
+                              texture.format, g.GL_UNSIGNED_BYTE, plane.ctypes.data, label=label)
             else:  # the frame size changed: new storage, same texture
                 texture.width, texture.height = width, height
-                specify(lambda *call: recorder.call(*call, label="frame upload"), texture, plane)
+                specify(lambda *call: recorder.call(*call, label=label), texture, plane)
         height, width = planes[0].shape[:2]
-        gpu_pass = self._sampler_passes[kind]
-        recorder.draw(self._resolve(gpu_pass, textures,
+        recorder.draw(self._resolve(self._sampler_passes[kind], textures,
                                     self.model.sampler.frame_uniforms(width, height)))
         self._run(recorder, checked=True)
+        self._uploaded = key
+
+    def _frame(self, key: tuple) -> Recorder:
+        """The command list of the plan's passes right after a sampler pass of this format:
+        'cold' assumes only what that pass left bound, 'warm' also what the same list left
+        the frame before (textures on the other units, every program's uniforms)."""
+        if key not in self._frames:
+            textures = [self._frame_textures[(key, unit)] for unit in range(len(key) - 1)]
+            after_sampler = Bindings(active_unit=len(textures) - 1,
+                                     units={unit: t.id for unit, t in enumerate(textures)})
+            sampler = self._resolve(self._sampler_passes[key[0]], textures)
+            sampler_only = Recorder(self._gl, after_sampler, {})
+            sampler_only.draw(sampler)
+            cold = record(self._gl, self._draws, sampler_only.bound, {})
+            warm_start = sampler_only.bound.copy()
+            warm_start.units = {**cold.bound.units, **after_sampler.units}
+            warm = record(self._gl, self._draws, warm_start, dict(cold.uniforms))
+            self._frames[key] = {False: cold, True: warm}
+        return self._frames[key][self._last_frame == key]
 
     def upload_rgb(self, image: np.ndarray) -> None:
         """Resample an RGB(A) uint8 frame into the network input on the GPU."""
@@ -191,19 +212,18 @@ class Engine:
         except BaseException:
             self._forget_state()
             raise
-        if recorder.framebuffer is not None:
-            self._bound_framebuffer = recorder.framebuffer
+        self._bound = recorder.bound.copy()
+        self._uniforms.update(recorder.uniforms)
 
     def _forget_state(self) -> None:
-        """After an error or a partial run nothing recorded about GL state can be trusted."""
-        self._warm = False
-        self._sampler_uniforms.clear()
-        self._bound_framebuffer = None
+        """After an error, or calls made outside a recorder, assume nothing is bound or set."""
+        self._bound = Bindings()
+        self._uniforms.clear()
+        self._last_frame = None
 
     def _run_frame(self) -> None:
-        frame = self._frames[self._warm]
-        self._run(frame)
-        self._warm = True
+        self._run(self._frame(self._uploaded))
+        self._last_frame = self._uploaded
 
     def _check_frame(self) -> None:
         """One drain per frame; on an error, replay the frame call by call to name the call."""
@@ -213,15 +233,15 @@ class Engine:
         self._forget_state()
         what = f"OpenGL error {g.error_names(errors)} during a frame"
         try:
-            self._frames[False].run_checked()
+            record(self._gl, self._draws).run_checked()
         except g.GLError as located:
             raise g.GLError(f"{what}; replayed call by call: {located}") from None
         raise g.GLError(f"{what} (replayed call by call, no single call reproduced it)")
 
     def _read(self, framebuffer: int, x: int, y: int, width: int, height: int) -> np.ndarray:
-        if framebuffer != self._bound_framebuffer:
+        if framebuffer != self._bound.framebuffer:
             self._gl.glBindFramebuffer(g.GL_FRAMEBUFFER, framebuffer)
-            self._bound_framebuffer = framebuffer
+            self._bound.framebuffer = framebuffer
         pixels = np.empty((height, width, 4), np.uint8)
         self._gl.glReadPixels(x, y, width, height, g.GL_RGBA, g.GL_UNSIGNED_BYTE,
                               pixels.ctypes.data)
