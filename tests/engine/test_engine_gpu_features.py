@@ -53,6 +53,7 @@ def test_every_kernel_compiles_in_a_real_es2_context():
     """Each shader file in several variants, compiled by the ES 2.0 context's GLSL ES 1.00
     compiler (the planner's variants for the dog model are compiled by every Engine too)."""
     from gpu_engine.context import GLContext
+    from gpu_engine.gl_objects import compile_program
     gl = GLContext("gles2")
     assert "OpenGL ES 2.0" in gl.info.version
     variants = {
@@ -73,7 +74,7 @@ def test_every_kernel_compiles_in_a_real_es2_context():
                 source = shader_source.fragment_source(name, defines)
                 assert source.startswith("#version 100\n")
                 assert "highp" in source
-                gl.ctx.program(vertex_shader=shader_source.vertex_source(), fragment_shader=source)
+                compile_program(gl.gl, shader_source.vertex_source(), source, name)
     finally:
         gl.release()
 
