@@ -77,6 +77,7 @@ class Recorder:
         self.names: list[tuple[str, str]] = []  # (GL function, what it was for)
         self.bound = Bindings() if bindings is None else bindings.copy()
         self.uniforms = {} if uniforms is None else uniforms
+        self.arrays: list[np.ndarray] = []  # whose addresses the calls hold: alive as long
 
     def call(self, name: str, *args, label: str = "") -> None:
         self.calls.append((getattr(self.gl, name), args))
@@ -113,6 +114,7 @@ class Recorder:
         if self.uniforms.get(key) != value:
             self.use_program(write.program, label)
             self.call(write.setter, *write.args(), label=label)
+            self.arrays.append(write.data)
             self.uniforms[key] = value
 
     def draw(self, draw: Draw) -> None:
