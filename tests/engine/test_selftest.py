@@ -1,6 +1,7 @@
 """The GPU self-test: passes on a GPU that computes right, and names the op and kernel when
 the GPU got a wrong weight or skipped the draws of a kernel (what vc4 does with a kernel it
 cannot compile), in a real OpenGL ES 2.0 context."""
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,26 @@ def test_classify_stops_when_the_self_test_fails(tmp_path, capsys):
         main(["classify", "--model", str(DEMO), str(picture)])
     assert str(stopped.value).startswith("shadercam: GPU self-test failed: op ")
     assert capsys.readouterr().out == ""
+
+
+def test_results_hold_while_other_threads_allocate():
+    """The GPU must read the values the engine recorded whatever other threads do with memory
+    (the service's camera and web threads allocate all the time): a recorded call that holds
+    the address of an array must keep that array alive."""
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            [np.full(n, 7.0, np.float32) for n in (2, 4, 16, 64) for _ in range(8)]
+
+    threads = [threading.Thread(target=churn, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        failures = [report.error for report in (run_self_test(DEMO) for _ in range(8))
+                    if not report.ok]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == []
