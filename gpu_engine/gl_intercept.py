@@ -3,7 +3,7 @@
 Every GL function an engine calls is loaded through `EGLContext.get_proc_address` (moderngl's
 loader and the engine's own raw calls alike), so wrapping that one method puts this recorder
 in front of the driver without changing either side. It follows which program each shader
-source belongs to, the current program, viewport and scissor, and every draw; a listener sees
+source belongs to, the current program and every draw; a listener sees
 each link and draw before and after the driver runs it (the vc4 report attributes the
 driver's compile output to programs that way), and the draws of chosen programs can be
 dropped, as vc4 drops those of a program that failed to compile.
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from gpu_engine import egl
 
 GL_FRAGMENT_SHADER = 0x8B30
-GL_SCISSOR_TEST = 0x0C11
 
 _u, _i, _p = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
 _DRAWS = {  # name -> argument types; every draw call an ES 2.0 engine (or moderngl) may make
@@ -38,7 +37,6 @@ _KEEP: list = []  # engines keep the wrapped pointers as long as they live: neve
 @dataclass
 class Draw:
     program: int
-    fragments: int  # the viewport (cut by the scissor box) a covering triangle fills
 
 
 class _EveryProgram:
@@ -60,9 +58,6 @@ class GLRecorder:
     _shaders: dict[int, tuple[int, str]] = field(default_factory=dict)  # id -> (type, source)
     _attached: dict[int, list[int]] = field(default_factory=dict)
     _program: int = 0
-    _viewport: tuple[int, int, int, int] = (0, 0, 0, 0)
-    _scissor: tuple[int, int, int, int] = (0, 0, 0, 0)
-    _scissor_test: bool = False
 
     def fragment_source(self, program: int) -> str:
         for shader in self._attached.get(program, []):
@@ -70,15 +65,6 @@ class GLRecorder:
             if kind == GL_FRAGMENT_SHADER:
                 return source
         return ""
-
-    def fragments(self) -> int:
-        x, y, w, h = self._viewport
-        if not self._scissor_test:
-            return max(w, 0) * max(h, 0)
-        sx, sy, sw, sh = self._scissor
-        width = min(x + w, sx + sw) - max(x, sx)
-        height = min(y + h, sy + sh) - max(y, sy)
-        return max(width, 0) * max(height, 0)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[GLRecorder]:
@@ -112,10 +98,6 @@ class GLRecorder:
             "glAttachShader": self._typed(None, (_u, _u), self._attach),
             "glLinkProgram": self._typed(None, (_u,), self._link),
             "glUseProgram": self._typed(None, (_u,), self._use),
-            "glViewport": self._typed(None, (_i, _i, _i, _i), self._set_viewport),
-            "glScissor": self._typed(None, (_i, _i, _i, _i), self._set_scissor),
-            "glEnable": self._typed(None, (_u,), self._enable(True)),
-            "glDisable": self._typed(None, (_u,), self._enable(False)),
         }
         for name, argtypes in _DRAWS.items():
             makers[name] = self._typed(None, argtypes, self._draw)
@@ -160,24 +142,9 @@ class GLRecorder:
         self._program = program
         real(program)
 
-    def _set_viewport(self, real, *box):
-        self._viewport = box
-        real(*box)
-
-    def _set_scissor(self, real, *box):
-        self._scissor = box
-        real(*box)
-
-    def _enable(self, value: bool):
-        def handler(real, capability):
-            if capability == GL_SCISSOR_TEST:
-                self._scissor_test = value
-            real(capability)
-        return handler
-
     def _draw(self, real, *args):
         program = self._program
-        self.draws.append(Draw(program, self.fragments()))
+        self.draws.append(Draw(program))
         if program in self.drop:
             return
         self._notify("before", "draw", program)
