@@ -19,10 +19,9 @@ def test_page_shows_a_refused_software_renderer(browser, colour_model, tmp_path,
     with running_service(colour_model, camera_source=f"files:{pictures}") as run:
         page = browser.new_page(viewport={"width": 800, "height": 700})
         page.goto(run.base + "/")
-        page.wait_for_function("document.getElementById('status').textContent === 'error'",
-                               timeout=60000)
-        error = page.inner_text("#model-error")
+        page.wait_for_function("document.body.dataset.state === 'model-error'", timeout=60000)
+        error = page.inner_text("#model-banner")
         assert "software renderer on this Raspberry Pi 3 Model B Plus" in error
-        assert page.is_visible("#model-error")
+        assert page.is_visible("#model-banner")
         page.screenshot(path=str(artifacts / "page-software-gl-refused.png"))
         page.close()
