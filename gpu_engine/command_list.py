@@ -1,8 +1,5 @@
 """Draws turned into the flat list of GL calls they need, with no redundant state changes.
 
-Each draw covers its region of the target with a rectangle of its own in one vertex buffer,
-so the viewport (the whole texture) changes only with the target's size.
-
 A frame is recorded once at start-up and replayed per frame as `function(*args)` pairs: a
 program, framebuffer, viewport, texture or uniform value is set only where it differs from
 what the calls before it left. On a Pi Zero every call costs the ARM core, so this is the
@@ -46,9 +43,7 @@ class Draw:
     label: str
     program: int
     framebuffer: int
-    viewport: tuple[int, int, int, int]  # the whole target texture
-    region: tuple[int, int, int, int]    # the part of it the draw covers
-    first: int                           # its rectangle in the vertex buffer
+    viewport: tuple[int, int, int, int]
     textures: list[tuple[int, Texture]]  # (unit, texture)
     uniforms: list[UniformWrite]
 
@@ -130,7 +125,7 @@ class Recorder:
         for write in draw.uniforms:
             self.set_uniform(write, label)
         self.use_program(draw.program, label)
-        self.call("glDrawArrays", g.GL_TRIANGLE_STRIP, draw.first, 4, label=label)
+        self.call("glDrawArrays", g.GL_TRIANGLES, 0, 3, label=label)
 
     def run(self) -> None:
         for function, args in self.calls:

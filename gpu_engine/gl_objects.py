@@ -149,20 +149,11 @@ def new_framebuffer(gl: g.GLES2, texture: Texture) -> int:
     return framebuffer
 
 
-def new_rect_buffer(gl: g.GLES2, desktop: bool,
-                    rects: list[tuple[int, int, tuple[int, int, int, int]]]) -> None:
-    """For each (texture width, height, region x, y, w, h): a 4-vertex triangle strip covering
-    the region when the viewport is the whole texture, so draws into different regions of one
-    texture need no viewport change. Rect i starts at vertex 4i of the vertex attribute every
-    program reads."""
+def new_quad_buffer(gl: g.GLES2, desktop: bool) -> None:
+    """One triangle covering the viewport, as the vertex attribute every program reads."""
     if desktop:  # core profiles draw only with a vertex array object bound
         gl.checked("glBindVertexArray", _new_name(gl, "glGenVertexArrays"))
-    corners = []
-    for width, height, (x, y, w, h) in rects:
-        x0, x1 = 2 * x / width - 1, 2 * (x + w) / width - 1
-        y0, y1 = 2 * y / height - 1, 2 * (y + h) / height - 1
-        corners += [x0, y0, x1, y0, x0, y1, x1, y1]
-    vertices = np.array(corners, np.float32)
+    vertices = np.array([-1, -1, 3, -1, -1, 3], np.float32)
     gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, _new_name(gl, "glGenBuffers"))
     gl.checked("glBufferData", g.GL_ARRAY_BUFFER, vertices.nbytes, vertices.ctypes.data,
                g.GL_STATIC_DRAW)

@@ -11,7 +11,7 @@ from gpu_engine import gles2 as g
 from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo
 from gpu_engine.gl_objects import (SAMPLER_2D, UNIFORM_SETTERS, Program, Texture,
-                                   compile_program, location, new_framebuffer, new_rect_buffer,
+                                   compile_program, location, new_framebuffer, new_quad_buffer,
                                    new_texture, specify)
 from gpu_engine.model import Model
 from gpu_engine.ops.dense import Dense
@@ -46,17 +46,15 @@ class Engine:
         gl.checked("glPixelStorei", g.GL_UNPACK_ALIGNMENT, 1)
         gl.checked("glPixelStorei", g.GL_PACK_ALIGNMENT, 1)
         gl.checked("glDisable", g.GL_DITHER)  # ES 2.0 starts with dithering on
+        new_quad_buffer(gl, desktop=self.gl_info.api == egl.API_GL)
         self._programs: dict[tuple, Program] = {}
         self._textures: dict[TextureRef, Texture] = {}
         self._framebuffers: dict[TextureRef, int] = {}
         self._frame_textures: dict[tuple, Texture] = {}
         self._allocate()
+        self._draws = [self._resolve(p) for p in self.plan.passes]
         sampler = self.model.sampler
         self._sampler_passes = sampler.gpu_passes(self.plan.layouts[sampler.name])
-        rects = {self._rect(p): None for p in [*self.plan.passes, *self._sampler_passes.values()]}
-        self._rects = {rect: 4 * index for index, rect in enumerate(rects)}
-        new_rect_buffer(gl, self.gl_info.api == egl.API_GL, list(self._rects))
-        self._draws = [self._resolve(p) for p in self.plan.passes]
         # What is bound and what each program's uniforms hold now, so that no call repeats it.
         self._bound = Bindings()
         self._uniforms: dict[tuple[int, int], bytes] = {}
@@ -103,10 +101,6 @@ class Engine:
             self._textures[TextureRef(name)] = new_texture(self._gl, width, height, g.GL_RGBA,
                                                            constant.data)
 
-    def _rect(self, gpu_pass: Pass) -> tuple[int, int, tuple[int, int, int, int]]:
-        target = self._textures[gpu_pass.target]
-        return target.width, target.height, gpu_pass.viewport
-
     def _uniform(self, program: Program, name: str, value) -> UniformWrite | None:
         where = location(self._gl, program, name)
         if where < 0:
@@ -133,10 +127,8 @@ class Engine:
             writes.append(self._uniform(program, name, unit))
         for name, value in {**gpu_pass.uniforms, **(extra or {})}.items():
             writes.append(self._uniform(program, name, value))
-        rect = self._rect(gpu_pass)
         return Draw(f"op {gpu_pass.op} ({program.label}) into {gpu_pass.target}", program.id,
-                    self._framebuffers[gpu_pass.target], (0, 0, rect[0], rect[1]),
-                    gpu_pass.viewport, self._rects[rect], textures,
+                    self._framebuffers[gpu_pass.target], gpu_pass.viewport, textures,
                     [w for w in writes if w is not None])
 
     def _warm_up(self) -> None:
@@ -295,7 +287,7 @@ class Engine:
         self._context.make_current()
         gl, value = self._gl, code / 255.0
         sampler = next(iter(self._sampler_passes.values()))
-        regions = {(d.framebuffer, d.region) for d in self._draws}
+        regions = {(d.framebuffer, d.viewport) for d in self._draws}
         regions.add((self._framebuffers[sampler.target], sampler.viewport))
         self._forget_state()
         gl.checked("glClearColor", value, value, value, value)
