@@ -5,12 +5,10 @@ import ctypes
 import numpy as np
 import pytest
 
-from conftest import SHARED
 from engine.images import natural, yuv420
 from gpu_engine import Engine
 from gpu_engine import gles2 as g
 
-VC4_EXTENSIONS = SHARED / "tools" / "vc4-compiler" / "vc4-extensions.txt"
 # Entry points of the extensions a VideoCore IV offers that an engine could use.
 EXTENSION_FUNCTIONS = {
     "GL_OES_vertex_array_object": {"glBindVertexArrayOES", "glDeleteVertexArraysOES",
@@ -26,10 +24,11 @@ EXTENSION_FUNCTIONS = {
 
 
 @pytest.fixture(scope="module")
-def vc4_functions() -> frozenset[str]:
-    if not VC4_EXTENSIONS.exists():
-        pytest.fail(f"vc4's extension list is expected at {VC4_EXTENSIONS}")
-    names = set(VC4_EXTENSIONS.read_text().split())
+def vc4_functions(vc4_tool) -> frozenset[str]:
+    extensions = vc4_tool / "vc4-extensions.txt"
+    if not extensions.exists():
+        pytest.fail(f"vc4's extension list is expected at {extensions}")
+    names = set(extensions.read_text().split())
     return g.ES2_CORE | set().union(*(f for e, f in EXTENSION_FUNCTIONS.items() if e in names))
 
 

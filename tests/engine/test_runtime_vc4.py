@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
-
-TOOL = SHARED / "tools" / "vc4-compiler"
 PREFIX = Path(os.environ.get("VC4_MESA") or Path.home() / ".cache" / "shadercam" / "vc4-mesa")
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -34,16 +31,16 @@ print("frames done")
 """
 
 
-def test_every_gl_call_is_accepted_by_the_vc4_driver(dog_model_path):
+def test_every_gl_call_is_accepted_by_the_vc4_driver(dog_model_path, vc4_tool):
     shim = PREFIX / "lib" / "x86_64-linux-gnu" / "libvc4_noop_drm_shim.so"
     if not shim.exists():
-        problem = f"the vc4 driver build is missing ({shim}); build it with {TOOL / 'build.sh'}"
+        problem = f"the vc4 driver build is missing ({shim}); build it with {vc4_tool / 'build.sh'}"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(problem)
         pytest.skip(problem)
     env = dict(os.environ, VC4_DEBUG="shaderdb",
                PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    command = (f'source "{TOOL / "env.sh"}" "{PREFIX}" && exec "{sys.executable}" -c "$0" "$1"')
+    command = (f'source "{vc4_tool / "env.sh"}" "{PREFIX}" && exec "{sys.executable}" -c "$0" "$1"')
     result = subprocess.run(["bash", "-c", command, FRAMES, str(dog_model_path)], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
