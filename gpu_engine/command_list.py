@@ -81,7 +81,7 @@ class Recorder:
         self.uniforms = {} if uniforms is None else uniforms
 
     def call(self, name: str, *args, label: str = "") -> None:
-        self.calls.append((getattr(self.gl, name), args))
+        self.calls.append((getattr(self.gl, name), self.gl.prepared(name, args)))
         self.names.append((name, label))
 
     def bind_framebuffer(self, framebuffer: int, label: str = "") -> None:
