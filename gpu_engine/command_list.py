@@ -46,6 +46,8 @@ class Draw:
     viewport: tuple[int, int, int, int]
     textures: list[tuple[int, Texture]]  # (unit, texture)
     uniforms: list[UniformWrite]
+    first: int = 0   # vertices drawn from the shared vertex buffer
+    count: int = 6
 
 
 @dataclass
@@ -125,7 +127,7 @@ class Recorder:
         for write in draw.uniforms:
             self.set_uniform(write, label)
         self.use_program(draw.program, label)
-        self.call("glDrawArrays", g.GL_TRIANGLES, 0, 3, label=label)
+        self.call("glDrawArrays", g.GL_TRIANGLES, draw.first, draw.count, label=label)
 
     def run(self) -> None:
         for function, args in self.calls:

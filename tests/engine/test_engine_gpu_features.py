@@ -49,32 +49,24 @@ def test_all_features_op_by_op_in_es2():
         engine.release()
 
 
-def test_every_kernel_compiles_in_a_real_es2_context():
-    """Each shader file in several variants, compiled by the ES 2.0 context's GLSL ES 1.00
-    compiler (the planner's variants for the dog model are compiled by every Engine too)."""
+def test_every_kernel_file_is_used_and_compiles_in_a_real_es2_context(dog_model):
+    """The programs generated for the feature model and the dog classifier use every kernel
+    file, and each compiles with the ES 2.0 context's GLSL ES 1.00 compiler."""
     from gpu_engine.context import GLContext
     from gpu_engine.gl_objects import compile_program
+    from gpu_engine.planner import make_plan
+    programs = {}
+    for model in (load_model_bytes(feature_model()), dog_model):
+        programs.update(make_plan(model).programs)
+    assert sorted({p.kernel for p in programs.values()}) == shader_source.all_kernels()
     gl = GLContext("gles2")
     assert "OpenGL ES 2.0" in gl.info.version
-    variants = {
-        "conv2d.frag": [(("NQ", nq), ("K", k), ("STRIDE", s), ("DEPTHWISE", d), ("IMAGE", i), ("RESIDUAL", r),
-                         ("ACTIVATION", a)) for nq, k, s, d, i, r, a in
-                        [(8, 1, 1, 0, 0, 0, 2), (1, 3, 1, 1, 0, 1, 2), (2, 3, 2, 0, 0, 0, 0),
-                         (1, 5, 2, 0, 1, 0, 1), (7, 3, 1, 0, 0, 1, 2)]],
-        "pooling2d.frag": [(("K", 3), ("STRIDE", 1), ("MAX", 0)), (("K", 2), ("STRIDE", 2), ("MAX", 1))],
-        "image_rgb.frag": [(("LINEAR", 1),), (("LINEAR", 0),)],
-        "image_yuv420.frag": [(("LINEAR", 1),), (("LINEAR", 0),)],
-        "dense_multiply.frag": [()],
-        "dense_sum.frag": [(("LAST", 0),), (("LAST", 1),)],
-    }
-    assert sorted(variants) == shader_source.all_kernels()
     try:
-        for name, defines_list in variants.items():
-            for defines in defines_list:
-                source = shader_source.fragment_source(name, defines)
-                assert source.startswith("#version 100\n")
-                assert "highp" in source
-                compile_program(gl.gl, shader_source.vertex_source(), source, name)
+        for key, program in programs.items():
+            assert program.fragment_source.startswith("#version 100\n")
+            assert "highp" in program.fragment_source and "$" not in program.fragment_source
+            compile_program(gl.gl, program.vertex_source, program.fragment_source, key,
+                            tuple(name for name, _ in program.attributes))
     finally:
         gl.release()
 
