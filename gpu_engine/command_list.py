@@ -24,15 +24,12 @@ class UniformWrite:
     location: int
     setter: str
     count: int
-    matrix: bool
     data: np.ndarray  # float32, kept alive here: the call gets its address
 
     def args(self) -> tuple:
         address = self.data.ctypes.data
         if self.setter == "glUniform1i":
             return (self.location, int(self.data[0]))
-        if self.matrix:
-            return (self.location, self.count, 0, address)
         return (self.location, self.count, address)
 
 

@@ -114,15 +114,17 @@ class Engine:
             return None  # not used by this variant: the compiler dropped it
         kind, size = program.active[name.split("[")[0]]
         if kind == SAMPLER_2D:
-            return UniformWrite(program.id, where, "glUniform1i", 1, False,
-                                np.array([value], np.int32))
-        setter, floats, matrix = UNIFORM_SETTERS[kind]
+            return UniformWrite(program.id, where, "glUniform1i", 1, np.array([value], np.int32))
+        if kind not in UNIFORM_SETTERS:
+            raise ProfileError(f"uniform {name} of {program.label}: only float, vec2-4 and "
+                               f"sampler2D uniforms are written (GL type 0x{kind:04x})")
+        setter, floats = UNIFORM_SETTERS[kind]
         data = np.ascontiguousarray(value, np.float32).ravel()
         if data.size % floats:
             raise ValueError(f"uniform {name} of {program.label}: {data.size} floats do not "
                              f"fill whole elements of {floats}")
         count = min(data.size // floats, 1 if "[" in name else size)
-        return UniformWrite(program.id, where, setter, count, matrix, data)
+        return UniformWrite(program.id, where, setter, count, data)
 
     def _resolve(self, gpu_pass: Pass, frame: list[Texture] | None = None,
                  params: np.ndarray | None = None) -> Draw:

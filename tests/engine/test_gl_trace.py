@@ -88,11 +88,8 @@ def test_a_steady_frame_sets_no_state_that_is_already_set(traced):
         elif name == "glBindTexture":
             key, value = ("unit", state.get("glActiveTexture")), args
         elif name.startswith("glUniform"):
-            floats = {"1i": 0, "1f": 1, "2f": 2, "3f": 3, "4f": 4, "Ma": None}[name[9:11]]
-            if name.startswith("glUniformMatrix"):
-                size = int(name[15]) ** 2 * 4 * args[1]
-            else:
-                size = 4 * floats * args[1] if floats else 0
+            floats = {"1i": 0, "1f": 1, "2f": 2, "3f": 3, "4f": 4}[name[9:11]]
+            size = 4 * floats * args[1]
             data = ctypes.string_at(args[-1], size) if size else args[-1]
             key, value = ("uniform", state.get("glUseProgram"), args[0]), data
         else:
