@@ -1,8 +1,8 @@
 """Draws turned into the flat list of GL calls they need, with no redundant state changes.
 
 A frame is recorded once at start-up and replayed per frame as `function(*args)` pairs: a
-program, framebuffer, viewport, texture or uniform value is set only where it differs from
-what the calls before it left. On a Pi Zero every call costs the ARM core, so this is the
+program, framebuffer, viewport, scissor box, texture or uniform value is set only where it
+differs from what the calls before it left. On a Pi Zero every call costs the ARM core, so this is the
 per-frame budget that matters besides the shaders themselves.
 """
 from __future__ import annotations
@@ -41,6 +41,9 @@ class Draw:
     program: int
     framebuffer: int
     viewport: tuple[int, int, int, int]
+    # The box of every rectangle drawn into the target until the next target: a tiler (vc4)
+    # loads and stores only the tiles inside viewport ∩ scissor of a framebuffer's draws.
+    scissor: tuple[int, int, int, int]
     textures: list[tuple[int, Texture]]  # (unit, texture)
     uniforms: list[UniformWrite]
     first: int = 0   # vertices drawn from the shared vertex buffer
@@ -54,6 +57,7 @@ class Bindings:
     program: int | None = None
     framebuffer: int | None = None
     viewport: tuple[int, int, int, int] | None = None
+    scissor: tuple[int, int, int, int] | None = None
     active_unit: int | None = None
     units: dict[int, int] = field(default_factory=dict)  # unit -> texture id
 
@@ -92,6 +96,11 @@ class Recorder:
             self.call("glViewport", *viewport, label=label)
             self.bound.viewport = viewport
 
+    def set_scissor(self, box: tuple[int, int, int, int], label: str = "") -> None:
+        if box != self.bound.scissor:
+            self.call("glScissor", *box, label=label)
+            self.bound.scissor = box
+
     def activate(self, unit: int, label: str = "") -> None:
         if self.bound.active_unit != unit:
             self.call("glActiveTexture", g.GL_TEXTURE0 + unit, label=label)
@@ -120,6 +129,7 @@ class Recorder:
         label = draw.label
         self.bind_framebuffer(draw.framebuffer, label)
         self.set_viewport(draw.viewport, label)
+        self.set_scissor(draw.scissor, label)
         # The unit already active first: its bind needs no glActiveTexture.
         for unit, texture in sorted(draw.textures, key=lambda t: t[0] != self.bound.active_unit):
             self.bind_texture(unit, texture, label)

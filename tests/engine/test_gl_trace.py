@@ -117,3 +117,30 @@ def test_a_gl_error_in_a_frame_names_the_call(dog_model):
             engine.classify_rgb(image)
     finally:
         engine.release()
+
+
+def test_each_framebuffer_bind_draws_within_the_box_of_its_rectangles(traced):
+    """A tiler (vc4) loads and stores every tile inside viewport ∩ scissor of a framebuffer's
+    draws: the scissor box is exactly the bounding box of the rectangles drawn before the next
+    bind, so no untouched tile is loaded or stored and no drawn texel is cut."""
+    engine, log, _ = traced
+    engine.classify_rgb(natural("chelsea"))
+    log.reset()
+    engine.classify_rgb(natural("chelsea"))
+    passes = iter([engine.plan.frame_passes["rgb"], *engine.plan.passes])
+    spans, scissor = [], None  # per framebuffer bind: (scissor box at each draw, rectangles)
+    for name, args in log.calls:
+        if name == "glBindFramebuffer":
+            spans.append(([], []))
+        elif name == "glScissor":
+            scissor = args
+        elif name == "glDrawArrays":
+            spans[-1][0].append(scissor)
+            spans[-1][1].extend(next(passes).rects)
+    assert next(passes, None) is None
+    for boxes, rects in spans:
+        if not rects:
+            continue  # the readback's bind
+        x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+        x1, y1 = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
+        assert set(boxes) == {(x0, y0, x1 - x0, y1 - y0)}
