@@ -80,7 +80,7 @@ class Recorder:
         self.names: list[tuple[str, str]] = []  # (GL function, what it was for)
         self.bound = Bindings() if bindings is None else bindings.copy()
         self.uniforms = {} if uniforms is None else uniforms
-        self.keep: list[UniformWrite] = []  # the calls hold addresses into their arrays
+        self.arrays: list[np.ndarray] = []  # whose addresses the calls hold: alive as long
 
     def call(self, name: str, *args, label: str = "") -> None:
         self.calls.append((getattr(self.gl, name), self.gl.prepared(name, args)))
@@ -122,7 +122,7 @@ class Recorder:
         if self.uniforms.get(key) != value:
             self.use_program(write.program, label)
             self.call(write.setter, *write.args(), label=label)
-            self.keep.append(write)
+            self.arrays.append(write.data)
             self.uniforms[key] = value
 
     def draw(self, draw: Draw) -> None:
