@@ -133,9 +133,15 @@ def _place(op: Op, readers: list[tuple[Op, int]], border: int, row: bool,
             if not row and needs and quads % count == 0 and count >= max(c for c, _ in needs):
                 candidates.append((count, order))
     chosen = None
-    for together, order in candidates:
+    # The last resort, where readers want incompatible orders: one grid, the kernels then
+    # stepping from tile to tile by offsets (slower on vc4, still right).
+    for index, (together, order) in enumerate(candidates + [(1, None)]):
+        last_resort = index == len(candidates)
+        if last_resort and chosen is not None:
+            break
         sizes, places = _arrange(op.shape, border, row, together, order)
-        if not all(_serves(places, count, order_needed) for count, order_needed in needs):
+        if not last_resort and not all(_serves(places, count, order_needed)
+                                       for count, order_needed in needs):
             continue
         keys = [(w, h, frozenset((x, y) for texture, x, y in places if texture == t),
                  op.shape[:2]) for t, (w, h) in enumerate(sizes)]
