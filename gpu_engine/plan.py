@@ -191,6 +191,11 @@ def rectangle_vertices(target: Texture, rect: tuple[int, int, int, int],
     return np.array(rows, np.float32)
 
 
+def vector(values) -> str:
+    """A GLSL vec4 literal of four float32 values."""
+    return f"vec4({', '.join(literal(v) for v in values)})"
+
+
 def literal(value: float) -> str:
     """A GLSL float literal that reads back as the same float32."""
     text = repr(float(np.float32(value)))

@@ -12,14 +12,18 @@ from gpu_engine.plan import Pass, Plan, Program, TensorLayout, Texture, Tile
 from gpu_engine.profile import VC4_GLES2
 
 MAX_SIZE = VC4_GLES2.max_texture_size
+# Draws at least this large get folded weights (make_plan): for the dog classifier the 96
+# draws of its 191×191 and 95×95 layers, three quarters of its multiply-adds.
+FOLD_MIN_FRAGMENTS = 4096
 
 
 class PlanBuilder:
     """What an op's `plan` method sees: its inputs' layouts, and where to add its work."""
 
     def __init__(self, model: Model, tensors: dict[str, TensorLayout],
-                 textures: dict[str, Texture]):
+                 textures: dict[str, Texture], fold_weights: bool = False):
         self.model = model
+        self.fold_weights = fold_weights  # weights as literals, a program per large draw
         self.tensors = tensors
         self.textures = textures
         self.programs: dict[str, Program] = {}
@@ -28,6 +32,11 @@ class PlanBuilder:
         self.frame_params = None
         self.readback = None
         self.decode = None
+
+    def folds(self, fragments: int) -> bool:
+        """Whether a draw of this many fragments gets its weights as literals of a program of
+        its own: where the kernel time saved outweighs compiling one more program."""
+        return self.fold_weights and fragments >= FOLD_MIN_FRAGMENTS
 
     def input(self, op: Op, slot: int) -> tuple[TensorLayout, list[Tile]]:
         """The layout of an input and its tiles in the order the op sees them (shuffled)."""
@@ -55,9 +64,12 @@ class PlanBuilder:
         self.textures[gpu_pass.target].target = True
 
 
-def make_plan(model: Model) -> Plan:
+def make_plan(model: Model, fold_weights: bool = False) -> Plan:
+    """The plan of a model. `fold_weights` writes the weights of each large draw into a program
+    of its own instead of a uniform array: several times faster kernels where uniform reads
+    are slow (llvmpipe), for a program per such draw to compile at start-up."""
     tensors, textures = _layouts(model)
-    builder = PlanBuilder(model, tensors, textures)
+    builder = PlanBuilder(model, tensors, textures, fold_weights)
     cpu_ops = []
     for op in model.ops:
         if op.ON_GPU:
@@ -121,9 +133,15 @@ def _place(op: Op, readers: list[tuple[Op, int]], border: int, row: bool,
             if not row and needs and quads % count == 0 and count >= max(c for c, _ in needs):
                 candidates.append((count, order))
     chosen = None
-    for together, order in candidates:
+    # The last resort, where readers want incompatible orders: one grid, the kernels then
+    # stepping from tile to tile by offsets (slower on vc4, still right).
+    for index, (together, order) in enumerate(candidates + [(1, None)]):
+        last_resort = index == len(candidates)
+        if last_resort and chosen is not None:
+            break
         sizes, places = _arrange(op.shape, border, row, together, order)
-        if not all(_serves(places, count, order_needed) for count, order_needed in needs):
+        if not last_resort and not all(_serves(places, count, order_needed)
+                                       for count, order_needed in needs):
             continue
         keys = [(w, h, frozenset((x, y) for texture, x, y in places if texture == t),
                  op.shape[:2]) for t, (w, h) in enumerate(sizes)]

@@ -24,13 +24,20 @@ class Engine:
     is current in the thread that made it. `gl_calls` (benchmarks, tests) counts every GL call."""
 
     def __init__(self, model: Model, api: str = egl.API_GLES2,
-                 profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None):
+                 profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None,
+                 fold_weights: bool | None = None):
+        """`fold_weights`: weights as literals of a program per draw (see planner.make_plan);
+        by default on software renderers, where it makes the kernels several times faster,
+        and not on a GPU, which reads both from the same uniform stream."""
         self.model = model
         self.plan = make_plan(model)
         check_plan(self.plan, profile)
         self._context = GLContext(api, gl_calls)
         self._gl = self._context.gl
         try:
+            if self.gl_info.software if fold_weights is None else fold_weights:
+                self.plan = make_plan(model, fold_weights=True)
+                check_plan(self.plan, profile)
             self._set_up(profile)
         except BaseException:
             self._context.release()  # a model this GPU refuses must not leak its context

@@ -2,8 +2,9 @@
 // residual, bias, activation. gpu_engine/ops/conv2d.py fills in the placeholders per variant:
 // every tap written out with constant indices and texel offsets folded into literals (the
 // VideoCore IV compiler neither spills registers nor indexes samplers dynamically, and a loop
-// over taps would turn the weights into memory loads). uParams holds the weights (a vec4 per
-// input channel and tap, the 4 output channels' weights) and the bias last. Define: ACTIVATION.
+// over taps would turn the weights into memory loads). The weights (a vec4 per input channel
+// and tap: the 4 output channels' weights), the bias and the offsets of input tiles elsewhere
+// are the uParams array, or literals where the plan folds them. Define: ACTIVATION.
 $declarations
 
 highp vec4 activate(highp vec4 z) {
@@ -21,5 +22,5 @@ void main() {
     highp vec4 sum = vec4(0.0);
     highp vec4 x;
 $taps
-    gl_FragColor = activate(sum + uParams[$bias]);
+    gl_FragColor = activate(sum + $bias);
 }

@@ -10,7 +10,7 @@ from gpu_engine.ops.base import (CODES, IMAGE, MAIN, RESIDUAL, Params, Shape, fl
                                  quantize)
 from gpu_engine.ops.kernel import coordinate, draw, offset, program
 from gpu_engine.ops.window import WindowOp
-from gpu_engine.plan import sampling
+from gpu_engine.plan import sampling, vector
 
 IMAGE_CHANNELS = 3
 
@@ -150,7 +150,9 @@ class Conv2D(WindowOp):
         """One rectangle per output quad, all quads of the output in one texture's tiles.
 
         A draw reads its group's input quads (tiles of one or more textures, ≤ 8 samplers) and
-        the residual quad; its weights and bias are one uniform array."""
+        the residual quad; its weights and bias are one uniform array, or literals of a program
+        of its own where the plan folds weights (large draws on software renderers: llvmpipe
+        reads uniforms several times slower than constants)."""
         source, tiles = builder.input(self, MAIN)
         output = builder.output(self)
         k, s = self.kernel, self.stride
@@ -161,6 +163,7 @@ class Conv2D(WindowOp):
         cout_g = self.out_channels // self.groups
         residual = RESIDUAL in self.inputs
         res_tiles = builder.input(self, RESIDUAL)[1] if residual else []
+        h_out, w_out, _ = self.shape
         # Quads grouped by the texture they are drawn into: one framebuffer bind per texture.
         for q in sorted(range(output.quads), key=lambda q: output.tiles[q].texture):
             first = q if self.depthwise else (4 * q // cout_g) * group_quads
@@ -170,7 +173,6 @@ class Conv2D(WindowOp):
             bound = textures + ((res_tiles[q].texture,) if residual else ())
             texture = builder.texture(textures[0])
             moved = tuple(i for i, t in enumerate(quads) if (t.x, t.y) != (quads[0].x, quads[0].y))
-            key = self._program(builder, slots, moved, residual, texture)
             coords = [sampling(texture, quads[0].x - pad_x, quads[0].y - pad_y, s)]
             if residual:
                 tile = res_tiles[q]
@@ -182,6 +184,11 @@ class Conv2D(WindowOp):
             params = self._params(weights, bias, q, group_quads)
             if shifts:
                 params = np.concatenate([params, np.array(shifts, np.float32)])
+            if builder.folds(w_out * h_out):
+                key = self._program(builder, slots, moved, residual, texture, (q, params))
+                params = None
+            else:
+                key = self._program(builder, slots, moved, residual, texture)
             builder.add_pass(draw(
                 self.name, key, builder.texture(output.tiles[q].texture), [output.rect(q)],
                 [coords], bound, params, fetches=k * k * group_quads + int(residual)))
@@ -198,20 +205,25 @@ class Conv2D(WindowOp):
         return np.concatenate([columns, bias[None, 4 * q:4 * q + 4]]).astype(np.float32)
 
     def _program(self, builder, slots: tuple[int, ...], moved: tuple[int, ...], residual: bool,
-                 texture) -> str:
+                 texture, folded: tuple[int, np.ndarray] | None = None) -> str:
         """Input quad i is read through sampler slots[i]; those in `moved` lie elsewhere than
-        quad 0 in their texture, by an offset the pass's params carry."""
+        quad 0 in their texture, by an offset the pass's params carry. With `folded` (output
+        quad, params) the params are literals of a program for that quad alone."""
         k, quads = self.kernel, len(slots)
         mode = "depthwise" if self.depthwise else "image" if self.image_input else "dense"
         key = (f"conv2d k{k} s{self.stride} {mode} q{quads} r{int(residual)} "
                f"{self.activation} in{texture.width}x{texture.height} slots{slots} "
-               f"moved{moved}")
+               f"moved{moved}" + (f" {self.name}#{folded[0]}" if folded else ""))
         if key in builder.programs:
             return key
         count = 1 + int(residual)
+
+        def param(i: int) -> str:
+            return vector(folded[1][i]) if folded else f"uParams[{i}]"
+
         shifts = k * k * (1 if self.depthwise else 3 if self.image_input else 4 * quads) + 1
         lines = [f"    highp vec2 c0 = {coordinate(0, count)};"]
-        lines += [f"    highp vec2 c{i} = " + (f"c0 + uParams[{shifts + moved.index(i)}].xy;"
+        lines += [f"    highp vec2 c{i} = " + (f"c0 + {param(shifts + moved.index(i))}.xy;"
                                                  if i in moved else "c0;")
                   for i in range(1, quads)]
         index = 0
@@ -221,11 +233,11 @@ class Conv2D(WindowOp):
                 position = offset(f"c{i}", dx, dy, texture)
                 lines.append(f"    x = texture2D(uInput{slot}, {position});")
                 if self.depthwise:
-                    lines.append(f"    sum += uParams[{index}] * x;")
+                    lines.append(f"    sum += {param(index)} * x;")
                     index += 1
                 else:
                     channels = "rgb" if self.image_input else "xyzw"
-                    terms = [f"uParams[{index + c}] * x.{channel}"
+                    terms = [f"{param(index + c)} * x.{channel}"
                              for c, channel in enumerate(channels)]
                     lines.append(f"    sum += {' + '.join(terms)};")
                     index += len(channels)
@@ -234,6 +246,6 @@ class Conv2D(WindowOp):
             lines.append(f"    sum += texture2D(uResidual, {coordinate(count - 1, count)});")
             samplers += ("uResidual",)
         return builder.add_program(program(
-            key, "conv2d.frag", count, samplers, params=index + 1 + len(moved),
+            key, "conv2d.frag", count, samplers, params=0 if folded else index + 1 + len(moved),
             defines=(("ACTIVATION", activation.SHADER_IDS[self.activation]),),
-            taps="\n".join(lines), bias=str(index)))
+            taps="\n".join(lines), bias=param(index)))
