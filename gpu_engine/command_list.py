@@ -2,8 +2,8 @@
 
 A frame is recorded once at start-up and replayed per frame as `function(*args)` pairs: a
 program, framebuffer, viewport, scissor box, texture or uniform value is set only where it
-differs from what the calls before it left. On a Pi Zero every call costs the ARM core, so this is the
-per-frame budget that matters besides the shaders themselves.
+differs from what the calls before it left. On a Pi Zero every call costs the ARM core, so
+this is the per-frame budget that matters besides the shaders themselves.
 """
 from __future__ import annotations
 

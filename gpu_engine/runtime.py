@@ -310,7 +310,8 @@ class Engine:
         self._context.make_current()
         gl, value = self._gl, code / 255.0
         regions = {(self._framebuffers[p.target], rect)
-                   for p in [*self.plan.passes, *self._sampler_passes.values()] for rect in p.rects}
+                   for p in [*self.plan.passes, *self._sampler_passes.values()]
+                   for rect in p.rects}
         self._forget_state()
         gl.checked("glClearColor", value, value, value, value)
         for framebuffer, box in sorted(regions):  # the scissor test is always on
