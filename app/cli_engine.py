@@ -146,7 +146,10 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"renderer     {figures['renderer']} [{figures['gl_version']}]")
     print(f"passes       {figures['passes']} draw calls, {figures['programs']} shader programs")
     print(f"fetches      {figures['texel_fetches'] / 1e6:.1f} M texels per inference")
-    print(f"textures     {figures['texture_bytes'] / 2**20:.1f} MiB")
+    model_bytes = figures["model_texture_bytes"]
+    print(f"textures     {figures['texture_bytes'] / 2**20:.2f} MiB: the model's "
+          f"{model_bytes / 2**20:.2f} MiB, the frame's "
+          f"{(figures['texture_bytes'] - model_bytes) / 2**20:.2f} MiB")
     calls = figures["gl_calls"]
     print(f"GL calls     {calls['total']} per inference: {calls['glDrawArrays']} draws, "
           f"{calls['glBindFramebuffer']} framebuffer binds, {calls['glUseProgram']} program "
@@ -179,7 +182,7 @@ def gl_calls_per_inference(args, frame: np.ndarray) -> dict:
     counting wrapper slows each call, so latency is measured on an engine without it)."""
     from gpu_engine.gles2 import CallLog
     log = CallLog()
-    _, engine = _engine(args, gl_calls=log)
+    _, engine = _engine(argparse.Namespace(**{**vars(args), "self_test": False}), gl_calls=log)
     try:
         engine.classify_rgb(frame)
         log.reset()
@@ -213,7 +216,7 @@ def benchmark(args: argparse.Namespace) -> dict:
             "iterations": len(times), "passes": len(plan.passes) + 1,
             "programs": len({p.program_key for p in plan.passes}) + 1,
             "texel_fetches": plan.texel_fetches(), "multiply_adds": model.multiply_adds(),
-            "texture_bytes": engine.texture_bytes(),
+            "texture_bytes": engine.texture_bytes(), "model_texture_bytes": plan.texture_bytes(),
             "latency_ms": {"min": min(times), "median": statistics.median(times),
                            "max": max(times)},
             "stages_ms": {key: statistics.median(values) for key, values in stages.items()},

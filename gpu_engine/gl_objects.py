@@ -15,13 +15,9 @@ from gpu_engine.errors import ProfileError
 
 POSITION = 0  # the vertex attribute location every program binds aPosition to
 
-# Uniform types: the call that writes them, floats per element, and whether it is a matrix.
-UNIFORM_SETTERS = {
-    0x1406: ("glUniform1fv", 1, False), 0x8B50: ("glUniform2fv", 2, False),
-    0x8B51: ("glUniform3fv", 3, False), 0x8B52: ("glUniform4fv", 4, False),
-    0x8B5A: ("glUniformMatrix2fv", 4, True), 0x8B5B: ("glUniformMatrix3fv", 9, True),
-    0x8B5C: ("glUniformMatrix4fv", 16, True),
-}
+# Float uniform types: the call that writes them (a whole array at once), floats per element.
+UNIFORM_SETTERS = {0x1406: ("glUniform1fv", 1), 0x8B50: ("glUniform2fv", 2),
+                   0x8B51: ("glUniform3fv", 3), 0x8B52: ("glUniform4fv", 4)}
 SAMPLER_2D = 0x8B5E
 
 

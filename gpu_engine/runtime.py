@@ -51,6 +51,7 @@ class Engine:
         gl.checked("glPixelStorei", g.GL_UNPACK_ALIGNMENT, 1)
         gl.checked("glPixelStorei", g.GL_PACK_ALIGNMENT, 1)
         gl.checked("glDisable", g.GL_DITHER)  # ES 2.0 starts with dithering on
+        gl.checked("glEnable", g.GL_SCISSOR_TEST)  # each draw's box: see Draw.scissor
         self._programs: dict[str, Program] = {}
         self._textures: dict[str, Texture] = {}
         self._framebuffers: dict[str, int] = {}
@@ -58,6 +59,7 @@ class Engine:
         self._allocate()
         self._sampler_passes = self.plan.frame_passes
         self._first = self._vertex_buffer()
+        self._scissors = _span_boxes(self.plan.passes)
         self._draws = [self._resolve(p) for p in self.plan.passes]
         # What is bound and what each program's uniforms hold now, so that no call repeats it.
         self._bound = Bindings()
@@ -121,15 +123,17 @@ class Engine:
             return None  # not used by this variant: the compiler dropped it
         kind, size = program.active[name.split("[")[0]]
         if kind == SAMPLER_2D:
-            return UniformWrite(program.id, where, "glUniform1i", 1, False,
-                                np.array([value], np.int32))
-        setter, floats, matrix = UNIFORM_SETTERS[kind]
+            return UniformWrite(program.id, where, "glUniform1i", 1, np.array([value], np.int32))
+        if kind not in UNIFORM_SETTERS:
+            raise ProfileError(f"uniform {name} of {program.label}: only float, vec2-4 and "
+                               f"sampler2D uniforms are written (GL type 0x{kind:04x})")
+        setter, floats = UNIFORM_SETTERS[kind]
         data = np.ascontiguousarray(value, np.float32).ravel()
         if data.size % floats:
             raise ValueError(f"uniform {name} of {program.label}: {data.size} floats do not "
                              f"fill whole elements of {floats}")
         count = min(data.size // floats, 1 if "[" in name else size)
-        return UniformWrite(program.id, where, setter, count, matrix, data)
+        return UniformWrite(program.id, where, setter, count, data)
 
     def _resolve(self, gpu_pass: Pass, frame: list[Texture] | None = None,
                  params: np.ndarray | None = None) -> Draw:
@@ -145,9 +149,10 @@ class Engine:
         if source.params and params is not None:
             writes.append(self._uniform(program, source.params, params))
         target = self.plan.textures[gpu_pass.target]
+        scissor = self._scissors.get(id(gpu_pass)) or _box(gpu_pass.rects)
         return Draw(f"op {gpu_pass.op} ({program.label}) into {gpu_pass.target}", program.id,
                     self._framebuffers[gpu_pass.target], (0, 0, target.width, target.height),
-                    textures, [w for w in writes if w is not None],
+                    scissor, textures, [w for w in writes if w is not None],
                     self._first[id(gpu_pass)], gpu_pass.vertex_count)
 
     def _warm_up(self) -> None:
@@ -305,17 +310,14 @@ class Engine:
         self._context.make_current()
         gl, value = self._gl, code / 255.0
         regions = {(self._framebuffers[p.target], rect)
-                   for p in [*self.plan.passes, *self._sampler_passes.values()] for rect in p.rects}
+                   for p in [*self.plan.passes, *self._sampler_passes.values()]
+                   for rect in p.rects}
         self._forget_state()
         gl.checked("glClearColor", value, value, value, value)
-        gl.checked("glEnable", g.GL_SCISSOR_TEST)
-        try:
-            for framebuffer, viewport in sorted(regions):
-                gl.checked("glBindFramebuffer", g.GL_FRAMEBUFFER, framebuffer)
-                gl.checked("glScissor", *viewport)
-                gl.checked("glClear", g.GL_COLOR_BUFFER_BIT)
-        finally:
-            gl.checked("glDisable", g.GL_SCISSOR_TEST)
+        for framebuffer, box in sorted(regions):  # the scissor test is always on
+            gl.checked("glBindFramebuffer", g.GL_FRAMEBUFFER, framebuffer)
+            gl.checked("glScissor", *box)
+            gl.checked("glClear", g.GL_COLOR_BUFFER_BIT)
 
     def write_tensor(self, name: str, values: np.ndarray) -> None:
         """Store an op's output (values in [0, 1], H×W×C) as its 8-bit codes."""
@@ -358,6 +360,25 @@ class Engine:
     def release(self) -> None:
         self._context.make_current()
         self._context.release()
+
+
+def _box(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The smallest (x, y, width, height) holding every rectangle."""
+    x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+    x1, y1 = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _span_boxes(passes: list[Pass]) -> dict[int, tuple[int, int, int, int]]:
+    """For each pass (by id), the box of all rectangles of the run of consecutive passes
+    drawing into its target: one scissor per framebuffer bind."""
+    boxes, start = {}, 0
+    for end in range(1, len(passes) + 1):
+        if end == len(passes) or passes[end].target != passes[start].target:
+            box = _box([r for p in passes[start:end] for r in p.rects])
+            boxes.update({id(p): box for p in passes[start:end]})
+            start = end
+    return boxes
 
 
 def _pad_channels(codes: np.ndarray, quads: int) -> np.ndarray:

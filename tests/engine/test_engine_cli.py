@@ -56,6 +56,7 @@ def test_bench_reports_its_figures(dog_model_path):
     assert 0 < latency["min"] <= latency["median"] <= latency["max"]
     assert figures["reference_ms"] > 0 and "llvmpipe" in figures["renderer"]
     assert 5 * 2**20 < figures["texture_bytes"] < 64 * 2**20  # fits the Pi Zero's CMA pool
+    assert 0 < figures["model_texture_bytes"] < figures["texture_bytes"]  # and the frame's
     calls = figures["gl_calls"]  # counted on an engine of its own, one steady inference
     assert calls["glDrawArrays"] == figures["passes"]
     assert 0 < calls["glBindFramebuffer"] <= calls["glDrawArrays"]

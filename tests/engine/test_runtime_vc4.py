@@ -34,13 +34,14 @@ print("frames done")
 def test_every_gl_call_is_accepted_by_the_vc4_driver(dog_model_path, vc4_tool):
     shim = PREFIX / "lib" / "x86_64-linux-gnu" / "libvc4_noop_drm_shim.so"
     if not shim.exists():
-        problem = f"the vc4 driver build is missing ({shim}); build it with {vc4_tool / 'build.sh'}"
+        problem = (f"the vc4 driver build is missing ({shim}); build it with "
+                   f"{vc4_tool / 'build.sh'}")
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(problem)
         pytest.skip(problem)
     env = dict(os.environ, VC4_DEBUG="shaderdb",
                PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    command = (f'source "{vc4_tool / "env.sh"}" "{PREFIX}" && exec "{sys.executable}" -c "$0" "$1"')
+    command = f'source "{vc4_tool / "env.sh"}" "{PREFIX}" && exec "{sys.executable}" -c "$0" "$1"'
     result = subprocess.run(["bash", "-c", command, FRAMES, str(dog_model_path)], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
