@@ -143,23 +143,44 @@ def _place(op: Op, readers: list[tuple[Op, int]], border: int, row: bool,
         if not last_resort and not all(_serves(places, count, order_needed)
                                        for count, order_needed in needs):
             continue
-        keys = [(w, h, frozenset((x, y) for texture, x, y in places if texture == t),
-                 op.shape[:2]) for t, (w, h) in enumerate(sizes)]
-        reusable = all(len(free.get(key, [])) >= keys.count(key) for key in keys)
-        if chosen is None or (reusable and not chosen[2]):
-            chosen = (keys, places, reusable)
-        if reusable:
+        keys = [_key(w, h, border, frozenset((x, y) for texture, x, y in places if texture == t))
+                for t, (w, h) in enumerate(sizes)]
+        reused = _reusable(keys, free)
+        if chosen is None or (reused and not chosen[2]):
+            chosen = (keys, places, reused)
+        if reused:
             break
-    keys, places, _ = chosen
+    keys, places, reused = chosen
+    if reused:
+        return [free[key].pop() for key in reused], places
     names = []
     for t, key in enumerate(keys):
-        if free.get(key):
-            names.append(free[key].pop())
-        else:
-            name = op.name if len(keys) == 1 else f"{op.name}/{t}"
-            textures[name] = Texture(name, key[0], key[1], key=key)
-            names.append(name)
+        name = op.name if len(keys) == 1 else f"{op.name}/{t}"
+        textures[name] = Texture(name, key[1], key[2], key=key)
+        names.append(name)
     return names, places
+
+
+def _key(width: int, height: int, border: int, places: frozenset) -> tuple:
+    """Which tensors a texture can serve once free. Tiles with a border need their zero
+    margins where they were: the same places. Tiles without one read nothing outside their
+    rectangles, so any texture at least as large serves them ('open')."""
+    return ("open", width, height) if border == 0 else ("exact", width, height, places)
+
+
+def _reusable(keys: list[tuple], free: dict[tuple, list[str]]) -> list[tuple] | None:
+    """Free textures for `keys`, as the keys to take them from (None if there are none):
+    the same keys, or for open ones the smallest free size that holds them, all of one size
+    (kernels step from texture to texture by the same normalised offsets)."""
+    if all(len(free.get(key, [])) >= keys.count(key) for key in keys):
+        return keys
+    if keys[0][0] != "open":
+        return None
+    width, height = keys[0][1], keys[0][2]
+    sizes = sorted((k[1] * k[2], k) for k, names in free.items()
+                   if k[0] == "open" and k[1] >= width and k[2] >= height
+                   and len(names) >= len(keys))
+    return [sizes[0][1]] * len(keys) if sizes else None
 
 
 def _serves(places, count: int, order: list[int]) -> bool:
