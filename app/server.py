@@ -21,7 +21,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from app.hub import SubscriptionClosed
+from app.api_events import events_router
+from app.api_metrics import metrics_router
+from app.outputs.websocket import SubscriptionClosed
 from app.service import Service
 from app.worker import WorkerBusy, WorkerUnavailable
 
@@ -44,6 +46,9 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
     pages = jinja2.Environment(loader=jinja2.FileSystemLoader(_web_dir("templates")),
                                autoescape=True)
     app.mount("/static", StaticFiles(directory=_web_dir("static")), name="static")
+
+    app.include_router(events_router(service))
+    app.include_router(metrics_router(service))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
@@ -114,7 +119,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
     @app.websocket("/ws")
     async def predictions(websocket: WebSocket) -> None:
         await websocket.accept()
-        subscription = service.hub.subscribe()
+        subscription = service.websocket.subscribe()
         receiver = asyncio.ensure_future(_until_disconnect(websocket))
         try:
             await websocket.send_text(json.dumps(service.hello()))
@@ -131,7 +136,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
             log.debug("websocket closed: %r", exc)
         finally:
             receiver.cancel()
-            service.hub.unsubscribe(subscription)
+            service.websocket.unsubscribe(subscription)
 
     return app
 

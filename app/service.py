@@ -1,5 +1,5 @@
-"""Wires the parts together: camera supervisor -> frame slot -> inference worker -> results hub,
-plus the preview; and reports on all of them for /api/health and /api/stats."""
+"""Wires the parts together: camera supervisor -> frame slot -> inference worker -> results hub
+-> outputs, plus the preview; and reports on all of them for /api/health and /api/stats."""
 from __future__ import annotations
 
 import time
@@ -10,6 +10,7 @@ from app.cameras import CameraSupervisor, FrameSlot, Preview, make_camera
 from app.cameras.base import Camera
 from app.config import Config
 from app.hub import ResultsHub
+from app.outputs import ServiceView, build_outputs
 from app.worker import InferenceWorker
 
 DEMO_MODEL_NAME = "demo_model"
@@ -37,14 +38,25 @@ class Service:
                                       config.model_gl_api)
         self.started_at = time.monotonic()
         self.stream_clients = 0
+        self.outputs = build_outputs(config, ServiceView(
+            self.hub, self.preview, lambda: self.worker.labels, self.model,
+            lambda: self.worker.gl_info, self.stats, self.outputs_status))
+        self.websocket, self.metrics, self.events = \
+            self.outputs.websocket, self.outputs.metrics, self.outputs.events
 
     def start(self) -> None:
+        for output in self.outputs.all:
+            output.start()
+            self.hub.attach(output)
         self.worker.start()  # the engine compiles while the camera starts
         self.supervisor.start()
 
     def stop(self) -> None:
         self.supervisor.stop()
         self.worker.stop()
+        for output in self.outputs.all:
+            self.hub.detach(output)
+            output.stop()
 
     def model(self) -> dict[str, Any]:
         info = {**self.worker.model_info, "state": self.worker.state, "error": self.worker.error,
@@ -64,9 +76,22 @@ class Service:
             status = "degraded"
         else:
             status = "ok"
+        outputs = self.outputs_status()
+        if status == "ok" and any(o["state"] == "error" for o in outputs.values()):
+            status = "degraded"
         return {"status": status, "camera": camera, "model": self.model(), "gl": self.worker.gl_info,
                 "fps": round(self.worker.meter.rate(), 2),
-                "uptime_s": round(time.monotonic() - self.started_at, 1)}
+                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs}
+
+    def outputs_status(self) -> dict[str, dict[str, Any]]:
+        """Each output's state ("starting", "ok" or "error") and its own figures; `errors`
+        includes the times the hub could not hand it a message."""
+        report = {}
+        for output in self.outputs.all:
+            status = output.status()
+            status["errors"] = status.get("errors", 0) + self.hub.output_errors.get(output.name, 0)
+            report[output.name] = status
+        return report
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -76,9 +101,10 @@ class Service:
             "frames": {"captured": self.supervisor.frames,
                        "processed": self.worker.frames_processed,
                        "dropped": self.slot.overwritten, "failed": self.worker.frames_failed},
-            "clients": {"websocket": self.hub.subscribers, "stream": self.stream_clients},
-            "hub": {"published": self.hub.published, "lost_messages": self.hub.lost_messages,
-                    "dropped_subscribers": self.hub.dropped_subscribers},
+            "clients": {"websocket": self.websocket.subscribers, "stream": self.stream_clients},
+            "hub": {"published": self.hub.published,
+                    "lost_messages": self.websocket.lost_messages,
+                    "dropped_subscribers": self.websocket.dropped_subscribers},
             "preview": {"cpu_jpeg_encodes": self.preview.encoded},
         }
 
