@@ -8,6 +8,7 @@ only their scheme, host and path.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import secrets
@@ -16,7 +17,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from app.hub import Message
 from app.outputs.queued import QueuedOutput
@@ -43,12 +44,24 @@ def shown(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
+def _split_login(url: str) -> tuple[str, dict[str, str]]:
+    """user:password@ in a URL becomes a Basic Authorization header (urllib ignores it)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    login = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                             .encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {login}"}
+
+
 class WebhookSender(QueuedOutput):
     name = "webhook"
 
     def __init__(self, url: str, settings: WebhookSettings) -> None:
         super().__init__(settings.queue)
         self.url, self.settings = url, settings
+        self._target, self._login = _split_login(url)
         self.sent = 0
         self.error: str | None = None
 
@@ -62,16 +75,19 @@ class WebhookSender(QueuedOutput):
 
     def _handle(self, message: Message) -> None:
         body, headers = self._body(message)
+        headers.update(self._login)
         for attempt in range(self.settings.retries + 1):
             if attempt and self._stopping.wait(self.settings.backoff_s * 2 ** (attempt - 1)):
                 return
             try:
-                request = urllib.request.Request(self.url, body, headers, method="POST")
+                request = urllib.request.Request(self._target, body, headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as answer:
                     answer.read(65536)
                 self.sent += 1
                 self.error = None
                 return
+            except urllib.error.HTTPError as exc:
+                error = f"POST to {shown(self.url)} failed: HTTP {exc.code} {exc.reason}"
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 why = getattr(exc, "reason", None) or exc
                 error = f"POST to {shown(self.url)} failed: {why}"
