@@ -68,7 +68,11 @@ function formatUptime(s) {
 async function pollHealth() {
   try {
     const response = await fetch("/api/health", {cache: "no-store"});
-    if (response.ok) renderHealth(await response.json());
+    if (response.ok) {
+      const health = await response.json();
+      renderHealth(health);
+      document.dispatchEvent(new CustomEvent("shadercam:health", {detail: health}));
+    }
   } catch (e) {
     setStatus("offline", "bad");
   }
@@ -86,6 +90,7 @@ function connect() {
   };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
+    document.dispatchEvent(new CustomEvent("shadercam:message", {detail: message}));
     if (message.type === "hello") {
       renderModel(message.model, message.gl);
       pollHealth();
