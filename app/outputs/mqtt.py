@@ -66,11 +66,12 @@ def new_client(client_id: str) -> paho.Client:
 
 class MqttOutput(QueuedOutput):
     name = "mqtt"
+    tick_s = 0.2  # how soon a new label goes out
 
     def __init__(self, settings: MqttSettings, labels: Callable[[], Sequence[str]],
                  model_name: Callable[[], str], stats: Callable[[], dict[str, Any]],
                  watched: Callable[[str], bool]) -> None:
-        super().__init__(limit=max(64, settings.queue))
+        super().__init__(limit=64)
         self.settings = settings
         self.prefix = settings.prefix
         self.node_id = slug(self.prefix)
@@ -84,8 +85,9 @@ class MqttOutput(QueuedOutput):
         self.offline_dropped = 0
         self._label: str | None = None
         self._classes: dict[str, str] = {}  # class topic -> "ON" / "OFF"
-        self._announced: tuple[str, tuple[str, ...]] | None = None
-        self._prediction: Message | None = None
+        self._announced = False
+        self._newest: Message | None = None  # set by the publisher, taken by this thread
+        self._prediction: Message | None = None  # waiting for prediction_interval_s
         self._prediction_sent = 0.0
         self._stats_sent = time.monotonic()
         self.client = new_client(f"shadercam-{self.node_id}")
@@ -174,12 +176,21 @@ class MqttOutput(QueuedOutput):
         elif item is HA_STATUS:
             self._announce(force=True)
             self._send_states()
-        elif item.type == "prediction":
-            self._on_prediction(item)
         else:
             self._on_event(item)
 
+    def _accept(self, message: Message) -> Any:
+        """Events queue; of the predictions only the newest matters, taken at the next tick."""
+        if message.prediction is None:
+            return message
+        if message.prediction.source == "camera":
+            self._newest = message
+        return None
+
     def _tick(self) -> None:
+        message, self._newest = self._newest, None
+        if message is not None:
+            self._on_prediction(message)
         now = time.monotonic()
         if self._prediction is not None and \
                 now - self._prediction_sent >= self.settings.prediction_interval_s:
@@ -190,11 +201,9 @@ class MqttOutput(QueuedOutput):
             self._send(f"{self.prefix}/stats", json.dumps(self.stats()), keep=False)
 
     def _on_prediction(self, message: Message) -> None:
-        prediction = message.prediction
-        if prediction.source != "camera":
-            return
-        self._announce(force=False)
-        label = prediction.label or "uncertain"
+        if self._announce(force=False):
+            self._send_states()
+        label = message.prediction.label or "uncertain"
         if label != self._label:
             self._label = label
             self._send(f"{self.prefix}/label", label, retain=True)
@@ -217,22 +226,23 @@ class MqttOutput(QueuedOutput):
             return ()  # too many to show as sensors: name the classes in events.labels
         return classes
 
-    def _announce(self, force: bool) -> None:
-        """Send the discovery configs (and the classes' initial states) once the model's
-        labels are known, again when they change, and whenever `force`d."""
-        if not self.settings.discovery or not self.connected or not self.labels():
-            return
-        wanted = (self.model_name(), self._watched_classes())
-        if wanted == self._announced and not force:
-            return
-        self._announced = wanted
+    def _announce(self, force: bool) -> bool:
+        """Send the discovery configs once the model's labels are known, and again whenever
+        `force`d; True when sent."""
+        if not self.settings.discovery or not self.connected or (self._announced and not force):
+            return False
+        classes = self._watched_classes()
+        if not self.labels():
+            return False
+        self._announced = True
         device = f"ShaderCam {self.prefix.rsplit('/', 1)[-1]}"
         for topic, payload in discovery_messages(self.settings.discovery_prefix, self.prefix,
-                                                 self.node_id, device, *wanted):
+                                                 self.node_id, device, self.model_name(),
+                                                 classes):
             self._send(topic, json.dumps(payload), qos=1, retain=True, keep=False)
-        for label in wanted[1]:
+        for label in classes:
             self._classes.setdefault(class_topic(self.prefix, label), "OFF")
-        self._send_states()
+        return True
 
     def _send_states(self) -> None:
         """The retained states, again: a broker without persistence forgets them on restart."""
