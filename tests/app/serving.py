@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -52,17 +53,20 @@ def uvicorn_thread(app, port: int, ws_ping_s: float = 20.0) -> Iterator[uvicorn.
 @contextlib.contextmanager
 def running_service(model: Path, send_timeout_s: float = 10.0, ws_ping_s: float = 20.0,
                     **settings: Any) -> Iterator[Running]:
-    """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x"."""
-    overrides = {key.replace("_", ".", 1): value for key, value in settings.items()}
-    config = load_config(env={}, overrides=overrides)
-    service = Service(config, model)
-    service.start()
-    port = free_port()
-    try:
-        with uvicorn_thread(create_app(service, send_timeout_s), port, ws_ping_s):
-            yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", service)
-    finally:
-        service.stop()
+    """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x". The event
+    history goes to a folder of its own unless `events_dir` is given."""
+    with tempfile.TemporaryDirectory(prefix="shadercam-events-") as events_dir:
+        settings.setdefault("events_dir", events_dir)
+        overrides = {key.replace("_", ".", 1): value for key, value in settings.items()}
+        config = load_config(env={}, overrides=overrides)
+        service = Service(config, model)
+        service.start()
+        port = free_port()
+        try:
+            with uvicorn_thread(create_app(service, send_timeout_s), port, ws_ping_s):
+                yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", service)
+        finally:
+            service.stop()
 
 
 def engine_up(run: Running) -> None:
