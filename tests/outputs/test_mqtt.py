@@ -121,11 +121,19 @@ def test_service_talks_to_home_assistant_over_mqtt(broker, tmp_path):
         processed = stats(http)["frames"]["processed"]
         wait_for(lambda: stats(http)["frames"]["processed"] >= processed + 16, timeout=30)
         assert http.get("/api/health").json()["status"] == "degraded"
+        # an event that ends while the broker is away waits in the queue for the reconnect
+        missed = wait_for(lambda: [e for e in http.get("/api/events").json()["events"]
+                                   if e["state"] == "ended" and e["start"] > time.time() -
+                                   (time.monotonic() - went_down)], timeout=30)[0]
+        assert http.get("/api/health").json()["outputs"]["mqtt"]["queued"] >= 1
         broker.start()
         wait_for(lambda: watcher.on(f"{PREFIX}/available", after=went_down) == [b"online"],
                  timeout=90)
         mqtt = wait_for(lambda: http.get("/api/health").json()["outputs"]["mqtt"], timeout=30)
         assert mqtt["connected"] and mqtt["reconnects"] >= 1
+        wait_for(lambda: any(json.loads(p)["event"]["id"] == missed["id"] and
+                             json.loads(p)["type"] == "end"
+                             for p in watcher.on(f"{PREFIX}/events", after=went_down)))
         # the broker kept nothing: the states and the discovery are sent again
         wait_for(lambda: watcher.on(f"{PREFIX}/label", after=went_down), timeout=30)
         wait_for(lambda: len(discovery(watcher)) >= 5 + len(DEMO_CLASSES), timeout=30)
