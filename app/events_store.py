@@ -44,27 +44,32 @@ class EventStore:
         except OSError as exc:
             self._failed("open", exc)
             return
+        interrupted = []
         for path in paths:
             if path.name.startswith(".") and path.name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
             elif path.suffix == ".json" and ID_PATTERN.fullmatch(path.stem):
-                self._load_one(path)
+                event = self._load_one(path)
+                if event is not None and event.active:
+                    event.end = event.last_seen
+                    interrupted.append(event)
         for path in paths:
             if path.suffix == ".jpg" and path.stem not in self._events:
                 path.unlink(missing_ok=True)
+        for event in interrupted:
+            self.save(event)
         self.prune()
 
-    def _load_one(self, path: Path) -> None:
+    def _load_one(self, path: Path) -> Event | None:
         try:
             event = Event.from_dict(json.loads(path.read_text()))
         except (OSError, ValueError, TypeError) as exc:
             log.warning("skipping unreadable event file %s: %s", path, exc)
-            return
-        if event.active:
-            event.end = event.last_seen
+            return None
         jpeg = path.with_suffix(".jpg")
         self._events[event.id] = event
         self._sizes[event.id] = path.stat().st_size + (jpeg.stat().st_size if jpeg.exists() else 0)
+        return event
 
     def save(self, event: Event, snapshot: bytes | None = None) -> None:
         """Write (or rewrite) an event, and its snapshot when given; then apply retention."""

@@ -34,6 +34,7 @@ class EventRecorder(QueuedOutput):
         # event id -> (when taken, best JPEG so far, whether the store has that JPEG already)
         self._best: dict[str, tuple[float, bytes | None, bool]] = {}
         self.recorded = 0
+        self.active: tuple[str, ...] = ()  # classes with an event going on, for status()
 
     def start(self) -> None:
         self.store.load()
@@ -42,7 +43,7 @@ class EventRecorder(QueuedOutput):
     def status(self) -> dict[str, Any]:
         store = self.store.status()
         return {"state": "error" if store["error"] else "ok", "error": store["error"],
-                "active": [e.label for e in self.detector.active], "recorded": self.recorded,
+                "active": list(self.active), "recorded": self.recorded,
                 "lost_predictions": self.dropped, "errors": self.errors + store["write_errors"],
                 "store": store}
 
@@ -63,7 +64,9 @@ class EventRecorder(QueuedOutput):
         if change.kind == "peak":
             taken_at, _, _ = self._best.get(event.id, (0.0, None, True))
             if time.monotonic() - taken_at >= self.snapshot_every_s:
-                self._best[event.id] = (time.monotonic(), self._picture(), False)
+                picture = self._picture()
+                if picture is not None:
+                    self._best[event.id] = (time.monotonic(), picture, False)
             return
         if change.kind == "start":
             self.recorded += 1
@@ -71,6 +74,7 @@ class EventRecorder(QueuedOutput):
             self._best[event.id] = (time.monotonic(), picture, True)
         else:
             _, picture, stored = self._best.pop(event.id, (0.0, None, True))
+        self.active = tuple(e.label for e in self.detector.active)
         self.store.save(event, None if stored else picture)
         self.announce(event.to_dict(), picture)
 

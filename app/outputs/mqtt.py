@@ -133,9 +133,11 @@ class MqttOutput(QueuedOutput):
         failed = getattr(reason, "is_failure", reason != 0)
         if failed:
             why = paho.connack_string(reason) if isinstance(reason, int) else str(reason)
-            self.error = f"the broker refused the connection: {why}"
+            error = f"the broker refused the connection: {why}"
+            if error != self.error:
+                log.warning("MQTT %s; retrying with back-off", error)
+            self.error = error
             self.errors += 1
-            log.warning("MQTT %s", self.error)
             return
         if self.ever_connected:
             self.reconnects += 1

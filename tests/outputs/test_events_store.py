@@ -45,6 +45,7 @@ def test_events_survive_a_restart_and_open_ones_are_closed(tmp_path):
     assert [e.id for e in again.list()] == [open_.id, done.id]  # newest first
     reloaded = again.get(open_.id)
     assert reloaded.end == reloaded.last_seen and not reloaded.active
+    assert json.loads((tmp_path / f"{open_.id}.json").read_text())["state"] == "ended"
     assert again.snapshot(done.id) == store.snapshot(done.id)
     Image.open(io.BytesIO(again.snapshot(open_.id))).verify()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
