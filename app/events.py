@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.hub import Prediction
+from app.labels import display_label
 
 ID_PATTERN = re.compile(r"\d{8}T\d{9}-[0-9a-f]{6}")
 STALLED_AFTER_S = 5.0  # with no predictions at all for end_s + this, open events end anyway
@@ -42,8 +43,9 @@ class Event:
     """One sighting of a class; `end` is None while it lasts. Times are Unix seconds."""
 
     id: str
-    label: str
-    model: str
+    label: str  # the model's own label; display_label is the same made readable
+    display_label: str
+    model_name: str
     start: float
     start_frame: int
     peak: float
@@ -149,7 +151,8 @@ class EventDetector:
         if run.frames < self.rules.start_frames:
             return []
         del self._runs[label]
-        event = Event(id=new_event_id(run.first_seen), label=label, model=prediction.model,
+        event = Event(id=new_event_id(run.first_seen), label=label,
+                      display_label=display_label(label), model_name=prediction.model_name,
                       start=run.first_seen, start_frame=run.first_frame, peak=run.peak,
                       peak_frame=run.peak_frame, last_seen=now, end_frame=prediction.frame)
         self._active[label] = event

@@ -49,19 +49,12 @@ def store_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get(STORE_ENV):
         return Path(env[STORE_ENV])
-    return state_dir(env) / "models"
-
-
-def state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where the service keeps what it writes (models, events): systemd's StateDirectory=,
-    else the system install's folder, else the user's data folder."""
-    env = os.environ if env is None else env
     if env.get("STATE_DIRECTORY"):
-        return Path(env["STATE_DIRECTORY"].split(":")[0])
+        return Path(env["STATE_DIRECTORY"].split(":")[0]) / "models"
     if SYSTEM_STATE.is_dir():
-        return SYSTEM_STATE
+        return SYSTEM_STATE / "models"
     data_home = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "shadercam"
+    return Path(data_home) / "shadercam" / "models"
 
 
 class ModelStore:

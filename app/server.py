@@ -1,9 +1,9 @@
-"""The FastAPI app: the page, the JSON API, the websocket and the preview stream.
+"""The FastAPI app: the page, the JSON API, the websocket and the preview pictures.
 
-Everything here only reads from the service (hub, preview, status); the one thing it sends
-the other way is an uploaded image for POST /api/classify, queued to the inference worker.
-Written for both FastAPI 0.92 / Starlette 0.26 (Debian bookworm) and the newest releases:
-templates are rendered with Jinja2 directly and no lifespan hooks are used.
+Everything here talks to the service facade (app.service.Service) only; each JSON answer has a
+typed model in app.api_models, so /openapi.json describes it. Written for both FastAPI 0.92 /
+Starlette 0.26 (Debian bookworm) and the newest releases: templates are rendered with Jinja2
+directly and no lifespan hooks are used.
 """
 from __future__ import annotations
 
@@ -12,19 +12,21 @@ import io
 import json
 import logging
 from importlib import resources
-from typing import Any
+from typing import Any, Union
 
 import jinja2
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from app import api_models as models
 from app.api_events import events_router
 from app.api_metrics import metrics_router
 from app.outputs.websocket import SubscriptionClosed
-from app.service import Service
+from app.service import Service, Unavailable
 from app.worker import WorkerBusy, WorkerUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,15 @@ log = logging.getLogger(__name__)
 UPLOAD_LIMIT = 20 * 1024 * 1024
 UPLOAD_TIMEOUT_S = 120.0
 BOUNDARY = "frame"
+# every part's headers: sent right after the picture before it, because Chromium shows a part
+# only once the next part's headers have arrived (sent later, the picture shows a frame late)
+PART_HEAD = f"\r\n--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
+JPEG_ANSWER = {"content": {"image/jpeg": {}}, "description": "a JPEG picture; its frame "
+               "number in the X-Frame header"}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": models.ErrorAnswer} for code in codes}
 
 
 def _web_dir(name: str) -> str:
@@ -46,6 +57,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
     pages = jinja2.Environment(loader=jinja2.FileSystemLoader(_web_dir("templates")),
                                autoescape=True)
     app.mount("/static", StaticFiles(directory=_web_dir("static")), name="static")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     app.include_router(events_router(service))
     app.include_router(metrics_router(service))
@@ -54,32 +66,52 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
     def page() -> HTMLResponse:
         return HTMLResponse(pages.get_template("index.html").render(model=service.model()))
 
-    @app.get("/api/latest", summary="The latest prediction, or a waiting state before the first")
-    def latest() -> dict[str, Any]:
-        prediction = service.hub.latest
-        if prediction is None:
-            health = service.health()
-            return {"type": "waiting", "status": health["status"],
-                    "detail": "no prediction yet: " + _waiting_reason(health)}
-        return {"type": "prediction", **prediction.to_dict()}
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        icon = resources.files("web").joinpath("static", "favicon.svg").read_bytes()
+        return Response(icon, media_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=86400"})
 
-    @app.get("/api/labels", summary="The class names of the loaded model")
-    def labels() -> dict[str, Any]:
-        if not service.worker.labels:
-            raise HTTPException(503, f"model not loaded ({service.worker.state}"
-                                     f"{': ' + service.worker.error if service.worker.error else ''})")
-        return {"model": service.worker.model_info["name"], "labels": service.worker.labels}
+    @app.get("/api/latest", response_model=Union[models.Prediction, models.Waiting],
+             summary="The latest prediction, or a waiting state before the first")
+    def latest() -> Any:
+        return service.latest()
 
-    @app.get("/api/health", summary="Status of camera, model and GPU; fps and uptime")
-    def health() -> dict[str, Any]:
+    @app.get("/api/labels", response_model=models.Labels, responses=_errors(503),
+             summary="The class names of the loaded model, raw and readable")
+    def labels() -> Any:
+        try:
+            return service.labels()
+        except Unavailable as exc:
+            raise HTTPException(503, str(exc)) from None
+
+    @app.get("/api/health", response_model=models.Health,
+             summary="Status of camera, model and GPU; fps and uptime")
+    def health() -> Any:
         return service.health()
 
-    @app.get("/api/stats", summary="Timings, frames processed and dropped, clients")
-    def stats() -> dict[str, Any]:
+    @app.get("/api/stats", response_model=models.Stats,
+             summary="Timings, frames processed and dropped, clients")
+    def stats() -> Any:
         return service.stats()
 
-    @app.post("/api/classify", summary="Classify an uploaded JPEG or PNG image")
-    async def classify(file: UploadFile = File(...)) -> dict[str, Any]:
+    @app.get("/api/settings", response_model=models.Settings,
+             summary="Threshold and smoothing in use")
+    def settings() -> Any:
+        return service.settings()
+
+    @app.put("/api/settings", response_model=models.Settings, responses=_errors(503),
+             summary="Change threshold and/or smoothing now; kept across restarts")
+    def change_settings(change: models.SettingsChange) -> Any:
+        try:
+            return service.change_settings(change.threshold, change.smoothing)
+        except Unavailable as exc:
+            raise HTTPException(503, str(exc)) from None
+
+    @app.post("/api/classify", response_model=models.Prediction,
+              responses=_errors(400, 413, 415, 503, 504),
+              summary="Classify an uploaded JPEG or PNG image")
+    async def classify(file: UploadFile = File(...)) -> Any:
         data = await file.read(UPLOAD_LIMIT + 1)
         if len(data) > UPLOAD_LIMIT:
             raise HTTPException(413, f"image larger than {UPLOAD_LIMIT // (1024 * 1024)} MB")
@@ -87,11 +119,9 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
             raise HTTPException(400, "the uploaded file is empty")
         rgb = await run_in_threadpool(_decode_image, data)
         try:
-            future = service.worker.classify_upload(rgb)
-        except WorkerBusy as exc:
+            future = service.classify(rgb)
+        except (WorkerBusy, Unavailable) as exc:
             raise HTTPException(503, str(exc)) from None
-        except WorkerUnavailable as exc:
-            raise HTTPException(503, f"classifier unavailable: {exc}") from None
         try:
             prediction = await asyncio.wait_for(asyncio.wrap_future(future), UPLOAD_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -99,18 +129,23 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
             raise HTTPException(504, "the classifier did not answer in time") from None
         except WorkerUnavailable as exc:
             raise HTTPException(503, f"classifier unavailable: {exc}") from None
-        return {"type": "prediction", **prediction.to_dict()}
+        return prediction.to_dict()
 
-    @app.get("/snapshot.jpg", summary="The newest camera picture as JPEG",
-             response_class=Response)
+    @app.get("/snapshot.jpg", response_class=Response,
+             responses={200: JPEG_ANSWER, **_errors(503)},
+             summary="The picture of the newest prediction (the newest camera picture while "
+                     "nothing is classified)")
     async def snapshot() -> Response:
-        got = await run_in_threadpool(service.preview.jpeg)
-        if got is None:
-            return JSONResponse({"detail": "no picture yet: " + _waiting_reason(service.health())},
-                                status_code=503)
-        return Response(got[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        return await _picture_answer(service, None)
 
-    @app.get("/stream.mjpg", summary="The camera preview as a multipart MJPEG stream",
+    @app.get("/preview/{frame}.jpg", response_class=Response,
+             responses={200: JPEG_ANSWER, **_errors(404)},
+             summary="The picture of one of the last few classified frames, by frame number")
+    async def preview(frame: int) -> Response:
+        return await _picture_answer(service, frame)
+
+    @app.get("/stream.mjpg", summary="The preview as a multipart MJPEG stream: the classified "
+             "pictures while the classifier runs, else the camera's",
              response_class=StreamingResponse)
     def stream() -> StreamingResponse:
         return StreamingResponse(_mjpeg(service), headers={"Cache-Control": "no-store"},
@@ -119,7 +154,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
     @app.websocket("/ws")
     async def predictions(websocket: WebSocket) -> None:
         await websocket.accept()
-        subscription = service.websocket.subscribe()
+        subscription = service.subscribe()
         receiver = asyncio.ensure_future(_until_disconnect(websocket))
         try:
             await websocket.send_text(json.dumps(service.hello()))
@@ -136,9 +171,34 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
             log.debug("websocket closed: %r", exc)
         finally:
             receiver.cancel()
-            service.websocket.unsubscribe(subscription)
+            service.unsubscribe(subscription)
 
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the websocket's message models, which no route answers with."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for model in models.EXTRA_SCHEMAS:
+            schema = models.schema_of(model)
+            for name, nested in schema.pop("$defs").items():
+                schemas.setdefault(name, nested)
+            schemas.setdefault(model.__name__, schema)
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+async def _picture_answer(service: Service, frame: int | None) -> Response:
+    try:
+        number, data = await run_in_threadpool(service.picture, frame)
+    except Unavailable as exc:
+        return Response(json.dumps({"detail": str(exc)}), media_type="application/json",
+                        status_code=503 if frame is None else 404)
+    return Response(data, media_type="image/jpeg",
+                    headers={"Cache-Control": "no-store", "X-Frame": str(number)})
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
@@ -155,22 +215,20 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 async def _mjpeg(service: Service):
     service.stream_clients += 1
     try:
-        seen, started = -1, False
+        seq, sent = -1, None
+        yield PART_HEAD[2:]  # the first part's headers, without the line end before a boundary
         while True:
-            newest = await service.preview.wait_newer(seen, timeout=5.0)
-            if newest == seen:
+            newest = await service.wait_picture(seq, timeout=5.0)
+            if newest == seq:
                 continue
-            got = await run_in_threadpool(service.preview.jpeg)
-            if got is None:
-                seen = newest
+            seq = newest
+            try:
+                frame, data = await run_in_threadpool(service.picture)
+            except Unavailable:
                 continue
-            seen, data = got
-            # the boundary goes right after each picture: browsers show a part only once they
-            # see the boundary that ends it, so leaving it to the next part shows pictures late
-            head = b"" if started else f"--{BOUNDARY}\r\n".encode()
-            started = True
-            yield (head + f"Content-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
-                   .encode() + data + f"\r\n--{BOUNDARY}\r\n".encode())
+            if frame != sent:
+                sent = frame
+                yield data + PART_HEAD
     finally:
         service.stream_clients -= 1
 
@@ -185,14 +243,3 @@ def _decode_image(data: bytes) -> np.ndarray:
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise HTTPException(400, f"not a readable JPEG or PNG image ({exc})") from None
-
-
-def _waiting_reason(health: dict[str, Any]) -> str:
-    model, camera = health["model"], health["camera"]
-    if model["state"] == "error":
-        return f"the model failed to load: {model['error']}"
-    if model["state"] == "loading":
-        return "the model is loading"
-    if camera["state"] != "running":
-        return f"camera {camera['state']}" + (f" ({camera['error']})" if camera["error"] else "")
-    return "the first frame is being classified"

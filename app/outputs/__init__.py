@@ -16,12 +16,12 @@ from app.config import Config
 from app.events import EventRules
 from app.events_store import EventStore
 from app.hub import Output, ResultsHub
-from app.model_store import state_dir
 from app.outputs.events import EventRecorder
 from app.outputs.metrics import MetricsOutput
 from app.outputs.mqtt import MqttOutput, MqttSettings
 from app.outputs.webhooks import WebhookSettings, WebhooksOutput
 from app.outputs.websocket import WebsocketOutput
+from app.runtime_settings import state_dir as default_state_dir
 
 
 @dataclass
@@ -45,7 +45,9 @@ class ServiceView:
     outputs: Callable[[], dict[str, dict[str, Any]]]
 
 
-def build_outputs(config: Config, view: ServiceView) -> Outputs:
+def build_outputs(config: Config, state_dir: Path | None, view: ServiceView) -> Outputs:
+    """`state_dir`: the service's; the event history goes to its "events" folder unless
+    events.dir names one (None: the process's state directory)."""
     rules = EventRules(labels=config.events_labels, threshold=config.events_threshold,
                        thresholds=config.events_thresholds, start_frames=config.events_start_frames,
                        end_s=config.events_end_s, cooldown_s=config.events_cooldown_s)
@@ -53,7 +55,9 @@ def build_outputs(config: Config, view: ServiceView) -> Outputs:
                       MetricsOutput(view.stats, view.outputs, view.model, view.gl))
     outputs.all += [outputs.websocket, outputs.metrics]
     if config.events_enabled:
-        store = EventStore(Path(config.events_dir) if config.events_dir else state_dir() / "events",
+        folder = Path(config.events_dir) if config.events_dir else \
+            (state_dir or default_state_dir()) / "events"
+        store = EventStore(folder,
                            config.events_max_count, int(config.events_max_mb * 2**20),
                            config.events_max_age_days * 86400.0)
         outputs.events = EventRecorder(rules, store, view.preview, view.hub.publish_event)

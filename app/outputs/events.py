@@ -2,9 +2,9 @@
 best frame, keeps them in the event store and announces each start and end through the hub
 (to the websocket, MQTT and webhooks).
 
-Snapshots are the camera's own preview picture (the hardware JPEG on a Pi, else the preview
-frame encoded once), taken when the event starts and again when its probability peaks, at
-most once per `snapshot_every_s`; the JPEG kept is the one of the best frame seen.
+Snapshots are the camera's own preview picture of the classified frame (the hardware JPEG on a
+Pi, else the frame encoded once), taken when the event starts and again when its probability
+peaks, at most once per `snapshot_every_s`; the JPEG kept is the one of the best frame seen.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class EventRecorder(QueuedOutput):
 
     def _accept(self, message: Message) -> Any:
         prediction = message.prediction
-        return prediction if prediction is not None and prediction.source == "camera" else None
+        return prediction if prediction is not None and prediction.origin == "camera" else None
 
     def _handle(self, prediction) -> None:
         for change in self.detector.feed(prediction):
@@ -64,13 +64,13 @@ class EventRecorder(QueuedOutput):
         if change.kind == "peak":
             taken_at, _, _ = self._best.get(event.id, (0.0, None, True))
             if time.monotonic() - taken_at >= self.snapshot_every_s:
-                picture = self._picture()
+                picture = self._picture(event.peak_frame)
                 if picture is not None:
                     self._best[event.id] = (time.monotonic(), picture, False)
             return
         if change.kind == "start":
             self.recorded += 1
-            picture, stored = self._picture(), False
+            picture, stored = self._picture(event.peak_frame), False
             self._best[event.id] = (time.monotonic(), picture, True)
         else:
             _, picture, stored = self._best.pop(event.id, (0.0, None, True))
@@ -78,6 +78,8 @@ class EventRecorder(QueuedOutput):
         self.store.save(event, None if stored else picture)
         self.announce(event.to_dict(), picture)
 
-    def _picture(self) -> bytes | None:
-        got = self.preview.jpeg()
+    def _picture(self, frame: int) -> bytes | None:
+        """That frame's picture while the preview keeps it (the last few), else the newest."""
+        got = self.preview.classified_jpeg(frame) or self.preview.classified_jpeg() or \
+            self.preview.jpeg()
         return None if got is None else got[1]

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from app.labels import display_label
 from app.version import version
 
 
@@ -47,13 +48,13 @@ def discovery_messages(discovery_prefix: str, prefix: str, node_id: str, device_
                value_template="{{ value_json.timings_ms.total | round(0) }}",
                unit_of_measurement="ms", device_class="duration", state_class="measurement"),
         entity("sensor", "fps", "Classifier fps", state_topic=f"{prefix}/stats",
-               value_template="{{ value_json.fps.inference }}", unit_of_measurement="fps",
+               value_template="{{ value_json.fps }}", unit_of_measurement="fps",
                state_class="measurement", icon="mdi:speedometer"),
         entity("image", "snapshot", "Snapshot", image_topic=f"{prefix}/snapshot",
                content_type="image/jpeg"),
     ]
     for label in classes:
-        messages.append(entity("binary_sensor", f"class_{slug(label)}", label.capitalize(),
+        messages.append(entity("binary_sensor", f"class_{slug(label)}", display_label(label),
                                state_topic=class_topic(prefix, label), payload_on="ON",
                                payload_off="OFF", icon="mdi:shape"))
     return messages

@@ -48,7 +48,7 @@ class MetricsOutput:
         prediction = message.prediction
         if prediction is not None:
             total_ms = prediction.timings_ms.get("total")
-            if prediction.source == "camera" and total_ms is not None:
+            if prediction.origin == "camera" and total_ms is not None:
                 self.latency.observe(total_ms / 1000.0)
         elif message.body["event"]["state"] == "active":
             self.events.labels(message.body["event"]["label"]).inc()
@@ -71,9 +71,8 @@ class _ServiceCollector:
                   "failed": "Camera frames the classifier failed on"}
         for key, doc in frames.items():
             yield CounterMetricFamily(f"shadercam_frames_{key}", doc, stats["frames"][key])
-        yield _gauge("shadercam_camera_fps", "Camera frames per second", stats["fps"]["camera"])
-        yield _gauge("shadercam_inference_fps", "Classified frames per second",
-                     stats["fps"]["inference"])
+        yield _gauge("shadercam_camera_fps", "Camera frames per second", stats["camera_fps"])
+        yield _gauge("shadercam_inference_fps", "Classified frames per second", stats["fps"])
         yield _gauge("shadercam_websocket_clients", "Connected websocket clients",
                      stats["clients"]["websocket"])
         yield _gauge("shadercam_stream_clients", "Clients watching the MJPEG preview stream",

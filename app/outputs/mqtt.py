@@ -185,7 +185,7 @@ class MqttOutput(QueuedOutput):
         """Events queue; of the predictions only the newest matters, taken at the next tick."""
         if message.prediction is None:
             return message
-        if message.prediction.source == "camera":
+        if message.prediction.origin == "camera":
             self._newest = message
         return None
 

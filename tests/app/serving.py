@@ -52,14 +52,16 @@ def uvicorn_thread(app, port: int, ws_ping_s: float = 20.0) -> Iterator[uvicorn.
 
 @contextlib.contextmanager
 def running_service(model: Path, send_timeout_s: float = 10.0, ws_ping_s: float = 20.0,
-                    **settings: Any) -> Iterator[Running]:
-    """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x". The event
-    history goes to a folder of its own unless `events_dir` is given."""
+                    state_dir: Path | None = None, **settings: Any) -> Iterator[Running]:
+    """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x"; `state_dir`
+    keeps the page's settings (None: in memory) and the event history (None: a temporary
+    folder, unless `events_dir` is given)."""
     with tempfile.TemporaryDirectory(prefix="shadercam-events-") as events_dir:
-        settings.setdefault("events_dir", events_dir)
+        if state_dir is None:
+            settings.setdefault("events_dir", events_dir)
         overrides = {key.replace("_", ".", 1): value for key, value in settings.items()}
         config = load_config(env={}, overrides=overrides)
-        service = Service(config, model)
+        service = Service(config, model, state_dir)
         service.start()
         port = free_port()
         try:

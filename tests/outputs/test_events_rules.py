@@ -40,7 +40,8 @@ def test_an_event_records_its_span_and_its_best_frame():
         changes += detector.feed(maker.make(np.array(row), 10 + i, 2000.0 + i * 0.5, {}))
     assert [c.kind for c in changes] == ["start", "peak", "end"]
     event = changes[-1].event
-    assert ID_PATTERN.fullmatch(event.id) and event.model == "toy" and event.label == "cat"
+    assert ID_PATTERN.fullmatch(event.id) and event.model_name == "toy" and event.label == "cat"
+    assert event.display_label == "Cat"
     assert (event.start, event.start_frame) == (2000.0, 10)  # dated from the run's first frame
     assert (event.end, event.end_frame) == (2002.0, 14)  # the last frame at the threshold
     assert abs(event.peak - 0.95) < 1e-6 and event.peak_frame == 13

@@ -10,6 +10,7 @@ import httpx
 import websockets
 from PIL import Image
 
+from openapi_check import OpenAPI
 from serving import engine_up, running_service, wait_for
 from shape_schedule import FRAMES_PER_CLASS, class_of_frame, position_in_segment
 
@@ -37,6 +38,9 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
                 return got
 
         messages = asyncio.run(listen())
+        api = OpenAPI(http.get("/openapi.json").json())
+        for message in messages:
+            api.message("EventMessage", message)
         ended = [m["event"] for m in messages if m["event"]["state"] == "ended"]
         started = {m["event"]["id"] for m in messages if m["event"]["state"] == "active"}
         # each event is announced when it starts and when it ends (the first may have started
@@ -58,11 +62,13 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
 
         # the API has them, newest first, with their snapshot: the camera's picture, which
         # the classifier itself recognises as the event's class
-        listed = http.get("/api/events", params={"limit": 50}).json()["events"]
+        listed = api.answer("/api/events", "GET",
+                            http.get("/api/events", params={"limit": 50}))["events"]
         assert len([e for e in listed if e["state"] == "ended"]) <= 5  # events.max_count
         assert [e["start"] for e in listed] == sorted((e["start"] for e in listed), reverse=True)
         newest = next(e for e in listed if e["state"] == "ended")
-        assert http.get(f"/api/events/{newest['id']}").json() == newest
+        assert api.answer("/api/events/{event_id}", "GET",
+                          http.get(f"/api/events/{newest['id']}")) == newest
         picture = http.get(newest["snapshot"])
         assert picture.headers["content-type"] == "image/jpeg"
         with Image.open(io.BytesIO(picture.content)) as image:
@@ -77,15 +83,18 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
         since = http.get("/api/events", params={"since": newest["start"]}).json()["events"]
         assert newest["id"] in {e["id"] for e in since}
         assert all(e["start"] >= newest["start"] for e in since)
-        assert http.get("/api/events/nonsense").status_code == 404
+        assert api.answer("/api/events/{event_id}", "GET",
+                          missing := http.get("/api/events/nonsense"))
+        assert missing.status_code == 404
         assert http.get("/api/events/20200101T000000000-abcdef/snapshot.jpg").status_code == 404
 
         oldest = [e for e in listed if e["state"] == "ended"][-1]
-        assert http.delete(f"/api/events/{oldest['id']}").json() == {"deleted": oldest["id"]}
+        assert api.answer("/api/events/{event_id}", "DELETE",
+                          http.delete(f"/api/events/{oldest['id']}")) == {"deleted": oldest["id"]}
         assert http.get(f"/api/events/{oldest['id']}").status_code == 404
         assert not list(events_dir.glob(f"{oldest['id']}.*"))
 
-        health = http.get("/api/health").json()
+        health = api.answer("/api/health", "GET", http.get("/api/health"))
         assert health["outputs"]["events"]["state"] == "ok"
         assert health["outputs"]["events"]["store"]["dir"] == str(events_dir)
         run.service.stop()

@@ -23,7 +23,8 @@ def jpeg(size=64, colour=(200, 40, 40)) -> bytes:
 
 def event(label="cat", start=None, length=2.0, ended=True) -> Event:
     start = time.time() - 60 if start is None else start
-    return Event(id=new_event_id(start), label=label, model="toy", start=start, start_frame=1,
+    return Event(id=new_event_id(start), label=label, display_label=label.capitalize(),
+                 model_name="toy", start=start, start_frame=1,
                  peak=0.9, peak_frame=2, last_seen=start + length, end_frame=5,
                  end=start + length if ended else None)
 

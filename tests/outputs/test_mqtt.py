@@ -94,7 +94,7 @@ def test_service_talks_to_home_assistant_over_mqtt(broker, tmp_path):
         assert {label.decode() for label in labels} <= set(DEMO_CLASSES) | {"uncertain"}
         prediction = json.loads(watcher.last(f"{PREFIX}/prediction"))
         assert prediction["type"] == "prediction" and len(prediction["top_k"]) == 5
-        assert json.loads(wait_for(lambda: watcher.last(f"{PREFIX}/stats")))["fps"]["inference"] > 0
+        wait_for(lambda: any(json.loads(p)["fps"] > 0 for p in watcher.on(f"{PREFIX}/stats")))
 
         # events: a start and an end of the same event, its class on then off, a JPEG snapshot
         def an_event_ended():

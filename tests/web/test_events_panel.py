@@ -37,8 +37,8 @@ def test_events_show_live_with_thumbnails(browser, colour_model, colour_schedule
                                timeout=30000)
         labels = page.eval_on_selector_all("#events li .label",
                                            "els => els.map(e => e.textContent)")
-        assert {label.split()[0] for label in labels} <= {"red", "green", "blue"}
-        assert len({label.split()[0] for label in labels}) >= 2
+        shown_labels = {label.split(" · ")[0] for label in labels}  # "Red · 100 %"
+        assert shown_labels <= {"Red", "Green", "Blue"} and len(shown_labels) >= 2
         shown = page.eval_on_selector_all("#events li", "els => els.map(e => e.dataset.id)")
         starts = {e.id: e.start for e in run.service.events.store.list(limit=100)}
         assert set(shown) <= set(starts)

@@ -24,7 +24,7 @@
     if (event.snapshot) {
       const img = document.createElement("img");
       img.src = event.snapshot;
-      img.alt = event.label;
+      img.alt = event.display_label;
       img.loading = "lazy";
       li.append(img);
     }
@@ -32,7 +32,7 @@
     text.className = "text";
     text.innerHTML = '<div class="label"></div><div class="when"></div>';
     text.querySelector(".label").textContent =
-      event.label + " " + Math.round(event.peak * 100) + "%";
+      event.display_label + " · " + Math.round(event.peak * 100) + " %";
     text.querySelector(".when").textContent = when(event);
     li.append(text);
     return li;
