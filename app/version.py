@@ -1,4 +1,5 @@
-"""The installed ShaderCam version, for the build-info metric and Home Assistant's device."""
+"""The installed ShaderCam version: `shadercam --version`, the build-info metric, and the
+device Home Assistant shows."""
 from __future__ import annotations
 
 from importlib import metadata
@@ -7,5 +8,5 @@ from importlib import metadata
 def version() -> str:
     try:
         return metadata.version("shadercam")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
