@@ -105,3 +105,17 @@ def broker(tmp_path):
     finally:
         broker.stop()
 
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 kB tmpfs: room for a few events, then a full disk."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up here: {result.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

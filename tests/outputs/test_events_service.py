@@ -110,3 +110,36 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
             if event["snapshot"]:
                 assert http.get(event["snapshot"]).content[:2] == b"\xff\xd8"
         wait_for(lambda: http.get("/api/health").json()["outputs"]["events"]["state"] == "ok")
+
+
+def test_a_full_disk_leaves_the_service_classifying_and_announcing(demo_model, shape_schedule,
+                                                                   tiny_disk):
+    folder, _ = shape_schedule
+    with running_service(demo_model, camera_source=f"files:{folder}", camera_fps=8,
+                         events_dir=str(tiny_disk), events_start_frames=2, events_end_s=0.3,
+                         events_cooldown_s=0) as run, \
+            httpx.Client(base_url=run.base, timeout=20) as http:
+        engine_up(run)
+
+        def events_output():
+            return http.get("/api/health").json()["outputs"]["events"]
+
+        full = wait_for(lambda: events_output()["state"] == "error" and events_output(),
+                        timeout=60)
+        assert "No space left on device" in full["error"] and full["store"]["write_errors"] >= 1
+        assert http.get("/api/health").json()["status"] == "degraded"
+        processed, recorded = run.service.worker.frames_processed, full["recorded"]
+
+        async def next_event():  # the next one to start
+            async with websockets.connect(run.ws) as ws:
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    if message["type"] == "event" and message["event"]["state"] == "active":
+                        return message["event"]
+
+        # events go on being made, announced and listed; the classifier never stopped
+        event = asyncio.run(next_event())
+        assert event["id"] in {e["id"] for e in http.get("/api/events").json()["events"]}
+        assert events_output()["recorded"] > recorded
+        assert run.service.worker.frames_processed > processed
+        assert run.service.worker.frames_failed == 0

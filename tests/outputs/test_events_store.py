@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import time
 
-import pytest
 from PIL import Image
 
 from app.events import Event, new_event_id
@@ -94,21 +92,6 @@ def test_delete_removes_both_files(tmp_path):
     store.save(e, jpeg())
     assert store.delete(e.id) and not list(tmp_path.iterdir())
     assert store.get(e.id) is None and not store.delete(e.id)
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 kB tmpfs: room for a few events, then a full disk."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill up here: {result.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_a_full_disk_is_reported_and_not_fatal(tiny_disk, caplog):
