@@ -36,8 +36,8 @@ def discovery_messages(discovery_prefix: str, prefix: str, node_id: str, device_
     def entity(component: str, object_id: str, name: str, **fields: Any) -> tuple[str, dict]:
         unique_id = f"{node_id}_{object_id}"
         return (f"{discovery_prefix}/{component}/{node_id}/{object_id}/config",
-                {"name": name, "unique_id": unique_id, "object_id": unique_id,
-                 **common, **fields})
+                {"name": name, "unique_id": unique_id,
+                 "default_entity_id": f"{component}.{unique_id}", **common, **fields})
 
     messages = [
         entity("sensor", "label", "Label", state_topic=f"{prefix}/label", icon="mdi:eye"),

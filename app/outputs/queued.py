@@ -32,11 +32,15 @@ class QueuedOutput:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.request_stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        """Tell the thread to finish, without waiting for it (to stop several at once)."""
         self._stopping.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def publish(self, message: Message) -> None:
         item = self._accept(message)

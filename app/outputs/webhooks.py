@@ -130,6 +130,8 @@ class WebhooksOutput:
             sender.publish(message)
 
     def stop(self) -> None:
+        for sender in self.senders:  # all at once: each may be waiting for a slow receiver
+            sender.request_stop()
         for sender in self.senders:
             sender.stop()
 

@@ -78,6 +78,7 @@ def test_service_talks_to_home_assistant_over_mqtt(broker, tmp_path):
         for topic, payload in configs.items():
             component, node, object_id = topic.split("/")[1:4]
             assert node == NODE and payload["unique_id"] == f"{NODE}_{object_id}"
+            assert payload["default_entity_id"] == f"{component}.{payload['unique_id']}"
             assert payload["availability_topic"] == f"{PREFIX}/available"
             assert payload["device"]["identifiers"] == [NODE] and payload["name"]
             key = "image_topic" if component == "image" else "state_topic"
