@@ -75,8 +75,9 @@
 
   document.addEventListener("shadercam:message", (e) => {
     const message = e.detail;
-    if (message.type === "hello") {
+    if (message.type === "hello") {  // a (re)connection: the list may have moved on
       load();
+      drawOutputs(message.outputs);
     } else if (message.type === "event") {
       events.set(message.event.id, message.event);
       draw();
