@@ -10,8 +10,8 @@
   class/<c>   "ON" while an event of class c lasts, else "OFF", retained
 
 paho-mqtt's network thread connects and reconnects with back-off; this output's own thread
-turns hub messages into MQTT messages. While the broker is away, the messages worth keeping
-(label, events, snapshot, class states) wait in a bounded queue, and are sent on reconnect.
+turns hub messages into MQTT messages. While the broker is away, event messages wait in a
+bounded queue; on reconnect they are sent, after the current retained states.
 Works with paho-mqtt 1.6 (Debian bookworm) and 2.x, whose constructors differ.
 """
 from __future__ import annotations
@@ -84,6 +84,7 @@ class MqttOutput(QueuedOutput):
         self._offline: deque[tuple[str, bytes | str, int, bool]] = deque(maxlen=settings.queue)
         self.offline_dropped = 0
         self._label: str | None = None
+        self._snapshot: bytes | None = None  # the latest event's JPEG
         self._classes: dict[str, str] = {}  # class topic -> "ON" / "OFF"
         self._announced = False
         self._newest: Message | None = None  # set by the publisher, taken by this thread
@@ -169,7 +170,7 @@ class MqttOutput(QueuedOutput):
     # -- this output's thread -------------------------------------------------------------
     def _handle(self, item: Any) -> None:
         if item is CONNECTED:
-            self._send(f"{self.prefix}/available", "online", qos=1, retain=True, keep=False)
+            self._send(f"{self.prefix}/available", "online", qos=1, retain=True)
             self._announce(force=True)
             self._send_states()
             self._stats_sent = 0.0  # and the stats at the next tick
@@ -196,11 +197,11 @@ class MqttOutput(QueuedOutput):
         now = time.monotonic()
         if self._prediction is not None and \
                 now - self._prediction_sent >= self.settings.prediction_interval_s:
-            self._send(f"{self.prefix}/prediction", self._prediction.json, keep=False)
+            self._send(f"{self.prefix}/prediction", self._prediction.json)
             self._prediction, self._prediction_sent = None, now
         if now - self._stats_sent >= self.settings.stats_interval_s:
             self._stats_sent = now
-            self._send(f"{self.prefix}/stats", json.dumps(self.stats()), keep=False)
+            self._send(f"{self.prefix}/stats", json.dumps(self.stats()))
 
     def _on_prediction(self, message: Message) -> None:
         if self._announce(force=False):
@@ -214,8 +215,10 @@ class MqttOutput(QueuedOutput):
     def _on_event(self, message: Message) -> None:
         event = message.body["event"]
         kind = "start" if event["state"] == "active" else "end"
-        self._send(f"{self.prefix}/events", json.dumps({"type": kind, "event": event}), qos=1)
+        self._send(f"{self.prefix}/events", json.dumps({"type": kind, "event": event}), qos=1,
+                   keep=True)
         if message.snapshot is not None:
+            self._snapshot = message.snapshot
             self._send(f"{self.prefix}/snapshot", message.snapshot, retain=True)
         if self.watched(event["label"]):
             topic = class_topic(self.prefix, event["label"])
@@ -241,20 +244,23 @@ class MqttOutput(QueuedOutput):
         for topic, payload in discovery_messages(self.settings.discovery_prefix, self.prefix,
                                                  self.node_id, device, self.model_name(),
                                                  classes):
-            self._send(topic, json.dumps(payload), qos=1, retain=True, keep=False)
+            self._send(topic, json.dumps(payload), qos=1, retain=True)
         for label in classes:
             self._classes.setdefault(class_topic(self.prefix, label), "OFF")
         return True
 
     def _send_states(self) -> None:
-        """The retained states, again: a broker without persistence forgets them on restart."""
+        """The retained states as they are now, after a reconnect (a broker without persistence
+        forgets them on restart); so only events wait in the offline queue."""
         if self._label is not None:
-            self._send(f"{self.prefix}/label", self._label, retain=True, keep=False)
+            self._send(f"{self.prefix}/label", self._label, retain=True)
+        if self._snapshot is not None:
+            self._send(f"{self.prefix}/snapshot", self._snapshot, retain=True)
         for topic, state in self._classes.items():
-            self._send(topic, state, retain=True, keep=False)
+            self._send(topic, state, retain=True)
 
     def _send(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False,
-              keep: bool = True) -> None:
+              keep: bool = False) -> None:
         """Publish now, or when disconnected keep it (if `keep`) for the reconnect."""
         if self.connected:
             info = self.client.publish(topic, payload, qos=qos, retain=retain)
