@@ -86,9 +86,14 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
             raise HTTPException(503, str(exc)) from None
 
     @app.get("/api/health", response_model=models.Health,
-             summary="Status of camera, model and GPU; fps and uptime")
-    def health() -> Any:
-        return service.health()
+             responses={503: {"model": models.Health, "description": "the model is in error"}},
+             summary="Status of camera, model and GPU; fps and uptime (503 while the model "
+                     "is in error)")
+    def health(response: Response) -> Any:
+        report = service.health()
+        if report["status"] == "error":
+            response.status_code = 503
+        return report
 
     @app.get("/api/stats", response_model=models.Stats,
              summary="Timings, frames processed and dropped, clients")

@@ -55,7 +55,9 @@ class Service:
                                            stall_after_s=max(10.0, 5.0 / config.camera_fps))
         self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
                                       settings["smoothing"], settings["threshold"],
-                                      config.model_gl_api, preview=self.preview)
+                                      config.model_gl_api, preview=self.preview,
+                                      self_test=config.model_self_test == "on",
+                                      software_gl=config.model_software_gl)
         self.started_at = time.monotonic()
         self.stream_clients = 0
         self.outputs = build_outputs(config, state_dir, ServiceView(
