@@ -1,9 +1,10 @@
 """HTTP API of the event history: list, one event, its snapshot, delete."""
 from __future__ import annotations
 
+import zlib
 from typing import Any, Optional
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from app import api_models as models
@@ -48,12 +49,15 @@ def events_router(service: Service) -> APIRouter:
     @router.get("/{event_id}/snapshot.jpg", response_class=Response, summary="The JPEG of "
                 "the event's best frame", responses={200: {"content": {"image/jpeg": {}}},
                                                      **ERRORS})
-    def snapshot(event_id: str) -> Response:
+    def snapshot(event_id: str, request: Request) -> Response:
         data = store().snapshot(find(event_id).id)
         if data is None:
             raise HTTPException(404, f"event {event_id!r} has no snapshot")
-        return Response(data, media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=86400"})
+        # a better picture may replace it while the event lasts: browsers ask again each time
+        headers = {"Cache-Control": "no-cache", "ETag": f'"{zlib.crc32(data):08x}-{len(data)}"'}
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type="image/jpeg", headers=headers)
 
     @router.delete("/{event_id}", response_model=models.Deleted, responses=ERRORS,
                    summary="Delete an event that has ended, with its snapshot")

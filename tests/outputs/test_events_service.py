@@ -71,6 +71,8 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
                           http.get(f"/api/events/{newest['id']}")) == newest
         picture = http.get(newest["snapshot"])
         assert picture.headers["content-type"] == "image/jpeg"
+        again = http.get(newest["snapshot"], headers={"If-None-Match": picture.headers["etag"]})
+        assert again.status_code == 304 and not again.content
         with Image.open(io.BytesIO(picture.content)) as image:
             assert image.format == "JPEG" and image.size == (240, 240)  # not the 64x64 input
         verdict = http.post("/api/classify",
