@@ -170,7 +170,8 @@ class EventStore:
                 total -= self._sizes.get(event.id, 0)
         for event_id in doomed:
             self.delete(event_id)
-        self.removed += len(doomed)
+        with self._lock:
+            self.removed += len(doomed)
         return len(doomed)
 
     def status(self) -> dict[str, Any]:
