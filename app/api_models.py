@@ -114,6 +114,10 @@ class Health(ApiModel):
     gl: GLStatus
     fps: float = Field(..., description="frames classified per second")
     uptime_s: float
+    outputs: Dict[str, Dict[str, Any]] = Field(
+        default_factory=dict, description="each output (websocket, metrics, events, mqtt, "
+        "webhooks) by name: its `state` (starting, ok, error), `error`, `errors` and its "
+        "own counters")
 
 
 class Hello(Health):
@@ -171,6 +175,41 @@ class ErrorAnswer(ApiModel):
     detail: str
 
 
+class Event(ApiModel):
+    """A watched class seen from `start` to `end` (null while it lasts), Unix times."""
+
+    id: str
+    label: str
+    display_label: str
+    model_name: str
+    state: Literal["active", "ended"]
+    start: float
+    end: Optional[float]
+    last_seen: float = Field(..., description="the last time the class was at its threshold")
+    start_frame: int
+    end_frame: int = Field(..., description="the last frame at the threshold")
+    peak: float = Field(..., description="the best probability")
+    peak_frame: int
+    snapshot: Optional[str] = Field(..., description="URL of the JPEG of the best frame")
+
+
+class Events(ApiModel):
+    events: List[Event] = Field(..., description="newest first")
+    count: int
+    total: int = Field(..., description="events in the history")
+
+
+class EventMessage(ApiModel):
+    """The websocket's message when an event starts and when it ends."""
+
+    type: Literal["event"]
+    event: Event
+
+
+class Deleted(ApiModel):
+    deleted: str
+
+
 def dump(model: BaseModel) -> Dict[str, Any]:
     """The model as plain JSON data, under either pydantic."""
     return model.dict() if PYDANTIC_V1 else model.model_dump()
@@ -193,4 +232,4 @@ def schema_of(model: type) -> Dict[str, Any]:
 
 
 # Messages that are no route's answer but belong in /openapi.json (the websocket's).
-EXTRA_SCHEMAS = (Hello, Prediction)
+EXTRA_SCHEMAS = (Hello, Prediction, EventMessage)

@@ -5,10 +5,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 
 from app import cli_batch, cli_engine, cli_model, cli_serve
 from app.cli_error import CliError
+from app.version import version
 
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
 COMMAND_MODULES = [cli_engine, cli_model, cli_serve, cli_batch]
@@ -25,18 +25,11 @@ class HelpFormatter(argparse.HelpFormatter):
         return text
 
 
-def _version() -> str:
-    try:
-        return metadata.version("shadercam")
-    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadercam", description="Live image classification on a Raspberry Pi GPU.",
         formatter_class=HelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)

@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--model", help=MODEL_HELP)
     bench.add_argument("--iterations", type=positive_int, default=20, metavar="N",
                        help="inferences to time")
+    bench.add_argument("--image", help="image file to classify (default: a fixed noise frame "
+                                       "1.5x the model's input size)")
     bench.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     bench.add_argument("--reference", action="store_true",
                        help="also time the NumPy reference (gles2 level) in the same run")
@@ -82,12 +84,12 @@ def model_path(explicit: str | None):
     return path
 
 
-def _engine(args):
+def _engine(args, gl_calls=None):
     from gpu_engine import Engine, ModelError, load_model
     path = model_path(args.model)
     try:
         model = load_model(path)
-        engine = Engine(model, api=args.api)
+        engine = Engine(model, api=args.api, gl_calls=gl_calls)
     except ModelError as exc:
         raise CliError(str(exc)) from None
     if args.self_test:
@@ -144,7 +146,15 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"renderer     {figures['renderer']} [{figures['gl_version']}]")
     print(f"passes       {figures['passes']} draw calls, {figures['programs']} shader programs")
     print(f"fetches      {figures['texel_fetches'] / 1e6:.1f} M texels per inference")
-    print(f"textures     {figures['texture_bytes'] / 2**20:.1f} MiB")
+    model_bytes = figures["model_texture_bytes"]
+    print(f"textures     {figures['texture_bytes'] / 2**20:.2f} MiB: the model's "
+          f"{model_bytes / 2**20:.2f} MiB, the frame's "
+          f"{(figures['texture_bytes'] - model_bytes) / 2**20:.2f} MiB")
+    calls = figures["gl_calls"]
+    print(f"GL calls     {calls['total']} per inference: {calls['glDrawArrays']} draws, "
+          f"{calls['glBindFramebuffer']} framebuffer binds, {calls['glUseProgram']} program "
+          f"switches, {calls['glBindTexture']} texture binds, {calls['uniform_writes']} uniform "
+          "writes")
     latency = figures["latency_ms"]
     print(f"latency      min {latency['min']:.1f} / median {latency['median']:.1f} / "
           f"max {latency['max']:.1f} ms over {figures['iterations']} inferences")
@@ -156,16 +166,44 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def benchmark(args: argparse.Namespace) -> dict:
-    """Latency of whole inferences on a fixed natural-looking frame, plus the plan's figures."""
-    model, engine = _engine(args)
+def _frame(args, model) -> np.ndarray:
+    if getattr(args, "image", None):
+        try:
+            return read_image(args.image)
+        except ImageError as exc:
+            raise CliError(str(exc)) from None
     width, height = model.input_size
     rng = np.random.default_rng(0)
-    frame = rng.integers(0, 256, (height * 3 // 2, width * 3 // 2, 3), dtype=np.uint8)
+    return rng.integers(0, 256, (height * 3 // 2, width * 3 // 2, 3), dtype=np.uint8)
+
+
+def gl_calls_per_inference(args, frame: np.ndarray) -> dict:
+    """Every GL call of one steady-state inference, counted on an engine of its own (the
+    counting wrapper slows each call, so latency is measured on an engine without it)."""
+    from gpu_engine.gles2 import CallLog
+    log = CallLog()
+    _, engine = _engine(argparse.Namespace(**{**vars(args), "self_test": False}), gl_calls=log)
+    try:
+        engine.classify_rgb(frame)
+        log.reset()
+        engine.classify_rgb(frame)
+    finally:
+        engine.release()
+    counts = dict(log.counts)
+    return {"total": log.total, **{name: counts.get(name, 0) for name in (
+        "glDrawArrays", "glBindFramebuffer", "glUseProgram", "glBindTexture")},
+        "uniform_writes": sum(n for name, n in counts.items() if name.startswith("glUniform")),
+        "by_function": dict(log.counts.most_common())}
+
+
+def benchmark(args: argparse.Namespace) -> dict:
+    """Latency of whole inferences on one frame, the GL calls of one, and the plan's figures."""
+    model, engine = _engine(args)
+    frame = _frame(args, model)
     try:
         engine.classify_rgb(frame)
         times, stages = [], {"upload": [], "gpu": [], "readback": []}
-        for _ in range(max(1, args.iterations)):
+        for _ in range(args.iterations):
             start = time.perf_counter()
             engine.classify_rgb(frame)
             times.append(1000 * (time.perf_counter() - start))
@@ -178,13 +216,14 @@ def benchmark(args: argparse.Namespace) -> dict:
             "iterations": len(times), "passes": len(plan.passes) + 1,
             "programs": len({p.program_key for p in plan.passes}) + 1,
             "texel_fetches": plan.texel_fetches(), "multiply_adds": model.multiply_adds(),
-            "texture_bytes": plan.texture_bytes(),
+            "texture_bytes": engine.texture_bytes(), "model_texture_bytes": plan.texture_bytes(),
             "latency_ms": {"min": min(times), "median": statistics.median(times),
                            "max": max(times)},
             "stages_ms": {key: statistics.median(values) for key, values in stages.items()},
         }
     finally:
         engine.release()
+    figures["gl_calls"] = gl_calls_per_inference(args, frame)
     if args.reference:
         from gpu_engine import reference
         start = time.perf_counter()

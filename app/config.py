@@ -52,6 +52,16 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
     return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
 
 
+def _each_between(low: float, high: float) -> Callable[[Any], str | None]:
+    inside = _between(low, high)
+    return lambda v: next((f"{name}: {inside(x)}" for name, x in v.items() if inside(x)), None)
+
+
+def _urls_check(value: tuple[str, ...]) -> str | None:
+    bad = [url for url in value if not url.startswith(("http://", "https://"))]
+    return f"must be http:// or https:// URLs, not {bad[0]!r}" if bad else None
+
+
 def _source_check(value: str) -> str | None:
     if value in ("demo", "picamera2") or (value.startswith("files:") and len(value) > 6):
         return None
@@ -79,6 +89,34 @@ KEYS: tuple[Key, ...] = (
     Key("model", "gl_api", str, "gles2", _one_of("gles2", "gl")),
     Key("model", "self_test", str, "on", _one_of("on", "off")),
     Key("model", "software_gl", str, "auto", _one_of("auto", "allow", "refuse")),
+    Key("events", "enabled", bool, True),
+    Key("events", "labels", tuple, ("*",)),
+    Key("events", "threshold", float, 0.6, _between(0.0, 1.0)),
+    Key("events", "thresholds", dict, {}, _each_between(0.0, 1.0)),
+    Key("events", "start_frames", int, 3, _between(1, 1000)),
+    Key("events", "end_s", float, 2.0, _between(0.0, 3600)),
+    Key("events", "cooldown_s", float, 10.0, _between(0.0, 86400)),
+    Key("events", "dir", str, ""),
+    Key("events", "max_count", int, 500, _between(1, 1_000_000)),
+    Key("events", "max_mb", float, 100.0, _between(0.01, 1_000_000)),
+    Key("events", "max_age_days", float, 30.0, _between(0.0, 36500)),
+    Key("mqtt", "host", str, ""),
+    Key("mqtt", "port", int, 1883, _between(1, 65535)),
+    Key("mqtt", "username", str, ""),
+    Key("mqtt", "password", str, ""),
+    Key("mqtt", "topic_prefix", str, ""),
+    Key("mqtt", "discovery", bool, True),
+    Key("mqtt", "discovery_prefix", str, "homeassistant",
+        lambda v: None if v else "must not be empty"),
+    Key("mqtt", "prediction_interval_s", float, 1.0, _between(0.0, 3600)),
+    Key("mqtt", "stats_interval_s", float, 60.0, _between(1.0, 86400)),
+    Key("mqtt", "queue", int, 100, _between(1, 10000)),
+    Key("webhooks", "urls", tuple, (), _urls_check),
+    Key("webhooks", "timeout_s", float, 5.0, _between(0.1, 300)),
+    Key("webhooks", "retries", int, 3, _between(0, 100)),
+    Key("webhooks", "backoff_s", float, 1.0, _between(0.0, 3600)),
+    Key("webhooks", "snapshot", bool, False),
+    Key("webhooks", "queue", int, 32, _between(1, 10000)),
 )
 _BY_DOTTED = {key.dotted: key for key in KEYS}
 
@@ -99,6 +137,9 @@ class Config:
             return self.values[f"{section}.{key}"]
         except KeyError:
             raise AttributeError(name) from None
+
+
+_KIND_NAMES = {tuple: "a list of strings", dict: "a table of numbers", bool: "true or false"}
 
 
 def _coerce(key: Key, raw: Any, origin: str, text: bool = False) -> Any:
@@ -122,14 +163,48 @@ def _coerce(key: Key, raw: Any, origin: str, text: bool = False) -> Any:
             value = float(raw)
             if not math.isfinite(value):
                 raise ValueError
+        elif key.kind is bool:
+            value = _boolean(raw, text)
+        elif key.kind is tuple:  # of strings; a comma-separated list in the environment
+            items = [x.strip() for x in raw.split(",") if x.strip()] if text else raw
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                raise TypeError
+            value = tuple(items)
+        elif key.kind is dict:  # name -> number; "name=0.8,other=0.5" in the environment
+            value = _number_table(raw, text)
         else:  # pragma: no cover - every key uses one of the kinds above
             raise TypeError
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected {key.kind.__name__}, got {raw!r}") from None
+        kind = _KIND_NAMES.get(key.kind, key.kind.__name__)
+        raise ConfigError(f"{where}: expected {kind}, got {raw!r}") from None
     complaint = key.check(value)
     if complaint:
         raise ConfigError(f"{where}: {complaint}, got {value!r}")
     return value
+
+
+def _boolean(raw: Any, text: bool) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if text and raw.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return raw.strip().lower() in ("true", "1", "yes", "on")
+    raise TypeError
+
+
+def _number_table(raw: Any, text: bool) -> dict[str, float]:
+    if text:
+        pairs = [item.partition("=") for item in raw.split(",") if item.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ValueError
+        raw = {name.strip(): float(number) for name, _, number in pairs}
+    if not isinstance(raw, dict):
+        raise TypeError
+    table = {}
+    for name, number in raw.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise TypeError
+        table[name] = float(number)
+    return table
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -1,23 +1,27 @@
-"""Results hub: the latest prediction, and fan-out to subscribers that can never slow the worker.
+"""Results hub: the latest prediction, and the seam where outputs attach.
 
-The worker thread publishes; websocket handlers subscribe from the server's event loop. Each
-subscriber has a small bounded mailbox: when it is full the oldest message is lost, and a
-subscriber that has taken nothing for `stale_after_s` while messages kept coming is dropped.
+The worker thread publishes predictions; the event recorder publishes events. Every message
+goes to every attached output (the websocket, MQTT, webhooks, metrics, ...) by a call to its
+`publish`, which must return at once: an output does its slow work (network, disk) on its own
+thread behind its own bounded queue, so a slow or dead output never slows the worker or the
+other outputs. An output that raises is counted and skipped, never allowed to stop the worker.
 """
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 
 from app.labels import display_label
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,67 +93,52 @@ class PredictionMaker:
             smoothing=self.smoothing if origin == "camera" else 1, threshold=self.threshold)
 
 
-class SubscriptionClosed(Exception):
-    """The hub dropped this subscriber (it fell behind for too long) or the hub closed."""
+@dataclass(frozen=True, eq=False)
+class Message:
+    """One thing the hub hands to its outputs: a prediction, or an event starting or ending."""
+
+    type: str  # "prediction" or "event"
+    body: dict[str, Any]  # what the websocket sends, without bulky extras
+    prediction: Prediction | None = None
+    snapshot: bytes | None = None  # an event's JPEG, for outputs that send pictures
+
+    @cached_property
+    def json(self) -> str:
+        return json.dumps(self.body)
+
+    @staticmethod
+    def of_prediction(prediction: Prediction) -> Message:
+        return Message("prediction", prediction.to_dict(), prediction)
+
+    @staticmethod
+    def of_event(event: dict[str, Any], snapshot: bytes | None = None) -> Message:
+        return Message("event", {"type": "event", "event": event}, snapshot=snapshot)
 
 
-@dataclass(eq=False)
-class Subscription:
-    """A bounded mailbox of JSON messages for one subscriber, used from the event loop only."""
+class Output(Protocol):
+    """What every output implements. `publish` is called from the publishing thread (the
+    worker's or the event recorder's) and must never block; `status` feeds /api/health."""
 
-    limit: int
-    stale_after_s: float
-    _messages: deque[str] = field(default_factory=deque)
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    lost: int = 0
-    closed: bool = False
-    _behind_since: float | None = None
-    _seen: int = 0  # sequence number of the newest message offered
+    name: str
 
-    async def get(self) -> str:
-        while not self._messages:
-            if self.closed:
-                raise SubscriptionClosed("dropped by the results hub")
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        self._behind_since = None
-        return self._messages.popleft()
+    def start(self) -> None: ...
 
-    def _offer(self, sequence: int, message: str, now: float) -> bool:
-        """Queue a message; False when this subscriber has been behind for too long."""
-        if sequence <= self._seen:  # already queued when the subscription was made
-            return True
-        self._seen = sequence
-        if len(self._messages) >= self.limit:
-            self._messages.popleft()
-            self.lost += 1
-            if self._behind_since is None:
-                self._behind_since = now
-            elif now - self._behind_since > self.stale_after_s:
-                return False
-        self._messages.append(message)
-        self._wakeup.set()
-        return True
+    def publish(self, message: Message) -> None: ...
 
-    def _close(self) -> None:
-        self.closed = True
-        self._wakeup.set()
+    def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 class ResultsHub:
-    """Holds the latest prediction; fans it out as JSON to the subscribers of one event loop."""
+    """Holds the latest prediction and hands every message to the attached outputs."""
 
-    def __init__(self, mailbox: int = 4, stale_after_s: float = 10.0) -> None:
-        self.mailbox = mailbox
-        self.stale_after_s = stale_after_s
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: Prediction | None = None
-        self._latest_message: tuple[int, str] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._subscribers: set[Subscription] = set()
+        self._outputs: tuple[Output, ...] = ()
         self.published = 0
-        self.lost_messages = 0
-        self.dropped_subscribers = 0
+        self.output_errors: dict[str, int] = {}
 
     @property
     def latest(self) -> Prediction | None:
@@ -157,52 +146,35 @@ class ResultsHub:
             return self._latest
 
     @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
+    def outputs(self) -> tuple[Output, ...]:
+        return self._outputs
+
+    def attach(self, output: Output) -> None:
+        """Safe from any thread, also while publishing: the next message reaches it."""
+        with self._lock:
+            self._outputs = (*self._outputs, output)
+            self.output_errors.setdefault(output.name, 0)
+
+    def detach(self, output: Output) -> None:
+        with self._lock:
+            self._outputs = tuple(o for o in self._outputs if o is not output)
 
     def publish(self, prediction: Prediction) -> None:
-        """Called from any thread; never blocks on subscribers."""
-        message = json.dumps(prediction.to_dict())
+        """Called from the inference worker for each result."""
         with self._lock:
             self._latest = prediction
             self.published += 1
-            sequence = self.published
-            self._latest_message = (sequence, message)
-            loop = self._loop
-        if loop is not None:
+        self._hand_out(Message.of_prediction(prediction))
+
+    def publish_event(self, event: dict[str, Any], snapshot: bytes | None = None) -> None:
+        """Called from the event recorder when an event starts or ends."""
+        self._hand_out(Message.of_event(event, snapshot))
+
+    def _hand_out(self, message: Message) -> None:
+        for output in self._outputs:
             try:
-                loop.call_soon_threadsafe(self._fan_out, sequence, message)
-            except RuntimeError:  # the loop has closed: nobody is listening any more
+                output.publish(message)
+            except Exception:  # a broken output must not take the worker down with it
                 with self._lock:
-                    if self._loop is loop:
-                        self._loop = None
-
-    def subscribe(self) -> Subscription:
-        """Called from the server's event loop, which from then on receives the fan-out. The
-        mailbox starts with the latest prediction, and no message is ever delivered twice."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._loop is not loop:
-                for old in self._subscribers:
-                    old._close()
-                self._subscribers = set()
-                self._loop = loop
-            latest = self._latest_message
-        subscription = Subscription(self.mailbox, self.stale_after_s)
-        if latest is not None:
-            subscription._offer(*latest, time.monotonic())
-        self._subscribers.add(subscription)
-        return subscription
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        subscription._close()
-        self._subscribers.discard(subscription)
-
-    def _fan_out(self, sequence: int, message: str) -> None:
-        now = time.monotonic()
-        for subscription in list(self._subscribers):
-            lost_before = subscription.lost
-            if not subscription._offer(sequence, message, now):
-                self.dropped_subscribers += 1
-                self.unsubscribe(subscription)
-            self.lost_messages += subscription.lost - lost_before
+                    self.output_errors[output.name] = self.output_errors.get(output.name, 0) + 1
+                log.exception("output %s failed to take a %s", output.name, message.type)

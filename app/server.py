@@ -23,7 +23,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app import api_models as models
-from app.hub import SubscriptionClosed
+from app.api_events import events_router
+from app.api_metrics import metrics_router
+from app.outputs.websocket import SubscriptionClosed
 from app.service import Service, Unavailable
 from app.worker import WorkerBusy, WorkerUnavailable
 
@@ -56,6 +58,9 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
                                autoescape=True)
     app.mount("/static", StaticFiles(directory=_web_dir("static")), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+    app.include_router(events_router(service))
+    app.include_router(metrics_router(service))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:

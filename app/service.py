@@ -1,6 +1,7 @@
-"""Wires the parts together: camera supervisor -> frame slot -> inference worker -> results hub,
-plus the preview; and is the one facade the server talks to: reports for /api/health and
-/api/stats, the latest prediction, pictures, uploads and the page's settings."""
+"""Wires the parts together: camera supervisor -> frame slot -> inference worker -> results hub
+-> outputs, plus the preview; and is the one facade the server talks to: reports for
+/api/health and /api/stats, the latest prediction, pictures, uploads, the page's settings and
+the event history."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -14,8 +15,11 @@ import numpy as np
 from app.cameras import CameraSupervisor, FrameSlot, Preview, make_camera
 from app.cameras.base import Camera
 from app.config import Config
-from app.hub import Prediction, ResultsHub, Subscription
+from app.events_store import EventStore
+from app.hub import Prediction, ResultsHub
 from app.labels import display_label
+from app.outputs import ServiceView, build_outputs
+from app.outputs.websocket import Subscription
 from app.runtime_settings import SettingsFile
 from app.worker import InferenceWorker, WorkerUnavailable
 
@@ -56,14 +60,25 @@ class Service:
                                       software_gl=config.model_software_gl)
         self.started_at = time.monotonic()
         self.stream_clients = 0
+        self.outputs = build_outputs(config, state_dir, ServiceView(
+            self.hub, self.preview, lambda: self.worker.labels, self.model,
+            lambda: self.worker.gl_info, self.stats, self.outputs_status))
+        self.websocket, self.metrics, self.events = \
+            self.outputs.websocket, self.outputs.metrics, self.outputs.events
 
     def start(self) -> None:
+        for output in self.outputs.all:
+            output.start()
+            self.hub.attach(output)
         self.worker.start()  # the engine compiles while the camera starts
         self.supervisor.start()
 
     def stop(self) -> None:
         self.supervisor.stop()
         self.worker.stop()
+        for output in self.outputs.all:
+            self.hub.detach(output)
+            output.stop()
 
     def model(self) -> dict[str, Any]:
         info = {**self.worker.model_info, "state": self.worker.state, "error": self.worker.error,
@@ -114,9 +129,22 @@ class Service:
             status = "degraded"
         else:
             status = "ok"
+        outputs = self.outputs_status()
+        if status == "ok" and any(o["state"] == "error" for o in outputs.values()):
+            status = "degraded"
         return {"status": status, "camera": camera, "model": self.model(), "gl": self.worker.gl_info,
                 "fps": round(self.worker.meter.rate(), 2),
-                "uptime_s": round(time.monotonic() - self.started_at, 1)}
+                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs}
+
+    def outputs_status(self) -> dict[str, dict[str, Any]]:
+        """Each output's state ("starting", "ok" or "error") and its own figures; `errors`
+        includes the times the hub could not hand it a message."""
+        report = {}
+        for output in self.outputs.all:
+            status = output.status()
+            status["errors"] = status.get("errors", 0) + self.hub.output_errors.get(output.name, 0)
+            report[output.name] = status
+        return report
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -126,9 +154,10 @@ class Service:
             "frames": {"captured": self.supervisor.frames,
                        "processed": self.worker.frames_processed,
                        "dropped": self.slot.overwritten, "failed": self.worker.frames_failed},
-            "clients": {"websocket": self.hub.subscribers, "stream": self.stream_clients},
-            "hub": {"published": self.hub.published, "lost_messages": self.hub.lost_messages,
-                    "dropped_subscribers": self.hub.dropped_subscribers},
+            "clients": {"websocket": self.websocket.subscribers, "stream": self.stream_clients},
+            "hub": {"published": self.hub.published,
+                    "lost_messages": self.websocket.lost_messages,
+                    "dropped_subscribers": self.websocket.dropped_subscribers},
             "preview": {"cpu_jpeg_encodes": self.preview.encoded},
         }
 
@@ -182,10 +211,16 @@ class Service:
         return await self.preview.wait_newer(seq, timeout)
 
     def subscribe(self) -> Subscription:
-        return self.hub.subscribe()
+        return self.websocket.subscribe()
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        self.hub.unsubscribe(subscription)
+        self.websocket.unsubscribe(subscription)
+
+    def event_store(self) -> EventStore:
+        """The event history (raises Unavailable when events are turned off)."""
+        if self.events is None:
+            raise Unavailable("events are turned off (events.enabled = false)")
+        return self.events.store
 
     @staticmethod
     def waiting_reason(health: dict[str, Any]) -> str:

@@ -181,7 +181,8 @@ def _label(labels: dict, engine, frame, sampler: str) -> None:
             name, op = f"image sampler ({sampler})", engine.model.sampler.name
         else:
             gpu_pass = passes[index - first]
-            name = " ".join([gpu_pass.shader] + [f"{k}={v}" for k, v in gpu_pass.defines])
+            name = (gpu_pass.program if isinstance(getattr(gpu_pass, "program", None), str)
+                    else " ".join([gpu_pass.shader] + [f"{k}={v}" for k, v in gpu_pass.defines]))
             op = gpu_pass.op
         kernel, ops = labels.setdefault(draw.program, (name, []))
         if op not in ops:

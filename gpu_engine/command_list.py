@@ -1,9 +1,9 @@
 """Draws turned into the flat list of GL calls they need, with no redundant state changes.
 
 A frame is recorded once at start-up and replayed per frame as `function(*args)` pairs: a
-program, framebuffer, viewport, texture or uniform value is set only where it differs from
-what the calls before it left. On a Pi Zero every call costs the ARM core, so this is the
-per-frame budget that matters besides the shaders themselves.
+program, framebuffer, viewport, scissor box, texture or uniform value is set only where it
+differs from what the calls before it left. On a Pi Zero every call costs the ARM core, so
+this is the per-frame budget that matters besides the shaders themselves.
 """
 from __future__ import annotations
 
@@ -24,15 +24,12 @@ class UniformWrite:
     location: int
     setter: str
     count: int
-    matrix: bool
     data: np.ndarray  # float32, kept alive here: the call gets its address
 
     def args(self) -> tuple:
         address = self.data.ctypes.data
         if self.setter == "glUniform1i":
             return (self.location, int(self.data[0]))
-        if self.matrix:
-            return (self.location, self.count, 0, address)
         return (self.location, self.count, address)
 
 
@@ -44,8 +41,13 @@ class Draw:
     program: int
     framebuffer: int
     viewport: tuple[int, int, int, int]
+    # The box of every rectangle drawn into the target until the next target: a tiler (vc4)
+    # loads and stores only the tiles inside viewport ∩ scissor of a framebuffer's draws.
+    scissor: tuple[int, int, int, int]
     textures: list[tuple[int, Texture]]  # (unit, texture)
     uniforms: list[UniformWrite]
+    first: int = 0   # vertices drawn from the shared vertex buffer
+    count: int = 6
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Bindings:
     program: int | None = None
     framebuffer: int | None = None
     viewport: tuple[int, int, int, int] | None = None
+    scissor: tuple[int, int, int, int] | None = None
     active_unit: int | None = None
     units: dict[int, int] = field(default_factory=dict)  # unit -> texture id
 
@@ -80,7 +83,7 @@ class Recorder:
         self.arrays: list[np.ndarray] = []  # whose addresses the calls hold: alive as long
 
     def call(self, name: str, *args, label: str = "") -> None:
-        self.calls.append((getattr(self.gl, name), args))
+        self.calls.append((getattr(self.gl, name), self.gl.prepared(name, args)))
         self.names.append((name, label))
 
     def bind_framebuffer(self, framebuffer: int, label: str = "") -> None:
@@ -92,6 +95,11 @@ class Recorder:
         if viewport != self.bound.viewport:  # the viewport is context state, kept across binds
             self.call("glViewport", *viewport, label=label)
             self.bound.viewport = viewport
+
+    def set_scissor(self, box: tuple[int, int, int, int], label: str = "") -> None:
+        if box != self.bound.scissor:
+            self.call("glScissor", *box, label=label)
+            self.bound.scissor = box
 
     def activate(self, unit: int, label: str = "") -> None:
         if self.bound.active_unit != unit:
@@ -121,13 +129,14 @@ class Recorder:
         label = draw.label
         self.bind_framebuffer(draw.framebuffer, label)
         self.set_viewport(draw.viewport, label)
+        self.set_scissor(draw.scissor, label)
         # The unit already active first: its bind needs no glActiveTexture.
         for unit, texture in sorted(draw.textures, key=lambda t: t[0] != self.bound.active_unit):
             self.bind_texture(unit, texture, label)
         for write in draw.uniforms:
             self.set_uniform(write, label)
         self.use_program(draw.program, label)
-        self.call("glDrawArrays", g.GL_TRIANGLES, 0, 3, label=label)
+        self.call("glDrawArrays", g.GL_TRIANGLES, draw.first, draw.count, label=label)
 
     def run(self) -> None:
         for function, args in self.calls:

@@ -1,8 +1,7 @@
-"""Headless EGL contexts made by hand, because moderngl's own cannot do OpenGL ES.
+"""Headless EGL contexts made by hand (surfaceless platform, render node chosen by Mesa).
 
-A Pi Zero's vc4 driver offers OpenGL ES 2.0 and desktop GL 2.1 only, while moderngl's
-standalone context asks for a desktop core profile >= 3.3. So we create the context
-ourselves (surfaceless platform, render node chosen by Mesa) and let moderngl attach to it.
+A Pi Zero's vc4 driver offers OpenGL ES 2.0 and desktop GL 2.1 only; the engine asks for
+exactly ES 2.0 (or desktop core 3.3 for comparison) and loads its GL entry points from here.
 """
 from __future__ import annotations
 

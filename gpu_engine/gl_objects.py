@@ -15,13 +15,9 @@ from gpu_engine.errors import ProfileError
 
 POSITION = 0  # the vertex attribute location every program binds aPosition to
 
-# Uniform types: the call that writes them, floats per element, and whether it is a matrix.
-UNIFORM_SETTERS = {
-    0x1406: ("glUniform1fv", 1, False), 0x8B50: ("glUniform2fv", 2, False),
-    0x8B51: ("glUniform3fv", 3, False), 0x8B52: ("glUniform4fv", 4, False),
-    0x8B5A: ("glUniformMatrix2fv", 4, True), 0x8B5B: ("glUniformMatrix3fv", 9, True),
-    0x8B5C: ("glUniformMatrix4fv", 16, True),
-}
+# Float uniform types: the call that writes them (a whole array at once), floats per element.
+UNIFORM_SETTERS = {0x1406: ("glUniform1fv", 1), 0x8B50: ("glUniform2fv", 2),
+                   0x8B51: ("glUniform3fv", 3), 0x8B52: ("glUniform4fv", 4)}
 SAMPLER_2D = 0x8B5E
 
 
@@ -72,14 +68,17 @@ def _shader(gl: g.GLES2, kind: int, source: str, label: str) -> int:
     return shader
 
 
-def compile_program(gl: g.GLES2, vertex: str, fragment: str, label: str) -> Program:
-    """Compile and link; a driver that refuses the source raises ProfileError with its log."""
+def compile_program(gl: g.GLES2, vertex: str, fragment: str, label: str,
+                    attributes: tuple[str, ...] = ("aPosition",)) -> Program:
+    """Compile and link, attribute i at location i; a driver that refuses the source raises
+    ProfileError with its log."""
     shaders = [_shader(gl, g.GL_VERTEX_SHADER, vertex, label),
                _shader(gl, g.GL_FRAGMENT_SHADER, fragment, label)]
     program = gl.checked("glCreateProgram")
     for shader in shaders:
         gl.checked("glAttachShader", program, shader)
-    gl.checked("glBindAttribLocation", program, POSITION, b"aPosition")
+    for index, attribute in enumerate(attributes):
+        gl.checked("glBindAttribLocation", program, POSITION + index, attribute.encode())
     gl.checked("glLinkProgram", program)
     for shader in shaders:
         gl.checked("glDeleteShader", shader)  # freed with the program
@@ -149,13 +148,19 @@ def new_framebuffer(gl: g.GLES2, texture: Texture) -> int:
     return framebuffer
 
 
-def new_quad_buffer(gl: g.GLES2, desktop: bool) -> None:
-    """One triangle covering the viewport, as the vertex attribute every program reads."""
+def new_vertex_buffer(gl: g.GLES2, desktop: bool, vertices: np.ndarray) -> None:
+    """Every pass's vertices in one buffer, bound once: location 0 the vec2 position, location
+    k ≥ 1 the vec4 at float 2 + 4(k − 1) of a row (a program reads the attributes it has)."""
     if desktop:  # core profiles draw only with a vertex array object bound
         gl.checked("glBindVertexArray", _new_name(gl, "glGenVertexArrays"))
-    vertices = np.array([-1, -1, 3, -1, -1, 3], np.float32)
+    vertices = np.ascontiguousarray(vertices, np.float32)
     gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, _new_name(gl, "glGenBuffers"))
     gl.checked("glBufferData", g.GL_ARRAY_BUFFER, vertices.nbytes, vertices.ctypes.data,
                g.GL_STATIC_DRAW)
-    gl.checked("glVertexAttribPointer", POSITION, 2, g.GL_FLOAT, 0, 0, None)
+    stride = 4 * vertices.shape[1]
+    gl.checked("glVertexAttribPointer", POSITION, 2, g.GL_FLOAT, 0, stride, None)
     gl.checked("glEnableVertexAttribArray", POSITION)
+    for index in range(1, (vertices.shape[1] - 2) // 4 + 1):
+        gl.checked("glVertexAttribPointer", POSITION + index, 4, g.GL_FLOAT, 0, stride,
+                   ctypes.c_void_p(4 * (2 + 4 * (index - 1))))
+        gl.checked("glEnableVertexAttribArray", POSITION + index)

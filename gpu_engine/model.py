@@ -8,8 +8,8 @@ from pathlib import Path
 from gpu_engine.chunkfile import parse_chunks, read_chunks
 from gpu_engine.errors import ModelError
 from gpu_engine.listing import Block, parse_listing
-from gpu_engine.ops import OP_TYPES, Conv2D, Dense, ImageSampler, Softmax
-from gpu_engine.ops.base import MAIN, RESIDUAL, Connection, Op, Params
+from gpu_engine.ops import OP_TYPES
+from gpu_engine.ops.base import CODES, LOGITS, MAIN, PROBABILITIES, Connection, Op, Params
 
 MAX_OPS = 4096
 
@@ -21,8 +21,9 @@ class Model:
     labels: list[str] = field(default_factory=list)
 
     @property
-    def sampler(self) -> ImageSampler:
-        return self.ops[0]  # type: ignore[return-value]
+    def sampler(self) -> Op:
+        """The source op (the image sampler): the model's first op."""
+        return self.ops[0]
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -36,13 +37,7 @@ class Model:
         return sum(op.multiply_adds() for op in self.ops)
 
     def parameters(self) -> int:
-        total = 0
-        for op in self.ops:
-            if isinstance(op, Conv2D):
-                total += op.weights.size + (op.bias.size if op.use_bias else 0)
-            elif isinstance(op, Dense):
-                total += op.matrix.size + (op.bias.size if op.use_bias else 0)
-        return total
+        return sum(op.parameters() for op in self.ops)
 
 
 def load_model(path: str | os.PathLike[str]) -> Model:
@@ -127,36 +122,33 @@ def _connect(ops: list[Op], blocks: list[Block]) -> None:
 
 
 def _check_structure(ops: list[Op]) -> None:
-    if not isinstance(ops[0], ImageSampler):
-        raise ModelError(f"the first op must be an image_sampler, not {ops[0].TYPE} "
+    """Graph rules from what each op declares: one source op first, every input reading a kind
+    of output its slot accepts, shuffles only on 8-bit main inputs, one final output."""
+    sources = sorted(t for t, cls in OP_TYPES.items() if not cls.INPUTS)
+    if ops[0].INPUTS:
+        raise ModelError(f"the first op must be an {' or '.join(sources)}, not {ops[0].TYPE} "
                          f"{ops[0].name!r}")
     by_name = {op.name: op for op in ops}
     for op in ops[1:]:
-        if isinstance(op, ImageSampler):
-            raise ModelError(f"op {op.name!r}: only one image_sampler (the first op) is supported")
+        if not op.INPUTS:
+            raise ModelError(f"op {op.name!r}: only one {op.TYPE} (the first op) is supported")
         if MAIN not in op.inputs:
             raise op.error("its main input (to_input 0) is not connected")
         for slot, connection in op.inputs.items():
             source = by_name[connection.source]
-            if connection.shuffle > 1:
-                if isinstance(source, (ImageSampler, Dense, Softmax)):
-                    raise op.error(f"input {slot} shuffles the output of {source.TYPE} "
-                                   f"{source.name!r}; only 8-bit activations can be shuffled")
-            if isinstance(source, Softmax) or (isinstance(source, Dense) and
-                                                not isinstance(op, Softmax)):
-                raise op.error(f"cannot read the output of {source.TYPE} {source.name!r}")
-            if isinstance(source, ImageSampler) and not (
-                    isinstance(op, Conv2D) and op.image_input and slot == MAIN):
-                raise op.error("only a 3-input-channel conv2d can read the image_sampler output")
-        if isinstance(op, Conv2D) and op.image_input and \
-                not isinstance(by_name[op.inputs[MAIN].source], ImageSampler):
-            raise op.error("input_channels = 3 means the image input, but its input is "
-                           f"{op.inputs[MAIN].source!r}")
-        if isinstance(op, Softmax) and not isinstance(by_name[op.inputs[MAIN].source], Dense):
-            raise op.error("softmax must follow a dense op")
+            if connection.shuffle > 1 and source.OUTPUT != CODES:
+                raise op.error(f"input {slot} shuffles the output of {source.TYPE} "
+                               f"{source.name!r}; only 8-bit activations can be shuffled")
+            if connection.shuffle > 1 and slot != MAIN:
+                raise op.error(f"a shuffled input {slot} is not supported (only the main input)")
+            if source.OUTPUT not in op.accepts(slot):
+                raise op.error(f"input {slot} cannot read the output of {source.TYPE} "
+                               f"{source.name!r} ({source.OUTPUT}; it reads "
+                               f"{' or '.join(op.accepts(slot))})")
     last = ops[-1]
-    if not isinstance(last, (Softmax, Dense)):
-        raise ModelError(f"the last op must be dense or softmax, not {last.TYPE} {last.name!r}")
+    if last.OUTPUT not in (LOGITS, PROBABILITIES):
+        raise ModelError(f"the last op must produce logits or probabilities, not {last.TYPE} "
+                         f"{last.name!r}")
     consumed = {c.source for op in ops for c in op.inputs.values()}
     if last.name in consumed:
         raise ModelError(f"the last op {last.name!r} feeds another op")
@@ -164,10 +156,6 @@ def _check_structure(ops: list[Op]) -> None:
         if op.name not in consumed:
             raise ModelError(f"op {op.name!r} ({op.TYPE}) feeds nothing: the graph must end in "
                              f"its last op")
-    for op in ops:
-        for slot, connection in op.inputs.items():
-            if connection.shuffle > 1 and slot == RESIDUAL:
-                raise op.error("a shuffled residual input is not supported")
 
 
 def _labels(chunks: dict[str, bytes], classes: int) -> list[str]:

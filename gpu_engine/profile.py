@@ -12,6 +12,8 @@ class DeviceProfile:
     max_samplers: int            # texture units one fragment shader may bind
     max_texture_size: int        # largest side of a 2-D texture
     max_uniform_vectors: int     # fragment-shader uniform vec4s
+    max_attributes: int = 8      # vertex attributes (vec4 each)
+    max_varyings: int = 8        # varying vec4s
     render_formats: tuple[str, ...] = ("RGBA8",)
     color_outputs: int = 1
 
@@ -24,28 +26,34 @@ VC4_GLES2 = DeviceProfile("vc4-gles2", max_samplers=8, max_texture_size=2048,
 
 
 def check_plan(plan, profile: DeviceProfile = VC4_GLES2) -> None:
-    """Raise ProfileError for the first pass or texture that exceeds the profile."""
-    for layout in plan.layouts.values():
-        width, height = layout.texture_size
-        if max(width, height) > profile.max_texture_size:
+    """Raise ProfileError for the first texture or pass that exceeds the profile."""
+    owners = {tile.texture: name for name, layout in plan.tensors.items() for tile in layout.tiles}
+    for texture in plan.textures.values():
+        if max(texture.width, texture.height) > profile.max_texture_size:
+            size = f"{texture.width}x{texture.height}"
+            if texture.name in owners:
+                raise ProfileError(f"op {owners[texture.name]!r}: its output needs a {size} "
+                                   f"texture, larger than the {profile.max_texture_size} texels "
+                                   f"of profile {profile.name}")
+            raise ProfileError(f"op {texture.name.split('/')[0]!r}: its texture "
+                               f"{texture.name!r} needs {size} texels, more than the "
+                               f"{profile.max_texture_size} of profile {profile.name}")
+    for gpu_pass in plan.passes + list(plan.frame_passes.values()):
+        program = plan.programs[gpu_pass.program]
+        if len(program.samplers) > profile.max_samplers:
             raise ProfileError(
-                f"op {layout.name!r}: its output needs a {width}x{height} texture, larger than "
-                f"the {profile.max_texture_size} texels of profile {profile.name}")
-    for constant in plan.constants.values():
-        height, width = constant.data.shape[:2]
-        if max(width, height) > profile.max_texture_size:
+                f"op {gpu_pass.op!r}: one pass needs {len(program.samplers)} samplers, more "
+                f"than the {profile.max_samplers} of profile {profile.name} (use more groups)")
+        slots = min(profile.max_attributes, profile.max_varyings + 1) - 1  # after the position
+        positions = sum(size for _, size in program.attributes[1:]) // 2
+        if len(program.attributes) - 1 > slots:
             raise ProfileError(
-                f"op {constant.name.split('/')[0]!r}: its weights need a {width}x{height} "
-                f"texture, larger than the {profile.max_texture_size} texels of profile "
-                f"{profile.name}")
-    for gpu_pass in plan.passes:
-        if len(gpu_pass.samplers) > profile.max_samplers:
+                f"op {gpu_pass.op!r}: one pass reads {positions} texture positions, more than "
+                f"the {2 * slots} that the vertex attributes and varyings of profile "
+                f"{profile.name} carry (use more groups)")
+        if program.params_count > profile.max_uniform_vectors:
             raise ProfileError(
-                f"op {gpu_pass.op!r}: one pass needs {len(gpu_pass.samplers)} samplers, more than "
-                f"the {profile.max_samplers} of profile {profile.name} (use more groups)")
-        if gpu_pass.uniform_vectors > profile.max_uniform_vectors:
-            raise ProfileError(
-                f"op {gpu_pass.op!r}: one pass needs {gpu_pass.uniform_vectors} uniform vectors, "
+                f"op {gpu_pass.op!r}: one pass needs {program.params_count} uniform vectors, "
                 f"more than the {profile.max_uniform_vectors} of profile {profile.name}")
 
 

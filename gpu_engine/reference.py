@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpu_engine.model import Model
-from gpu_engine.ops.base import LEVELS, Connection
+from gpu_engine.ops.base import LEVELS, PROBABILITIES, Connection
 from gpu_engine.ops.shuffle import channel_permutation
 
 
@@ -37,4 +37,4 @@ def run(model: Model, image: np.ndarray, level: str = "gles2") -> dict[str, np.n
 def classify(model: Model, image: np.ndarray, level: str = "gles2") -> np.ndarray:
     from gpu_engine.ops.softmax import softmax
     last = run(model, image, level)[model.ops[-1].name]
-    return last if model.ops[-1].TYPE == "softmax" else softmax(last)
+    return last if model.ops[-1].OUTPUT == PROBABILITIES else softmax(last)

@@ -11,12 +11,10 @@ from gpu_engine import gles2 as g
 from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo
 from gpu_engine.gl_objects import (SAMPLER_2D, UNIFORM_SETTERS, Program, Texture,
-                                   compile_program, location, new_framebuffer, new_quad_buffer,
-                                   new_texture, specify)
+                                   compile_program, location, new_framebuffer, new_texture,
+                                   new_vertex_buffer, specify)
 from gpu_engine.model import Model
-from gpu_engine.ops.dense import Dense
-from gpu_engine.ops.softmax import softmax
-from gpu_engine.plan import Pass, TextureRef
+from gpu_engine.plan import FRAME, Pass
 from gpu_engine.planner import make_plan
 from gpu_engine.profile import VC4_GLES2, DeviceProfile, ProfileError, check_plan
 
@@ -26,13 +24,20 @@ class Engine:
     is current in the thread that made it. `gl_calls` (benchmarks, tests) counts every GL call."""
 
     def __init__(self, model: Model, api: str = egl.API_GLES2,
-                 profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None):
+                 profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None,
+                 fold_weights: bool | None = None):
+        """`fold_weights`: weights as literals of a program per draw (see planner.make_plan);
+        by default on software renderers, where it makes the kernels several times faster,
+        and not on a GPU, which reads both from the same uniform stream."""
         self.model = model
         self.plan = make_plan(model)
         check_plan(self.plan, profile)
         self._context = GLContext(api, gl_calls)
         self._gl = self._context.gl
         try:
+            if self.gl_info.software if fold_weights is None else fold_weights:
+                self.plan = make_plan(model, fold_weights=True)
+                check_plan(self.plan, profile)
             self._set_up(profile)
         except BaseException:
             self._context.release()  # a model this GPU refuses must not leak its context
@@ -46,15 +51,16 @@ class Engine:
         gl.checked("glPixelStorei", g.GL_UNPACK_ALIGNMENT, 1)
         gl.checked("glPixelStorei", g.GL_PACK_ALIGNMENT, 1)
         gl.checked("glDisable", g.GL_DITHER)  # ES 2.0 starts with dithering on
-        new_quad_buffer(gl, desktop=self.gl_info.api == egl.API_GL)
-        self._programs: dict[tuple, Program] = {}
-        self._textures: dict[TextureRef, Texture] = {}
-        self._framebuffers: dict[TextureRef, int] = {}
+        gl.checked("glEnable", g.GL_SCISSOR_TEST)  # each draw's box: see Draw.scissor
+        self._programs: dict[str, Program] = {}
+        self._textures: dict[str, Texture] = {}
+        self._framebuffers: dict[str, int] = {}
         self._frame_textures: dict[tuple, Texture] = {}
         self._allocate()
+        self._sampler_passes = self.plan.frame_passes
+        self._first = self._vertex_buffer()
+        self._scissors = _span_boxes(self.plan.passes)
         self._draws = [self._resolve(p) for p in self.plan.passes]
-        sampler = self.model.sampler
-        self._sampler_passes = sampler.gpu_passes(self.plan.layouts[sampler.name])
         # What is bound and what each program's uniforms hold now, so that no call repeats it.
         self._bound = Bindings()
         self._uniforms: dict[tuple[int, int], bytes] = {}
@@ -76,30 +82,40 @@ class Engine:
         check_plan(self.plan, live)
         return size
 
-    def _program(self, key: tuple) -> Program:
+    def _program(self, key: str) -> Program:
         if key not in self._programs:
-            shader, defines = key
-            label = f"{shader} {dict(defines)}"
+            source = self.plan.programs[key]
             try:
                 self._programs[key] = compile_program(
-                    self._gl, shader_source.vertex_source(),
-                    shader_source.fragment_source(shader, defines), label)
+                    self._gl, source.vertex_source, source.fragment_source, key,
+                    tuple(name for name, _ in source.attributes))
             except ProfileError as exc:
                 raise ProfileError(f"{exc} (on {self.gl_info.renderer})") from exc
         return self._programs[key]
 
     def _allocate(self) -> None:
-        """Every tensor's textures, zero-filled (the borders stay zero for good)."""
-        for layout in self.plan.layouts.values():
-            width, height = layout.texture_size
-            for index in range(layout.texture_count):
-                ref = TextureRef(layout.name, index)
-                self._textures[ref] = new_texture(self._gl, width, height, g.GL_RGBA)
-                self._framebuffers[ref] = new_framebuffer(self._gl, self._textures[ref])
-        for name, constant in self.plan.constants.items():
-            height, width = constant.data.shape[:2]
-            self._textures[TextureRef(name)] = new_texture(self._gl, width, height, g.GL_RGBA,
-                                                           constant.data)
+        """Every texture of the plan, zero-filled unless it has contents (the borders of tiles
+        stay zero for good); a framebuffer for each one drawn into."""
+        for name, texture in self.plan.textures.items():
+            self._textures[name] = new_texture(self._gl, texture.width, texture.height,
+                                               g.GL_RGBA, texture.data)
+            if texture.target:
+                self._framebuffers[name] = new_framebuffer(self._gl, self._textures[name])
+
+    def _vertex_buffer(self) -> dict[int, int]:
+        """All passes' vertices in one buffer, rows padded to the widest program's; the first
+        vertex of each pass by id."""
+        passes = [*self.plan.passes, *self._sampler_passes.values()]
+        width = max(p.vertices.shape[1] for p in passes)
+        width = 2 + 4 * -(-(width - 2) // 4)
+        rows = np.zeros((sum(p.vertex_count for p in passes), width), np.float32)
+        first, at = {}, 0
+        for gpu_pass in passes:
+            first[id(gpu_pass)] = at
+            rows[at:at + gpu_pass.vertex_count, :gpu_pass.vertices.shape[1]] = gpu_pass.vertices
+            at += gpu_pass.vertex_count
+        new_vertex_buffer(self._gl, self.gl_info.api == egl.API_GL, rows)
+        return first
 
     def _uniform(self, program: Program, name: str, value) -> UniformWrite | None:
         where = location(self._gl, program, name)
@@ -107,29 +123,37 @@ class Engine:
             return None  # not used by this variant: the compiler dropped it
         kind, size = program.active[name.split("[")[0]]
         if kind == SAMPLER_2D:
-            return UniformWrite(program.id, where, "glUniform1i", 1, False,
-                                np.array([value], np.int32))
-        setter, floats, matrix = UNIFORM_SETTERS[kind]
+            return UniformWrite(program.id, where, "glUniform1i", 1, np.array([value], np.int32))
+        if kind not in UNIFORM_SETTERS:
+            raise ProfileError(f"uniform {name} of {program.label}: only float, vec2-4 and "
+                               f"sampler2D uniforms are written (GL type 0x{kind:04x})")
+        setter, floats = UNIFORM_SETTERS[kind]
         data = np.ascontiguousarray(value, np.float32).ravel()
         if data.size % floats:
             raise ValueError(f"uniform {name} of {program.label}: {data.size} floats do not "
                              f"fill whole elements of {floats}")
         count = min(data.size // floats, 1 if "[" in name else size)
-        return UniformWrite(program.id, where, setter, count, matrix, data)
+        return UniformWrite(program.id, where, setter, count, data)
 
     def _resolve(self, gpu_pass: Pass, frame: list[Texture] | None = None,
-                 extra: dict[str, np.ndarray] | None = None) -> Draw:
-        program = self._program(gpu_pass.program_key)
+                 params: np.ndarray | None = None) -> Draw:
+        program = self._program(gpu_pass.program)
+        source = self.plan.programs[gpu_pass.program]
         textures, writes = [], []
-        for unit, (name, ref) in enumerate(gpu_pass.samplers):
-            textures.append((unit, frame[ref.index] if ref.tensor == "frame"
-                             else self._textures[ref]))
+        for unit, name in enumerate(gpu_pass.textures):
+            kind, _, index = name.partition(":")
+            textures.append((unit, frame[int(index)] if kind == FRAME else self._textures[name]))
+        for unit, name in enumerate(source.samplers):
             writes.append(self._uniform(program, name, unit))
-        for name, value in {**gpu_pass.uniforms, **(extra or {})}.items():
-            writes.append(self._uniform(program, name, value))
+        params = gpu_pass.params if params is None else params
+        if source.params and params is not None:
+            writes.append(self._uniform(program, source.params, params))
+        target = self.plan.textures[gpu_pass.target]
+        scissor = self._scissors.get(id(gpu_pass)) or _box(gpu_pass.rects)
         return Draw(f"op {gpu_pass.op} ({program.label}) into {gpu_pass.target}", program.id,
-                    self._framebuffers[gpu_pass.target], gpu_pass.viewport, textures,
-                    [w for w in writes if w is not None])
+                    self._framebuffers[gpu_pass.target], (0, 0, target.width, target.height),
+                    scissor, textures, [w for w in writes if w is not None],
+                    self._first[id(gpu_pass)], gpu_pass.vertex_count)
 
     def _warm_up(self) -> None:
         """Drivers compile shaders lazily at the first draw; pay for it now, not on frame one."""
@@ -172,7 +196,7 @@ class Engine:
                 specify(lambda *call: recorder.call(*call, label=label), texture, plane)
         height, width = planes[0].shape[:2]
         recorder.draw(self._resolve(self._sampler_passes[kind], textures,
-                                    self.model.sampler.frame_uniforms(width, height)))
+                                    self.plan.frame_params(width, height)))
         self._run(recorder, checked=True)
         self._uploaded = key
 
@@ -248,9 +272,8 @@ class Engine:
         return pixels
 
     def _logits(self) -> np.ndarray:
-        rows = self.plan.logits_count // 2
-        pixels = self._read(self._framebuffers[self.plan.logits], 0, 0, 1, rows)
-        return Dense.decode_logits(pixels.reshape(rows, 4))
+        texture, rect = self.plan.readback
+        return self.plan.decode(self._read(self._framebuffers[texture], *rect))
 
     def _infer(self, upload) -> np.ndarray:
         start = time.perf_counter()
@@ -264,7 +287,7 @@ class Engine:
         done = time.perf_counter()
         self.last_timings = {"upload": uploaded - start, "gpu": drawn - uploaded,
                              "readback": done - drawn}
-        return softmax(logits) if self.model.ops[-1].TYPE == "softmax" else logits
+        return self.plan.finish(logits)
 
     def classify_rgb(self, image: np.ndarray) -> np.ndarray:
         """Probabilities (or logits, for a model without softmax) for an RGB(A) frame."""
@@ -286,45 +309,38 @@ class Engine:
             raise ValueError(f"code {code} is not an 8-bit value")
         self._context.make_current()
         gl, value = self._gl, code / 255.0
-        sampler = next(iter(self._sampler_passes.values()))
-        regions = {(d.framebuffer, d.viewport) for d in self._draws}
-        regions.add((self._framebuffers[sampler.target], sampler.viewport))
+        regions = {(self._framebuffers[p.target], rect)
+                   for p in [*self.plan.passes, *self._sampler_passes.values()]
+                   for rect in p.rects}
         self._forget_state()
         gl.checked("glClearColor", value, value, value, value)
-        gl.checked("glEnable", g.GL_SCISSOR_TEST)
-        try:
-            for framebuffer, viewport in sorted(regions):
-                gl.checked("glBindFramebuffer", g.GL_FRAMEBUFFER, framebuffer)
-                gl.checked("glScissor", *viewport)
-                gl.checked("glClear", g.GL_COLOR_BUFFER_BIT)
-        finally:
-            gl.checked("glDisable", g.GL_SCISSOR_TEST)
+        for framebuffer, box in sorted(regions):  # the scissor test is always on
+            gl.checked("glBindFramebuffer", g.GL_FRAMEBUFFER, framebuffer)
+            gl.checked("glScissor", *box)
+            gl.checked("glClear", g.GL_COLOR_BUFFER_BIT)
 
     def write_tensor(self, name: str, values: np.ndarray) -> None:
         """Store an op's output (values in [0, 1], H×W×C) as its 8-bit codes."""
         self._context.make_current()
-        layout = self.plan.layouts[name]
+        layout = self.plan.tensors[name]
         codes = np.floor(np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8)
         codes = _pad_channels(codes, layout.quads)
-        h, w = layout.shape[:2]
         self._forget_state()
-        for q in range(layout.quads):
-            ref, (x, y) = layout.quad(q)
+        for q, tile in enumerate(layout.tiles):
+            x, y, w, h = layout.rect(q)
             quad = np.ascontiguousarray(codes[..., 4 * q:4 * q + 4])
             self._gl.checked("glActiveTexture", g.GL_TEXTURE0)
-            self._gl.checked("glBindTexture", g.GL_TEXTURE_2D, self._textures[ref].id)
+            self._gl.checked("glBindTexture", g.GL_TEXTURE_2D, self._textures[tile.texture].id)
             self._gl.checked("glTexSubImage2D", g.GL_TEXTURE_2D, 0, x, y, w, h, g.GL_RGBA,
                              g.GL_UNSIGNED_BYTE, quad.ctypes.data)
 
     def read_tensor(self, name: str) -> np.ndarray:
         """An op's stored output as H×W×C codes."""
         self._context.make_current()
-        layout = self.plan.layouts[name]
-        h, w, c = layout.shape
-        quads = []
-        for q in range(layout.quads):
-            ref, (x, y) = layout.quad(q)
-            quads.append(self._read(self._framebuffers[ref], x, y, w, h))
+        layout = self.plan.tensors[name]
+        quads = [self._read(self._framebuffers[tile.texture], *layout.rect(q))
+                 for q, tile in enumerate(layout.tiles)]
+        c = layout.shape[2]
         self._gl.check(f"reading tensor {name}")
         return np.concatenate(quads, axis=2)[..., :c]
 
@@ -344,6 +360,25 @@ class Engine:
     def release(self) -> None:
         self._context.make_current()
         self._context.release()
+
+
+def _box(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The smallest (x, y, width, height) holding every rectangle."""
+    x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+    x1, y1 = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _span_boxes(passes: list[Pass]) -> dict[int, tuple[int, int, int, int]]:
+    """For each pass (by id), the box of all rectangles of the run of consecutive passes
+    drawing into its target: one scissor per framebuffer bind."""
+    boxes, start = {}, 0
+    for end in range(1, len(passes) + 1):
+        if end == len(passes) or passes[end].target != passes[start].target:
+            box = _box([r for p in passes[start:end] for r in p.rects])
+            boxes.update({id(p): box for p in passes[start:end]})
+            start = end
+    return boxes
 
 
 def _pad_channels(codes: np.ndarray, quads: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from gpu_engine.errors import ModelError
 from gpu_engine.listing import format_listing, parse_listing
 from gpu_engine.model import Model, build_model
 from gpu_engine.ops import OP_TYPES
-from gpu_engine.ops.base import Params, to_codes
+from gpu_engine.ops.base import LOGITS, Params, to_codes
 from gpu_engine.reference import view
 
 SENTINEL = 0x5A
@@ -153,17 +153,16 @@ def check(engine, model: Model) -> list[str]:
              sampler.reference(image, "float"))
 
     passes = engine.plan.passes
-    logits_op = engine.plan.logits.tensor
     for op in model.ops[1:]:
-        kernels = sorted({" ".join([p.shader, *(f"{k}={v}" for k, v in p.defines)])
-                          for p in passes if p.op == op.name})
+        # the kernel variants of the op's draws (programs folded per draw named once)
+        kernels = sorted({p.program.split(f" {op.name}#")[0] for p in passes if p.op == op.name})
         if not kernels:
             continue  # computed on the CPU (softmax)
         engine.run_op(op.name)
         inputs = {slot: view(codes[c.source].astype(np.float64) / 255, c)
                   for slot, c in op.inputs.items()}
         what = f"op {op.name!r} ({'; '.join(kernels)})"
-        if op.name == logits_op:
+        if op.OUTPUT == LOGITS:
             _compare_logits(failures, what, engine.logits(), op.reference(inputs, "gles2"))
         else:
             codes[op.name] = engine.read_tensor(op.name)

@@ -1,4 +1,10 @@
-"""Assemble GLSL ES 1.00 sources from shaders/: version line, defines, shared code, kernel."""
+"""Assemble GLSL ES 1.00 sources from the kernel files of shaders/.
+
+A kernel file is a template: `$name` placeholders are filled with code its op generates per
+variant (taps written out, constants folded), and a line `//!include FILE` pulls in a shared
+file (GLSL ES 1.00 has no #include). Every source starts with `#version 100` and the shared
+precision and helper code of common.glsl.
+"""
 from __future__ import annotations
 
 from string import Template
@@ -6,42 +12,44 @@ from string import Template
 import shaders
 
 VERTEX = "quad.vert"
-# Kernels that use the fixed-point helpers get them prepended (GLSL ES 1.00 has no #include).
-NEEDS_FIXED_POINT = {"dense_multiply.frag", "dense_sum.frag"}
 
 
-def vertex_source() -> str:
-    return "#version 100\n" + shaders.source(VERTEX)
+def _expand(name: str, values: dict[str, str]) -> str:
+    lines = []
+    for line in shaders.source(name).splitlines(keepends=True):
+        if line.startswith("//!include "):
+            lines.append(shaders.source(line.split()[1]))
+        else:
+            lines.append(line)
+    return Template("".join(lines)).substitute(values)
 
 
-def fragment_source(name: str, defines: tuple[tuple[str, int], ...]) -> str:
+def vertex_source(attributes: tuple[tuple[str, int], ...]) -> str:
+    """The pass's vertex shader: position, then each `aX` attribute handed on as varying `vX`."""
+    declarations, assignments = [], []
+    for name, size in attributes[1:]:
+        kind = f"vec{size}"
+        declarations.append(f"attribute highp {kind} {name};\nvarying highp {kind} v{name[1:]};")
+        assignments.append(f"    v{name[1:]} = {name};")
+    return "#version 100\n" + _expand(VERTEX, {"declarations": "\n".join(declarations),
+                                              "assignments": "\n".join(assignments)})
+
+
+def varyings(attributes: tuple[tuple[str, int], ...]) -> str:
+    """The fragment shader's declarations of the varyings `vertex_source` writes."""
+    return "\n".join(f"varying highp vec{size} v{name[1:]};" for name, size in attributes[1:])
+
+
+def fragment_source(name: str, defines: tuple[tuple[str, int | str], ...] = (),
+                    **values: str) -> str:
     parts = ["#version 100\n"]
     parts += [f"#define {key} {value}\n" for key, value in defines]
     parts.append(shaders.source("common.glsl"))
-    if name in NEEDS_FIXED_POINT:
-        parts.append(shaders.source("fixed_point.glsl"))
-    kernel = shaders.source(name)
-    if name in GENERATED:
-        kernel = Template(kernel).substitute(taps=GENERATED[name](dict(defines)))
-    parts.append(kernel)
+    parts.append(_expand(name, values))
     return "".join(parts)
 
 
-def _conv2d_taps(defines: dict[str, int]) -> str:
-    from gpu_engine.ops.conv2d import tap_code
-    return tap_code(defines)
-
-
-def _pooling2d_taps(defines: dict[str, int]) -> str:
-    from gpu_engine.ops.pooling2d import tap_code
-    return tap_code(defines)
-
-
-# Kernels whose taps are written out per variant by their op ($taps in the file).
-GENERATED = {"conv2d.frag": _conv2d_taps, "pooling2d.frag": _pooling2d_taps}
-
-
 def all_kernels() -> list[str]:
-    """Every fragment kernel file, for tests that compile them all."""
+    """Every fragment kernel file, for tests that check each one is used."""
     from importlib import resources
     return sorted(p.name for p in resources.files("shaders").iterdir() if p.name.endswith(".frag"))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a Debian 12 development machine (no GPU, no camera): Mesa's EGL/GLES libraries for
-# real OpenGL on llvmpipe, Chromium for the page tests, and the project with its test tools in
+# real OpenGL on llvmpipe, Chromium for the page tests, mosquitto for the MQTT tests (run by the
+# tests themselves, never as a system service), and the project with its test tools in
 # a virtual environment inside this checkout (.venv), so the system's externally managed
 # Python (PEP 668) is never touched and two clones never share one editable install.
 # Idempotent: runs quickly when everything is already there.
@@ -22,7 +23,7 @@ for arg in "$@"; do
 done
 
 bash scripts/apt-ensure.sh python3 python3-venv libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 \
-    chromium fonts-dejavu-core
+    chromium fonts-dejavu-core mosquitto
 
 python=${SHADERCAM_PYTHON:-python3}
 venv=${SHADERCAM_VENV:-.venv}

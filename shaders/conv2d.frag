@@ -1,26 +1,11 @@
-// conv2d for one output quad (4 channels): NQ input quads of its group, K×K taps, stride,
-// optional residual, bias, activation. Defines: NQ, K, STRIDE, DEPTHWISE, IMAGE, RESIDUAL,
-// ACTIVATION. The taps (the placeholder in main) are written out per variant by
-// gpu_engine/ops/conv2d.py: constant uniform and sampler indices only, as the VideoCore IV
-// compiler needs (no spilling, no dynamic sampler indexing; a loop over taps would turn the
-// weights into memory loads).
-uniform highp sampler2D uInput[NQ];
-#if DEPTHWISE
-uniform highp vec4 uWeights[K * K];
-#elif IMAGE
-uniform highp vec4 uWeights[K * K * 3];  // per tap: weights from the red, green, blue channel
-#else
-uniform highp mat4 uWeights[K * K * NQ];  // column c: weights from input channel c
-#endif
-uniform highp vec4 uBias;
-uniform highp vec2 uOutputOrigin;
-uniform highp vec2 uInputOrigin;  // texel centre of input row/column 0 minus the padding
-uniform highp vec2 uInputStep;    // 1 / input texture size
-#if RESIDUAL
-uniform highp sampler2D uResidual;
-uniform highp vec2 uResidualOrigin;
-uniform highp vec2 uResidualStep;
-#endif
+// conv2d, one output quad (4 channels) per rectangle: the taps of its group's input quads,
+// residual, bias, activation. gpu_engine/ops/conv2d.py fills in the placeholders per variant:
+// every tap written out with constant indices and texel offsets folded into literals (the
+// VideoCore IV compiler neither spills registers nor indexes samplers dynamically, and a loop
+// over taps would turn the weights into memory loads). The weights (a vec4 per input channel
+// and tap: the 4 output channels' weights), the bias and the offsets of input tiles elsewhere
+// are the uParams array, or literals where the plan folds them. Define: ACTIVATION.
+$declarations
 
 highp vec4 activate(highp vec4 z) {
 #if ACTIVATION == 0
@@ -34,13 +19,8 @@ highp vec4 activate(highp vec4 z) {
 }
 
 void main() {
-    highp vec2 pixel = outputPixel(uOutputOrigin);
-    highp vec2 corner = (pixel * float(STRIDE) + uInputOrigin) * uInputStep;
     highp vec4 sum = vec4(0.0);
     highp vec4 x;
 $taps
-#if RESIDUAL
-    sum += texture2D(uResidual, (pixel + uResidualOrigin) * uResidualStep);
-#endif
-    gl_FragColor = activate(sum + uBias);
+    gl_FragColor = activate(sum + $bias);
 }

@@ -1,19 +1,11 @@
-// pooling2d for one quad: max or average over a K×K window. Defines: K, STRIDE, MAX. The taps
-// (the placeholder in main) are written out per variant by gpu_engine/ops/pooling2d.py: the
-// VideoCore IV compiler unrolls loops only up to 32 iterations.
-uniform highp sampler2D uInput;
-uniform highp vec2 uOutputOrigin;
-uniform highp vec2 uInputOrigin;
-uniform highp vec2 uInputStep;
-uniform highp float uScale;  // 1/K² as the 10-decimal literal of the format (§4.4)
+// pooling2d, one quad per rectangle: max or average over a K×K window. gpu_engine/ops/
+// pooling2d.py writes out the taps with their texel offsets folded into literals (the
+// VideoCore IV compiler unrolls loops only up to 32 iterations); an average is scaled
+// by 1/K² as the format's 10-decimal literal (§4.4).
+$declarations
 
 void main() {
-    highp vec2 corner = (outputPixel(uOutputOrigin) * float(STRIDE) + uInputOrigin) * uInputStep;
-    highp vec4 acc = texture2D(uInput, corner);
+    highp vec4 acc = texture2D(uInput, vCoord0);
 $taps
-#if MAX
-    gl_FragColor = acc;
-#else
-    gl_FragColor = acc * uScale;
-#endif
+    gl_FragColor = $finish;
 }

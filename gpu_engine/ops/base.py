@@ -23,16 +23,33 @@ class Connection:
     shuffle: int = 0
 
 
+# What an op's output is, for the graph checks: which op may read which.
+IMAGE, CODES, LOGITS, PROBABILITIES = "image", "codes", "logits", "probabilities"
+
+
 @dataclass
 class Op:
-    """An operation of the graph: parsed parameters, inputs and (once known) its output shape."""
+    """An operation of the graph: parsed parameters, inputs and (once known) its output shape.
+
+    The one interface every op implements (one module per op, nothing else knows op types):
+    `parse` (description block -> op), `infer_shape`, `load_weights`, `reference` (the NumPy
+    oracle), what it reads (`accepts`) and writes (`OUTPUT`), the zero border it reads around
+    an input (`border_needed`), and `plan`, which adds its programs and passes to the GPU plan.
+    """
 
     TYPE: ClassVar[str] = ""
     INPUTS: ClassVar[tuple[int, ...]] = (MAIN,)
+    OUTPUT: ClassVar[str] = CODES
+    ON_GPU: ClassVar[bool] = True        # False: runs on the CPU after the read-back
+    STORES_CODES: ClassVar[bool] = True  # its output is an 8-bit tensor in tiles
 
     name: str
     inputs: dict[int, Connection] = field(default_factory=dict)
     shape: Shape = (0, 0, 0)
+
+    @classmethod
+    def parse(cls, name: str, params: Params) -> Op:
+        raise NotImplementedError
 
     def error(self, problem: str) -> ModelError:
         return ModelError(f"op {self.name!r} ({self.TYPE}): {problem}")
@@ -43,7 +60,34 @@ class Op:
     def load_weights(self, chunks: dict[str, bytes], where: str) -> None:
         """Read the op's parameter chunks (ops without parameters have none)."""
 
+    def reference(self, inputs: dict[int, np.ndarray], level: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def accepts(self, slot: int) -> tuple[str, ...]:
+        """Output kinds this input slot can read."""
+        return (CODES,)
+
+    def border_needed(self, slot: int, shape: Shape) -> int:
+        """Zero texels this op reads beyond the edges of the input in `slot` (of `shape`)."""
+        return 0
+
+    def quads_together(self, slot: int) -> int:
+        """How many consecutive quads of this input (in the order it sees them) one fragment
+        reads: the planner puts them at one position of as many textures."""
+        return 1
+
+    def needs_row(self, slot: int) -> bool:
+        """Whether this input's tiles must lie in one row of one texture (flat readers)."""
+        return False
+
+    def plan(self, builder) -> None:
+        """Add this op's textures, programs and passes to the plan (planner.PlanBuilder)."""
+        raise NotImplementedError
+
     def multiply_adds(self) -> int:
+        return 0
+
+    def parameters(self) -> int:
         return 0
 
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine.ops import activation
-from gpu_engine.ops.base import MAIN, RESIDUAL, Params, Shape, float_array, quantize
-from gpu_engine.ops.shuffle import quad_permutation
+from gpu_engine.ops.base import (CODES, IMAGE, MAIN, RESIDUAL, Params, Shape, float_array,
+                                 quantize)
+from gpu_engine.ops.kernel import coordinate, draw, offset, program
 from gpu_engine.ops.window import WindowOp
-from gpu_engine.plan import Layout, Pass, vec
+from gpu_engine.plan import sampling, vector
 
 IMAGE_CHANNELS = 3
 
@@ -132,74 +133,119 @@ class Conv2D(WindowOp):
         ho, wo, cout = self.shape
         return ho * wo * cout * self.kernel ** 2 * (self.in_channels // self.groups)
 
+    def accepts(self, slot: int) -> tuple[str, ...]:
+        return (IMAGE,) if self.image_input and slot == MAIN else (CODES,)
+
+    def quads_together(self, slot: int) -> int:
+        if slot != MAIN or self.depthwise or self.image_input:
+            return 1
+        return self.in_channels // self.groups // 4
+
+    def parameters(self) -> int:
+        return self.weights.size + (self.bias.size if self.use_bias else 0)
+
     # ---- GPU plan -------------------------------------------------------------------------
 
-    def gpu_passes(self, inputs: dict[int, tuple[Layout, int]], output: Layout) -> list[Pass]:
-        """One pass per output quad: its group's input quads (≤ 8 samplers), residual, bias."""
-        source, shuffle = inputs[MAIN]
-        perm = quad_permutation(source.quads, shuffle)
-        k, cout = self.kernel, self.out_channels
-        weights = self.effective_weights()
+    def plan(self, builder) -> None:
+        """One rectangle per output quad, all quads of the output in one texture's tiles.
+
+        A draw reads its group's input quads (tiles of one or more textures, ≤ 8 samplers) and
+        the residual quad; its weights and bias are one uniform array, or literals of a program
+        of its own where the plan folds weights (large draws on software renderers: llvmpipe
+        reads uniforms several times slower than constants)."""
+        source, tiles = builder.input(self, MAIN)
+        output = builder.output(self)
+        k, s = self.kernel, self.stride
+        h, w, _ = source.shape
+        pad_x, pad_y = self.padding_before(w), self.padding_before(h)
+        weights, bias = self.effective_weights(), self.effective_bias()
         group_quads = 1 if self.depthwise or self.image_input else weights.shape[2] // 4
-        cout_g = cout // self.groups
-        defines = (("NQ", group_quads), ("K", k), ("STRIDE", self.stride),
-                   ("DEPTHWISE", int(self.depthwise)), ("IMAGE", int(self.image_input)),
-                   ("RESIDUAL", int(RESIDUAL in inputs)),
-                   ("ACTIVATION", activation.SHADER_IDS[self.activation]))
-        bias = self.effective_bias()
-        passes = []
-        for q in range(output.quads):
-            target, origin = output.quad(q)
-            if self.depthwise:
-                first = q
-                taps = weights[:, :, 0, 4 * q:4 * q + 4]  # k, k, 4
-            elif self.image_input:
-                first = 0
-                taps = weights[:, :, :3, 4 * q:4 * q + 4]  # k, k, 3 channels, 4 outputs
+        cout_g = self.out_channels // self.groups
+        residual = RESIDUAL in self.inputs
+        res_tiles = builder.input(self, RESIDUAL)[1] if residual else []
+        h_out, w_out, _ = self.shape
+        # Quads grouped by the texture they are drawn into: one framebuffer bind per texture.
+        for q in sorted(range(output.quads), key=lambda q: output.tiles[q].texture):
+            first = q if self.depthwise else (4 * q // cout_g) * group_quads
+            quads = tiles[first:first + group_quads] if not self.image_input else tiles[:1]
+            textures = tuple(dict.fromkeys(t.texture for t in quads))
+            slots = tuple(textures.index(t.texture) for t in quads)
+            bound = textures + ((res_tiles[q].texture,) if residual else ())
+            texture = builder.texture(textures[0])
+            moved = tuple(i for i, t in enumerate(quads) if (t.x, t.y) != (quads[0].x, quads[0].y))
+            coords = [sampling(texture, quads[0].x - pad_x, quads[0].y - pad_y, s)]
+            if residual:
+                tile = res_tiles[q]
+                coords.append(sampling(builder.texture(tile.texture), tile.x, tile.y))
+            # The other input quads' tiles lie at fixed distances from the first one's (every
+            # texture of a tensor has the same size): one varying and a uniform per quad.
+            shifts = [((quads[i].x - quads[0].x) / texture.width,
+                       (quads[i].y - quads[0].y) / texture.height, 0.0, 0.0) for i in moved]
+            params = self._params(weights, bias, q, group_quads)
+            if shifts:
+                params = np.concatenate([params, np.array(shifts, np.float32)])
+            if builder.folds(w_out * h_out):
+                key = self._program(builder, slots, moved, residual, texture, (q, params))
+                params = None
             else:
-                first = (4 * q // cout_g) * group_quads
-                block = weights[:, :, :, 4 * q:4 * q + 4].reshape(k, k, group_quads, 4, 4)
-                taps = block  # column c of each mat4 = weights from input channel c
-            samplers = [(f"uInput[{t}]", source.quad(perm[first + t])[0])
-                        for t in range(group_quads)]
-            uniforms = {
-                "uWeights": np.ascontiguousarray(taps, np.float32),
-                "uBias": bias[4 * q:4 * q + 4].astype(np.float32),
-                "uOutputOrigin": vec(*origin),
-                **self.input_uniforms(source),
-            }
-            fetches = k * k * group_quads
-            if RESIDUAL in inputs:
-                residual = inputs[RESIDUAL][0]
-                ref, res_origin = residual.quad(q)
-                samplers.append(("uResidual", ref))
-                res_w, res_h = residual.texture_size
-                uniforms["uResidualStep"] = vec(1.0 / res_w, 1.0 / res_h)
-                uniforms["uResidualOrigin"] = vec(res_origin[0] + 0.5, res_origin[1] + 0.5)
-                fetches += 1
-            passes.append(Pass(
-                op=self.name, shader="conv2d.frag", defines=defines, target=target,
-                viewport=(origin[0], origin[1], output.shape[1], output.shape[0]),
-                samplers=samplers, uniforms=uniforms, fetches_per_fragment=fetches,
-                uniform_vectors=k * k * (1 if self.depthwise else 3 if self.image_input else
-                                         4 * group_quads) + 6))
-        return passes
+                key = self._program(builder, slots, moved, residual, texture)
+            builder.add_pass(draw(
+                self.name, key, builder.texture(output.tiles[q].texture), [output.rect(q)],
+                [coords], bound, params, fetches=k * k * group_quads + int(residual)))
 
+    def _params(self, weights: np.ndarray, bias: np.ndarray, q: int, group_quads: int):
+        """Weight vectors in tap, input-quad, input-channel order, then the bias."""
+        k = self.kernel
+        if self.depthwise:
+            columns = weights[:, :, 0, 4 * q:4 * q + 4].reshape(k * k, 4)
+        elif self.image_input:
+            columns = weights[:, :, :3, 4 * q:4 * q + 4].reshape(k * k * 3, 4)
+        else:
+            columns = weights[:, :, :, 4 * q:4 * q + 4].reshape(k * k * group_quads * 4, 4)
+        return np.concatenate([columns, bias[None, 4 * q:4 * q + 4]]).astype(np.float32)
 
-def tap_code(defines: dict[str, int]) -> str:
-    """The multiply-adds of every tap and input quad written out, constant indices only."""
-    k, quads = defines["K"], defines["NQ"]
-    lines = []
-    for tap in range(k * k):
-        dy, dx = divmod(tap, k)
-        position = f"corner + vec2({dx}.0, {dy}.0) * uInputStep" if tap else "corner"
-        for q in range(quads):
-            lines.append(f"    x = texture2D(uInput[{q}], {position});")
-            if defines["DEPTHWISE"]:
-                lines.append(f"    sum += uWeights[{tap}] * x;")
-            elif defines["IMAGE"]:
-                lines.append(f"    sum += uWeights[{3 * tap}] * x.r + uWeights[{3 * tap + 1}] * x.g"
-                             f" + uWeights[{3 * tap + 2}] * x.b;")
-            else:
-                lines.append(f"    sum += uWeights[{tap * quads + q}] * x;")
-    return "\n".join(lines)
+    def _program(self, builder, slots: tuple[int, ...], moved: tuple[int, ...], residual: bool,
+                 texture, folded: tuple[int, np.ndarray] | None = None) -> str:
+        """Input quad i is read through sampler slots[i]; those in `moved` lie elsewhere than
+        quad 0 in their texture, by an offset the pass's params carry. With `folded` (output
+        quad, params) the params are literals of a program for that quad alone."""
+        k, quads = self.kernel, len(slots)
+        mode = "depthwise" if self.depthwise else "image" if self.image_input else "dense"
+        key = (f"conv2d k{k} s{self.stride} {mode} q{quads} r{int(residual)} "
+               f"{self.activation} in{texture.width}x{texture.height} slots{slots} "
+               f"moved{moved}" + (f" {self.name}#{folded[0]}" if folded else ""))
+        if key in builder.programs:
+            return key
+        count = 1 + int(residual)
+
+        def param(i: int) -> str:
+            return vector(folded[1][i]) if folded else f"uParams[{i}]"
+
+        shifts = k * k * (1 if self.depthwise else 3 if self.image_input else 4 * quads) + 1
+        lines = [f"    highp vec2 c0 = {coordinate(0, count)};"]
+        lines += [f"    highp vec2 c{i} = " + (f"c0 + {param(shifts + moved.index(i))}.xy;"
+                                                 if i in moved else "c0;")
+                  for i in range(1, quads)]
+        index = 0
+        for tap in range(k * k):
+            dy, dx = divmod(tap, k)
+            for i, slot in enumerate(slots):
+                position = offset(f"c{i}", dx, dy, texture)
+                lines.append(f"    x = texture2D(uInput{slot}, {position});")
+                if self.depthwise:
+                    lines.append(f"    sum += {param(index)} * x;")
+                    index += 1
+                else:
+                    channels = "rgb" if self.image_input else "xyzw"
+                    terms = [f"{param(index + c)} * x.{channel}"
+                             for c, channel in enumerate(channels)]
+                    lines.append(f"    sum += {' + '.join(terms)};")
+                    index += len(channels)
+        samplers = tuple(f"uInput{n}" for n in range(max(slots) + 1))
+        if residual:
+            lines.append(f"    sum += texture2D(uResidual, {coordinate(count - 1, count)});")
+            samplers += ("uResidual",)
+        return builder.add_program(program(
+            key, "conv2d.frag", count, samplers, params=0 if folded else index + 1 + len(moved),
+            defines=(("ACTIVATION", activation.SHADER_IDS[self.activation]),),
+            taps="\n".join(lines), bias=param(index)))

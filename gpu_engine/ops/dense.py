@@ -6,8 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine import fixed_point as fp
-from gpu_engine.ops.base import MAIN, Op, Params, Shape, float_array
-from gpu_engine.plan import FLAT, Constant, Layout, Pass, TextureRef, vec
+from gpu_engine.ops.base import LOGITS, MAIN, Op, Params, Shape, float_array
+from gpu_engine.ops.kernel import draw, offset, program
+from gpu_engine.plan import Affine, Texture, literal
 
 BLOCK = 8      # inputs per partial sum of the multiplication stage
 FAN_IN = 4     # partials added per summation stage
@@ -18,6 +19,8 @@ OUTPUT_BITS = 8
 @dataclass
 class Dense(Op):
     TYPE = "dense"
+    OUTPUT = LOGITS
+    STORES_CODES = False
 
     outputs: int = 4
     use_bias: bool = True
@@ -92,55 +95,130 @@ class Dense(Op):
     def multiply_adds(self) -> int:
         return self.matrix.size
 
+    def needs_row(self, slot: int) -> bool:
+        return True
+
+    def parameters(self) -> int:
+        return self.matrix.size + (self.bias.size if self.use_bias else 0)
+
     # ---- GPU plan -------------------------------------------------------------------------
 
-    def gpu_passes(self, inputs: dict[int, tuple[Layout, int]], output: Layout,
-                   ) -> tuple[list[Pass], dict[str, Constant], list[Layout]]:
-        """Multiplication pass, then summation passes, each a texture of Q8.8 byte pairs.
+    def plan(self, builder) -> None:
+        """Multiplication pass, then summation passes, each into a texture of Q8.8 byte pairs.
 
-        Texel (j, r) of every stage holds the values of outputs 2r (RG) and 2r+1 (BA).
+        Texel (j, r) of every stage holds the values of outputs 2r (RG) and 2r+1 (BA); a stage
+        texture starts with the encoded zeros its summation pads the partials with on the left.
         """
-        source = inputs[MAIN][0]
-        rows = self.outputs // 2
-        n = self.inputs_count
+        source, tiles = builder.input(self, MAIN)
+        rows, n = self.outputs // 2, self.inputs_count
         lsb, msb, off, inv = fp.remap(self.matrix)
-        weight_texels = np.stack([lsb[0::2], msb[0::2], lsb[1::2], msb[1::2]], axis=-1)
+        matrix = builder.add_texture(Texture(
+            f"{self.name}/w", n, rows,
+            data=np.stack([lsb[0::2], msb[0::2], lsb[1::2], msb[1::2]], axis=-1)))
         b_lsb, b_msb, b_off, b_inv = fp.remap(self.bias)
-        bias_texels = np.stack([b_lsb[0::2], b_msb[0::2], b_lsb[1::2], b_msb[1::2]],
-                               axis=-1)[None]
-        constants = {f"{self.name}/w": Constant(f"{self.name}/w", weight_texels),
-                     f"{self.name}/b": Constant(f"{self.name}/b", bias_texels)}
+        bias = builder.add_texture(Texture(
+            f"{self.name}/b", rows, 1,
+            data=np.stack([b_lsb[0::2], b_msb[0::2], b_lsb[1::2], b_msb[1::2]], axis=-1)[None]))
         widths = self.stage_widths()
-        stages = [Layout(f"{self.name}/stage{s}", (rows, width, 4), FLAT)
-                  for s, width in enumerate(widths)]
-        stages[-1] = Layout(output.name, (rows, 1, 4), FLAT)
-        h, w, c = source.shape
-        src_w, src_h = source.texture_size
-        passes = [Pass(
-            op=self.name, shader="dense_multiply.frag", defines=(), target=TextureRef(
-                stages[0].name), viewport=(0, 0, widths[0], rows),
-            samplers=[("uMatrix", TextureRef(f"{self.name}/w")), ("uInput", source.quad(0)[0])],
-            uniforms={"uInputShape": vec(w, h, c), "uInputStep": vec(1.0 / src_w, 1.0 / src_h),
-                      "uMatrixStep": vec(1.0 / n, 1.0 / rows), "uRemap": vec(off, inv)},
-            fetches_per_fragment=2 * BLOCK // 2 + 2, uniform_vectors=4)]
+        stages = []
+        for s, width in enumerate(widths):
+            pad = FAN_IN * widths[s + 1] - width if s + 1 < len(widths) else 0
+            zeros = np.tile(np.array([0, 128, 0, 128], np.uint8), (rows, pad + width, 1))
+            stages.append((builder.add_texture(Texture(
+                f"{self.name}/stage{s}" if s + 1 < len(widths) else self.name, pad + width,
+                rows, data=zeros)), pad))
+        self._plan_multiply(builder, source, tiles, matrix, stages[0], (off, inv))
         for s in range(1, len(widths)):
             last = s == len(widths) - 1
-            samplers = [("uPartials", TextureRef(stages[s - 1].name))]
-            if last:
-                samplers.append(("uBias", TextureRef(f"{self.name}/b")))
-            passes.append(Pass(
-                op=self.name, shader="dense_sum.frag", defines=(("LAST", int(last)),),
-                target=TextureRef(stages[s].name), viewport=(0, 0, widths[s], rows),
-                samplers=samplers,
-                uniforms={"uPadding": vec(FAN_IN * widths[s] - widths[s - 1]),
-                          "uPartialsStep": vec(1.0 / widths[s - 1], 1.0 / rows),
-                          "uBiasStep": vec(1.0 / rows), "uRemap": vec(b_off, b_inv)},
-                fetches_per_fragment=FAN_IN + int(last), uniform_vectors=4))
-        return passes, constants, stages
+            self._plan_sum(builder, stages[s - 1][0], stages[s], widths[s], rows,
+                           bias if last else None, (b_off, b_inv))
+        builder.readback = (self.name, (0, 0, 1, rows))
+        builder.decode = self.decode_logits
+
+    def _plan_multiply(self, builder, source, tiles, matrix: Texture, stage, remap) -> None:
+        textures = {t.texture for t in tiles}
+        if len(textures) > 1:
+            raise self.error(f"its input {source.name!r} does not fit one texture row")
+        texture = builder.texture(tiles[0].texture)
+        h, w, c = source.shape
+
+        def texel(index: int) -> tuple[float, float]:
+            pixel, channel = divmod(index, c)
+            y, x = divmod(pixel, w)
+            tile = tiles[channel // 4]
+            return ((tile.x + x + 0.5) / texture.width, (tile.y + y + 0.5) / texture.height)
+
+        rows = matrix.height
+        n_blocks = self.inputs_count // BLOCK
+        blocks = [texel(BLOCK * j) + texel(BLOCK * j + 4) for j in range(n_blocks)]
+        runs, start = [], 0
+        for j in range(1, n_blocks + 1):  # maximal runs of blocks whose inputs move evenly
+            if j < n_blocks and (j - start < 2 or np.allclose(
+                    np.subtract(blocks[j], blocks[j - 1]),
+                    np.subtract(blocks[start + 1], blocks[start]), atol=1e-9)):
+                continue
+            runs.append((start, j))
+            start = j
+        target, pad = stage
+        rects, coords = [], []
+        for first, end in runs:
+            step = np.subtract(blocks[first + 1], blocks[first]) if end - first > 1 else (0,) * 4
+            rects.append((pad + first, 0, end - first, rows))
+            coords.append([
+                Affine(blocks[first][:2], tuple(step[:2])),
+                Affine(blocks[first][2:], tuple(step[2:])),
+                Affine(((BLOCK * first + 0.5) / matrix.width, 0.5 / rows),
+                       (BLOCK / matrix.width, 0.0), (0.0, 1.0 / rows))])
+        key = f"dense_multiply {self.name}"
+        lines = []
+        for t in range(8):
+            half, component = ("A", "xyzw"[t]) if t < 4 else ("B", "xyzw"[t - 4])
+            lines.append(f"    w = texture2D(uMatrix, {offset('vCoord1', t, 0, matrix)});")
+            for parity, channels in (("even", "xy"), ("odd", "zw")):
+                lines.append(f"    {parity}{half}.{component} = "
+                             f"{_unmap(f'decodeFixed(w.{channels}, 8.0)', *remap)};")
+        builder.add_program(program(key, "dense_multiply.frag", 3, ("uInput", "uMatrix"),
+                                    weights="\n".join(lines)))
+        builder.add_pass(draw(self.name, key, target, rects, coords,
+                              (texture.name, matrix.name), fetches=2 + BLOCK))
+
+    def _plan_sum(self, builder, previous: Texture, stage, width: int, rows: int,
+                  bias: Texture | None, remap) -> None:
+        target, pad = stage
+        key = f"dense_sum {self.name} {target.name}"
+        taps = []
+        for t in range(FAN_IN):
+            taps.append(f"    pair = texture2D(uPartials, {offset('vCoord0.xy', t, 0, previous)});")
+            taps.append("    sum += vec2(decodeFixed(pair.xy, 9.0), decodeFixed(pair.zw, 9.0));")
+        if bias is None:
+            finish = "    gl_FragColor = vec4(encodeFixed(sum.x, 9.0), encodeFixed(sum.y, 9.0));"
+        else:
+            finish = ("    highp vec4 b = texture2D(uBias, vCoord0.zw);\n"
+                      f"    sum += vec2({_unmap('decodeFixed(b.xy, 8.0)', *remap)}, "
+                      f"{_unmap('decodeFixed(b.zw, 8.0)', *remap)});\n"
+                      "    gl_FragColor = vec4(encodeFixed(sum.x, 8.0), encodeFixed(sum.y, 8.0));")
+        samplers = ("uPartials",) + (("uBias",) if bias is not None else ())
+        builder.add_program(program(key, "dense_sum.frag", 2, samplers, taps="\n".join(taps),
+                                    finish=finish))
+        partials = Affine((0.5 / previous.width, 0.5 / rows), (FAN_IN / previous.width, 0.0),
+                          (0.0, 1.0 / rows))
+        bias_at = Affine((0.5 / rows, 0.5), (0.0, 0.0), (1.0 / rows, 0.0))
+        builder.add_pass(draw(
+            self.name, key, target, [(pad, 0, width, rows)], [[partials, bias_at]],
+            (previous.name,) + ((bias.name,) if bias is not None else ()),
+            fetches=FAN_IN + int(bias is not None)))
 
     @staticmethod
     def decode_logits(texels: np.ndarray) -> np.ndarray:
-        """Logits from the last stage's bytes (rows × 4: lsb, msb of 2r and of 2r+1)."""
+        """Logits from the last stage's bytes (lsb, msb of 2r and of 2r+1 per texel r)."""
+        texels = texels.reshape(-1, 4)
         even = fp.decode_bytes(texels[:, 0], texels[:, 1])
         odd = fp.decode_bytes(texels[:, 2], texels[:, 3])
         return np.stack([even, odd], axis=1).reshape(-1)
+
+
+def _unmap(decoded: str, off: float, inv: float) -> str:
+    """GLSL of fixed_point.unmap with its OFF, INV literals (identity when there are none)."""
+    if off == 0.0 and inv == 1.0:
+        return decoded
+    return f"({decoded} - {literal(off)}) * {literal(inv)}"

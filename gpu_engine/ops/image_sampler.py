@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpu_engine.ops.base import Op, Params, Shape, quantize
-from gpu_engine.plan import Layout, Pass, TextureRef, vec
+from gpu_engine.ops.base import IMAGE, Op, Params, Shape, quantize
+from gpu_engine.ops.kernel import draw, program
+from gpu_engine.plan import FRAME
 
 MAX_OUTPUT = 2048
 
@@ -15,6 +16,7 @@ MAX_OUTPUT = 2048
 class ImageSampler(Op):
     TYPE = "image_sampler"
     INPUTS = ()
+    OUTPUT = IMAGE
 
     width: int = 0
     height: int = 0
@@ -72,30 +74,32 @@ class ImageSampler(Op):
 
     # ---- GPU plan -------------------------------------------------------------------------
 
-    def gpu_passes(self, output: Layout) -> dict[str, Pass]:
-        """One pass per frame format; frame-size uniforms are filled per frame (frame_uniforms)."""
-        target, origin = output.quad(0)
-        viewport = (origin[0], origin[1], self.width, self.height)
+    def plan(self, builder) -> None:
+        """One pass per frame format, drawn per frame; frame-size params come per frame."""
+        output = builder.output(self)
+        target = builder.texture(output.tiles[0].texture)
         defines = (("LINEAR", int(self.linear)),)
         fetches = 4 if self.linear else 1
-        rgb = Pass(op=self.name, shader="image_rgb.frag", defines=defines, target=target,
-                   viewport=viewport, samplers=[("uImage", TextureRef("frame", 0))],
-                   uniforms={"uOutputOrigin": vec(*origin)},
-                   fetches_per_fragment=fetches, uniform_vectors=4)
-        yuv = Pass(op=self.name, shader="image_yuv420.frag", defines=defines, target=target,
-                   viewport=viewport,
-                   samplers=[("uLuma", TextureRef("frame", 0)), ("uChromaU", TextureRef("frame", 1)),
-                             ("uChromaV", TextureRef("frame", 2))],
-                   uniforms={"uOutputOrigin": vec(*origin)},
-                   fetches_per_fragment=3 * fetches, uniform_vectors=6)
-        return {"rgb": rgb, "yuv420": yuv}
+        for kind, kernel, samplers in (("rgb", "image_rgb.frag", ("uImage",)),
+                                       ("yuv420", "image_yuv420.frag",
+                                        ("uLuma", "uChromaU", "uChromaV"))):
+            key = f"{kernel} linear{int(self.linear)}"
+            builder.add_program(program(key, kernel, 0, samplers, params=3, defines=defines))
+            gpu_pass = draw(self.name, key, target, [output.rect(0)], [[]],
+                            tuple(f"{FRAME}:{n}" for n in range(len(samplers))),
+                            fetches=fetches * len(samplers))
+            builder.frame_passes[kind] = gpu_pass
+            target.target = True
+        origin = output.tiles[0]
+        builder.frame_params = lambda width, height: self.frame_params(width, height,
+                                                                       (origin.x, origin.y))
 
-    def frame_uniforms(self, width: int, height: int) -> dict[str, np.ndarray]:
+    def frame_params(self, width: int, height: int, origin: tuple[int, int]) -> np.ndarray:
         """Positions as numerator / (output size − 1), exact in float32 for centred crops."""
         x0, y0, x1, y1 = self.crop(width, height)
         dx, dy = max(self.width - 1, 1), max(self.height - 1, 1)
-        return {"uStart": vec(x0 * dx, y0 * dy), "uStep": vec(x1 - x0, y1 - y0),
-                "uDivisor": vec(dx, dy), "uSourceSize": vec(width, height)}
+        return np.array([[x0 * dx, y0 * dy, x1 - x0, y1 - y0], [dx, dy, width, height],
+                         [origin[0], origin[1], 0, 0]], np.float32)
 
 
 # Full-range BT.601 (the JPEG/sYCC matrix libcamera uses for the Pi camera's YUV420 streams).

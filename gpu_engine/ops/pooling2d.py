@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine.ops.base import MAIN, Params, Shape, quantize
-from gpu_engine.ops.shuffle import quad_permutation
+from gpu_engine.ops.kernel import draw, offset, program
 from gpu_engine.ops.window import WindowOp
-from gpu_engine.plan import Layout, Pass, vec
+from gpu_engine.plan import literal, sampling
 
 
 @dataclass
@@ -59,29 +59,37 @@ class Pooling2D(WindowOp):
 
     # ---- GPU plan -------------------------------------------------------------------------
 
-    def gpu_passes(self, inputs: dict[int, tuple[Layout, int]], output: Layout) -> list[Pass]:
-        """One pass per quad: the window of its own input quad."""
-        source, shuffle = inputs[MAIN]
-        perm = quad_permutation(source.quads, shuffle)
-        defines = (("K", self.size), ("STRIDE", self.stride), ("MAX", int(self.operator == "max")))
-        passes = []
-        for q in range(output.quads):
-            target, origin = output.quad(q)
-            passes.append(Pass(
-                op=self.name, shader="pooling2d.frag", defines=defines, target=target,
-                viewport=(origin[0], origin[1], output.shape[1], output.shape[0]),
-                samplers=[("uInput", source.quad(perm[q])[0])],
-                uniforms={"uOutputOrigin": vec(*origin), "uScale": vec(self.scale),
-                          **self.input_uniforms(source)},
-                fetches_per_fragment=self.size ** 2, uniform_vectors=4))
-        return passes
+    def plan(self, builder) -> None:
+        """One rectangle per quad, the window of its own input quad; one draw for the op."""
+        source, tiles = builder.input(self, MAIN)
+        output = builder.output(self)
+        h, w, _ = source.shape
+        pad_x, pad_y = self.padding_before(w), self.padding_before(h)
+        for texture_name in dict.fromkeys(t.texture for t in output.tiles):
+            quads = [q for q in range(output.quads) if output.tiles[q].texture == texture_name]
+            by_input: dict[str, list[int]] = {}
+            for q in quads:
+                by_input.setdefault(tiles[q].texture, []).append(q)
+            for input_name, group in by_input.items():
+                texture = builder.texture(input_name)
+                key = self._program(builder, texture)
+                target = builder.texture(texture_name)
+                coords = [[sampling(texture, tiles[q].x - pad_x, tiles[q].y - pad_y,
+                                    self.stride)] for q in group]
+                builder.add_pass(draw(self.name, key, target, [output.rect(q) for q in group],
+                                      coords, (input_name,), fetches=self.size ** 2))
 
-
-def tap_code(defines: dict[str, int]) -> str:
-    """Every tap after the first written out (the first initialises the accumulator)."""
-    k, lines = defines["K"], []
-    for tap in range(1, k * k):
-        dy, dx = divmod(tap, k)
-        texel = f"texture2D(uInput, corner + vec2({dx}.0, {dy}.0) * uInputStep)"
-        lines.append(f"    acc = max(acc, {texel});" if defines["MAX"] else f"    acc += {texel};")
-    return "\n".join(lines)
+    def _program(self, builder, texture) -> str:
+        key = (f"pooling2d {self.operator} k{self.size} s{self.stride} "
+               f"in{texture.width}x{texture.height}")
+        if key not in builder.programs:
+            lines = []
+            for tap in range(1, self.size ** 2):
+                dy, dx = divmod(tap, self.size)
+                texel = f"texture2D(uInput, {offset('vCoord0', dx, dy, texture)})"
+                lines.append(f"    acc = max(acc, {texel});" if self.operator == "max"
+                             else f"    acc += {texel};")
+            finish = "acc" if self.operator == "max" else f"acc * {literal(self.scale)}"
+            builder.add_program(program(key, "pooling2d.frag", 1, ("uInput",),
+                                        taps="\n".join(lines), finish=finish))
+        return key

@@ -5,12 +5,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpu_engine.ops.base import MAIN, Op, Params, Shape
+from gpu_engine.ops.base import LOGITS, MAIN, PROBABILITIES, Op, Params, Shape
 
 
 @dataclass
 class Softmax(Op):
     TYPE = "softmax"
+    OUTPUT = PROBABILITIES
+    ON_GPU = False  # on the CPU, from the read-back logits
+    STORES_CODES = False
 
     @classmethod
     def parse(cls, name: str, params: Params) -> Softmax:
@@ -18,6 +21,9 @@ class Softmax(Op):
 
     def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
         return inputs[MAIN]
+
+    def accepts(self, slot: int) -> tuple[str, ...]:
+        return (LOGITS,)
 
     def reference(self, inputs: dict[int, np.ndarray], level: str) -> np.ndarray:
         return softmax(inputs[MAIN])

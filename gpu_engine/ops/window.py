@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpu_engine.ops.base import Op
-from gpu_engine.plan import Layout, vec
+from gpu_engine.ops.base import MAIN, Op, Shape
 
 
 class WindowOp(Op):
@@ -32,9 +31,11 @@ class WindowOp(Op):
         before = self.padding_before(size)
         return max(0, (self.output_size(size) - 1) * self.stride + self.window - size - before)
 
-    def border_needed(self, size: int) -> int:
-        """Zero texels this op reads beyond either edge of a `size`-long input."""
-        return max(self.padding_before(size), self.padding_after(size))
+    def border_needed(self, slot: int, shape: Shape) -> int:
+        """Zero texels this op reads beyond the edges of its main input."""
+        if slot != MAIN:
+            return 0
+        return max(max(self.padding_before(size), self.padding_after(size)) for size in shape[:2])
 
     def windows(self, x: np.ndarray) -> list[np.ndarray]:
         """The input seen by each tap (dy, dx) in row-major order, zero-padded: Ho×Wo×C each."""
@@ -44,12 +45,3 @@ class WindowOp(Op):
                        (self.padding_before(w), self.padding_after(w)), (0, 0)))
         return [x[dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s, :]
                 for dy in range(self.window) for dx in range(self.window)]
-
-    def input_uniforms(self, source: Layout) -> dict[str, np.ndarray]:
-        """Where the shader finds tap (0, 0) of output pixel (0, 0), and the texel step."""
-        h, w, _ = source.shape
-        width, height = source.texture_size
-        x, y = source.quad(0)[1]
-        return {"uInputStep": vec(1.0 / width, 1.0 / height),
-                "uInputOrigin": vec(x - self.padding_before(w) + 0.5,
-                                    y - self.padding_before(h) + 0.5)}

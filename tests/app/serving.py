@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -53,17 +54,21 @@ def uvicorn_thread(app, port: int, ws_ping_s: float = 20.0) -> Iterator[uvicorn.
 def running_service(model: Path, send_timeout_s: float = 10.0, ws_ping_s: float = 20.0,
                     state_dir: Path | None = None, **settings: Any) -> Iterator[Running]:
     """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x"; `state_dir`
-    keeps the page's settings (None: in memory)."""
-    overrides = {key.replace("_", ".", 1): value for key, value in settings.items()}
-    config = load_config(env={}, overrides=overrides)
-    service = Service(config, model, state_dir)
-    service.start()
-    port = free_port()
-    try:
-        with uvicorn_thread(create_app(service, send_timeout_s), port, ws_ping_s):
-            yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", service)
-    finally:
-        service.stop()
+    keeps the page's settings (None: in memory) and the event history (None: a temporary
+    folder, unless `events_dir` is given)."""
+    with tempfile.TemporaryDirectory(prefix="shadercam-events-") as events_dir:
+        if state_dir is None:
+            settings.setdefault("events_dir", events_dir)
+        overrides = {key.replace("_", ".", 1): value for key, value in settings.items()}
+        config = load_config(env={}, overrides=overrides)
+        service = Service(config, model, state_dir)
+        service.start()
+        port = free_port()
+        try:
+            with uvicorn_thread(create_app(service, send_timeout_s), port, ws_ping_s):
+                yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", service)
+        finally:
+            service.stop()
 
 
 def engine_up(run: Running) -> None:

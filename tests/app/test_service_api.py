@@ -55,7 +55,11 @@ def test_files_source_end_to_end(colour_model, colour_pictures):
         async def listen():
             async with websockets.connect(run.ws) as ws:
                 hello = json.loads(await ws.recv())
-                messages = [json.loads(await ws.recv()) for _ in range(3)]
+                messages = []
+                while len(messages) < 3:  # predictions; "event" messages come in between
+                    message = json.loads(await ws.recv())
+                    if message["type"] != "event":
+                        messages.append(message)
             return hello, messages
 
         hello, messages = asyncio.run(listen())

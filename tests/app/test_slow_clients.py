@@ -25,7 +25,7 @@ def test_stuck_client_does_not_slow_the_worker_or_the_others(colour_model, colou
     with running_service(colour_model, send_timeout_s=1.0, ws_ping_s=1.0,
                          camera_source=f"files:{colour_pictures}", camera_fps=8) as run:
         engine_up(run)
-        worker, hub = run.service.worker, run.service.hub
+        worker, hub = run.service.worker, run.service.websocket
         # Room for 2 s of predictions: on a loaded 2-core CI machine a reader process can be
         # descheduled for a while, and what is measured here is the stuck client's effect.
         hub.mailbox = 16

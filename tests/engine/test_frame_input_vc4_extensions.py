@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
-
-LACKS = SHARED / "tools" / "vc4-compiler" / "llvmpipe-extensions-vc4-lacks.txt"
 TESTS = Path(__file__).resolve().parents[1]
 
 CLASSIFY = """
@@ -43,10 +40,11 @@ def _classify(model: Path, override: str | None) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def test_vc4_extension_set_gives_the_same_top1(dog_model_path):
-    if not LACKS.exists():
-        pytest.fail(f"the list of extensions vc4 lacks is expected at {LACKS}")
-    lacks = LACKS.read_text().split()
+def test_vc4_extension_set_gives_the_same_top1(dog_model_path, vc4_tool):
+    listing = vc4_tool / "llvmpipe-extensions-vc4-lacks.txt"
+    if not listing.exists():
+        pytest.fail(f"the list of extensions vc4 lacks is expected at {listing}")
+    lacks = listing.read_text().split()
     assert "GL_EXT_texture_rg" in lacks
     full = _classify(dog_model_path, None)
     vc4 = _classify(dog_model_path, " ".join(f"-{name}" for name in lacks))

@@ -5,12 +5,10 @@ import ctypes
 import numpy as np
 import pytest
 
-from conftest import SHARED
 from engine.images import natural, yuv420
 from gpu_engine import Engine
 from gpu_engine import gles2 as g
 
-VC4_EXTENSIONS = SHARED / "tools" / "vc4-compiler" / "vc4-extensions.txt"
 # Entry points of the extensions a VideoCore IV offers that an engine could use.
 EXTENSION_FUNCTIONS = {
     "GL_OES_vertex_array_object": {"glBindVertexArrayOES", "glDeleteVertexArraysOES",
@@ -26,10 +24,11 @@ EXTENSION_FUNCTIONS = {
 
 
 @pytest.fixture(scope="module")
-def vc4_functions() -> frozenset[str]:
-    if not VC4_EXTENSIONS.exists():
-        pytest.fail(f"vc4's extension list is expected at {VC4_EXTENSIONS}")
-    names = set(VC4_EXTENSIONS.read_text().split())
+def vc4_functions(vc4_tool) -> frozenset[str]:
+    extensions = vc4_tool / "vc4-extensions.txt"
+    if not extensions.exists():
+        pytest.fail(f"vc4's extension list is expected at {extensions}")
+    names = set(extensions.read_text().split())
     return g.ES2_CORE | set().union(*(f for e, f in EXTENSION_FUNCTIONS.items() if e in names))
 
 
@@ -55,7 +54,8 @@ def test_set_up_and_frames_use_only_es2_core_and_vc4_extensions(traced, vc4_func
         assert np.argmax(classify()) == 119  # tiger cat
         names = {name for name, _ in log.calls}
         assert {"glDrawArrays", "glReadPixels", "glGetError"} <= names
-        assert not names - vc4_functions, f"frame calls outside ES 2.0 + vc4: {names - vc4_functions}"
+        outside = names - vc4_functions
+        assert not outside, f"frame calls outside ES 2.0 + vc4: {outside}"
 
 
 def test_draws_and_framebuffer_binds_follow_the_plan(traced):
@@ -89,11 +89,8 @@ def test_a_steady_frame_sets_no_state_that_is_already_set(traced):
         elif name == "glBindTexture":
             key, value = ("unit", state.get("glActiveTexture")), args
         elif name.startswith("glUniform"):
-            floats = {"1i": 0, "1f": 1, "2f": 2, "3f": 3, "4f": 4, "Ma": None}[name[9:11]]
-            if name.startswith("glUniformMatrix"):
-                size = int(name[15]) ** 2 * 4 * args[1]
-            else:
-                size = 4 * floats * args[1] if floats else 0
+            floats = {"1i": 0, "1f": 1, "2f": 2, "3f": 3, "4f": 4}[name[9:11]]
+            size = 4 * floats * args[1]
             data = ctypes.string_at(args[-1], size) if size else args[-1]
             key, value = ("uniform", state.get("glUseProgram"), args[0]), data
         else:
@@ -121,3 +118,30 @@ def test_a_gl_error_in_a_frame_names_the_call(dog_model):
             engine.classify_rgb(image)
     finally:
         engine.release()
+
+
+def test_each_framebuffer_bind_draws_within_the_box_of_its_rectangles(traced):
+    """A tiler (vc4) loads and stores every tile inside viewport ∩ scissor of a framebuffer's
+    draws: the scissor box is exactly the bounding box of the rectangles drawn before the next
+    bind, so no untouched tile is loaded or stored and no drawn texel is cut."""
+    engine, log, _ = traced
+    engine.classify_rgb(natural("chelsea"))
+    log.reset()
+    engine.classify_rgb(natural("chelsea"))
+    passes = iter([engine.plan.frame_passes["rgb"], *engine.plan.passes])
+    spans, scissor = [], None  # per framebuffer bind: (scissor box at each draw, rectangles)
+    for name, args in log.calls:
+        if name == "glBindFramebuffer":
+            spans.append(([], []))
+        elif name == "glScissor":
+            scissor = args
+        elif name == "glDrawArrays":
+            spans[-1][0].append(scissor)
+            spans[-1][1].extend(next(passes).rects)
+    assert next(passes, None) is None
+    for boxes, rects in spans:
+        if not rects:
+            continue  # the readback's bind
+        x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+        x1, y1 = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
+        assert set(boxes) == {(x0, y0, x1 - x0, y1 - y0)}

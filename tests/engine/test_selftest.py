@@ -1,6 +1,7 @@
 """The GPU self-test: passes on a GPU that computes right, and names the op and kernel when
 the GPU got a wrong weight or skipped the draws of a kernel (what vc4 does with a kernel it
 cannot compile), in a real OpenGL ES 2.0 context."""
+import re
 import threading
 from pathlib import Path
 
@@ -39,8 +40,12 @@ def test_the_probe_keeps_every_kernel_at_a_smaller_input(dog_model_path):
     small = Engine(probe)
     try:
         assert probe.input_size[0] < 385 / 2
-        assert {p.program_key for p in small.plan.passes} == \
-            {p.program_key for p in full.plan.passes}
+        # the same kernel variants; texel offsets (folded per texture size) and weights folded
+        # into the large draws' own programs on a software renderer aside
+        def variants(engine):
+            return {re.sub(r" in\d+x\d+| \S+#\d+$", "", p.program_key)
+                    for p in engine.plan.passes}
+        assert variants(small) == variants(full)
         assert [op.name for op in probe.ops] == [op.name for op in full.model.ops]
     finally:
         small.release()
@@ -59,7 +64,7 @@ def test_a_wrong_weight_is_found_and_named(feature_chunks):
     finally:
         engine.release()
     assert len(failures) == 1, failures
-    assert failures[0].startswith("op 'dw' (conv2d.frag") and "DEPTHWISE=1" in failures[0]
+    assert failures[0].startswith("op 'dw' (conv2d k3 s1 depthwise")
     assert "codes differ from the reference" in failures[0]
 
 
@@ -76,7 +81,7 @@ def test_skipped_draws_are_found_and_named(feature_chunks):
         failures = check(engine, probe)
     finally:
         engine.release()
-    named = [f for f in failures if f.startswith("op 'pw' (conv2d.frag")]
+    named = [f for f in failures if f.startswith("op 'pw' (conv2d k1")]
     assert named and "were never drawn" in named[0], failures
 
 

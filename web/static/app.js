@@ -231,7 +231,11 @@ async function pollHealth() {
   try {
     const response = await fetch("/api/health", {cache: "no-store"});
     page.healthFailed = false;
-    if (response.ok || response.status === 503) renderHealth(await response.json());
+    if (response.ok || response.status === 503) {
+      const health = await response.json();
+      renderHealth(health);
+      document.dispatchEvent(new CustomEvent("shadercam:health", {detail: health}));
+    }
   } catch (e) {
     page.healthFailed = true;
     updateState();
@@ -248,6 +252,7 @@ function connect() {
   };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
+    document.dispatchEvent(new CustomEvent("shadercam:message", {detail: message}));
     if (message.type === "hello") renderHealth(message);
     else if (message.type === "prediction") onPrediction(message);
   };

@@ -1,0 +1,141 @@
+"""Webhooks: each event start and end POSTed as JSON to every configured URL, optionally as
+multipart with the event's snapshot JPEG.
+
+Every URL has its own thread and bounded queue, so one slow or dead receiver delays neither
+the others nor anything else. A failed POST (error, timeout, non-2xx answer) is retried with
+doubling back-off, then counted as failed. URLs may carry tokens: logs and /api/health show
+only their scheme, host and path.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from app.hub import Message
+from app.outputs.queued import QueuedOutput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    urls: tuple[str, ...]
+    timeout_s: float = 5.0
+    retries: int = 3
+    backoff_s: float = 1.0
+    snapshot: bool = False
+    queue: int = 32
+
+
+def shown(url: str) -> str:
+    """The URL without credentials or query string."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def _split_login(url: str) -> tuple[str, dict[str, str]]:
+    """user:password@ in a URL becomes a Basic Authorization header (urllib ignores it)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    login = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                             .encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {login}"}
+
+
+class WebhookSender(QueuedOutput):
+    name = "webhook"
+
+    def __init__(self, url: str, settings: WebhookSettings) -> None:
+        super().__init__(settings.queue)
+        self.url, self.settings = url, settings
+        self._target, self._login = _split_login(url)
+        self.sent = 0
+        self.error: str | None = None
+
+    def status(self) -> dict[str, Any]:
+        return {"url": shown(self.url), "state": "error" if self.error else "ok",
+                "error": self.error, "sent": self.sent, "failed": self.errors,
+                "queued": self.queued, "dropped": self.dropped}
+
+    def _accept(self, message: Message) -> Any:
+        return message if message.type == "event" else None
+
+    def _handle(self, message: Message) -> None:
+        body, headers = self._body(message)
+        headers.update(self._login)
+        for attempt in range(self.settings.retries + 1):
+            if attempt and self._stopping.wait(self.settings.backoff_s * 2 ** (attempt - 1)):
+                return
+            try:
+                request = urllib.request.Request(self._target, body, headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as answer:
+                    answer.read(65536)
+                self.sent += 1
+                self.error = None
+                return
+            except urllib.error.HTTPError as exc:
+                error = f"POST to {shown(self.url)} failed: HTTP {exc.code} {exc.reason}"
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                why = getattr(exc, "reason", None) or exc
+                error = f"POST to {shown(self.url)} failed: {why}"
+        self.errors += 1
+        if self.error is None:
+            log.warning("%s (gave up after %d tries)", error, self.settings.retries + 1)
+        self.error = error
+
+    def _body(self, message: Message) -> tuple[bytes, dict[str, str]]:
+        event = message.body["event"]
+        document = json.dumps({"type": "start" if event["state"] == "active" else "end",
+                               "event": event}).encode()
+        if not (self.settings.snapshot and message.snapshot):
+            return document, {"Content-Type": "application/json"}
+        boundary = "shadercam-" + secrets.token_hex(12)
+        parts = [(b'name="event"', b"application/json", document),
+                 (f'name="snapshot"; filename="{event["id"]}.jpg"'.encode(), b"image/jpeg",
+                  message.snapshot)]
+        body = b"".join(b"--%s\r\nContent-Disposition: form-data; %s\r\nContent-Type: %s\r\n\r\n"
+                        % (boundary.encode(), disposition, kind) + data + b"\r\n"
+                        for disposition, kind, data in parts) + f"--{boundary}--\r\n".encode()
+        return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+class WebhooksOutput:
+    """One sender per URL, reported together."""
+
+    name = "webhooks"
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        self.senders: Sequence[WebhookSender] = [WebhookSender(url, settings)
+                                                 for url in settings.urls]
+
+    def start(self) -> None:
+        for sender in self.senders:
+            sender.start()
+
+    def publish(self, message: Message) -> None:
+        for sender in self.senders:
+            sender.publish(message)
+
+    def stop(self) -> None:
+        for sender in self.senders:  # all at once: each may be waiting for a slow receiver
+            sender.request_stop()
+        for sender in self.senders:
+            sender.stop()
+
+    def status(self) -> dict[str, Any]:
+        hooks = [sender.status() for sender in self.senders]
+        return {"state": "error" if any(h["error"] for h in hooks) else "ok",
+                "errors": sum(h["failed"] for h in hooks), "urls": hooks}

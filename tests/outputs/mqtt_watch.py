@@ -1,0 +1,56 @@
+"""A test-side MQTT client that records every message on the broker, and the service process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from app.outputs.mqtt import new_client
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Watcher:
+    """Subscribes to everything; reconnects by itself when the broker comes back."""
+
+    def __init__(self, port: int) -> None:
+        self.messages: list[tuple[float, str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self.client = new_client(f"watcher-{os.getpid()}-{time.monotonic_ns()}")
+        self.client.on_connect = lambda client, *_: client.subscribe("#")
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect_async("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self._lock:
+            self.messages.append((time.monotonic(), message.topic, message.payload,
+                                  bool(message.retain)))
+
+    def on(self, topic: str, after: float = 0.0) -> list[bytes]:
+        with self._lock:
+            return [p for t, top, p, _ in self.messages if top == topic and t >= after]
+
+    def last(self, topic: str) -> bytes | None:
+        payloads = self.on(topic)
+        return payloads[-1] if payloads else None
+
+    def topics(self, prefix: str) -> dict[str, bytes]:
+        with self._lock:
+            return {top: p for _, top, p, _ in self.messages if top.startswith(prefix)}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def serve(config: Path, log: Path) -> subprocess.Popen:
+    """`shadercam serve` in its own process, its log in a file."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--config", str(config)],
+                                cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT)

@@ -1,0 +1,104 @@
+"""The hub's output seam: outputs attach from any thread while results flow, a broken output is
+counted and skipped, and a stuck one costs the publisher nothing (bounded queue)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from app.hub import Message, PredictionMaker, ResultsHub
+from app.outputs.queued import QueuedOutput
+from serving import wait_for
+
+LABELS = ["cat", "dog"]
+
+
+class Recorder:
+    """An output that keeps the frame numbers it is given."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.frames: list[int] = []
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def status(self) -> dict:
+        return {"state": "ok"}
+
+    def publish(self, message: Message) -> None:
+        self.frames.append(message.prediction.frame)
+
+
+class Broken(Recorder):
+    def publish(self, message: Message) -> None:
+        raise RuntimeError("this output is broken")
+
+
+class Stuck(QueuedOutput):
+    """Its slow work waits until released."""
+
+    name = "stuck"
+
+    def __init__(self) -> None:
+        super().__init__(limit=8)
+        self.release = threading.Event()
+        self.handled: list[int] = []
+
+    def _handle(self, message: Message) -> None:
+        self.release.wait(30)
+        self.handled.append(message.prediction.frame)
+
+
+def prediction(maker: PredictionMaker, frame: int):
+    return maker.make(np.array([0.7, 0.3], np.float32), frame, float(frame), {"total": 0.01})
+
+
+def test_outputs_attach_while_publishing_and_a_broken_one_is_skipped():
+    hub, maker = ResultsHub(), PredictionMaker(LABELS, "toy")
+    first, broken = Recorder("first"), Broken("broken")
+    hub.attach(first)
+    hub.attach(broken)
+    late = Recorder("late")
+    halfway = threading.Event()
+
+    def worker():
+        for frame in range(1, 2001):
+            hub.publish(prediction(maker, frame))
+            if frame == 1000:
+                halfway.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    halfway.wait(30)
+    hub.attach(late)  # from this thread, while the worker publishes
+    thread.join(30)
+    assert first.frames == list(range(1, 2001))
+    assert late.frames and late.frames == list(range(late.frames[0], 2001))
+    assert hub.output_errors == {"first": 0, "broken": 2000, "late": 0}
+    hub.detach(first)
+    hub.publish(prediction(maker, 2001))
+    assert first.frames[-1] == 2000 and late.frames[-1] == 2001
+
+
+def test_a_stuck_output_never_blocks_the_publisher_and_stays_bounded():
+    hub, maker = ResultsHub(), PredictionMaker(LABELS, "toy")
+    stuck, other = Stuck(), Recorder("other")
+    stuck.start()
+    hub.attach(stuck)
+    hub.attach(other)
+    try:
+        for frame in range(1, 1001):
+            hub.publish(prediction(maker, frame))
+        # all 1000 went out while the stuck output still holds its first message
+        assert not stuck.release.is_set() and stuck.handled == []
+        assert other.frames == list(range(1, 1001))
+        assert stuck.queued <= 8 and stuck.dropped >= 1000 - 8 - 1
+        stuck.release.set()
+        # what it kept is the newest: the oldest messages were the ones dropped
+        wait_for(lambda: stuck.handled[-1:] == [1000], timeout=10)
+        assert len(stuck.handled) <= 9
+    finally:
+        stuck.release.set()
+        stuck.stop()

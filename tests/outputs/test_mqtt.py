@@ -1,0 +1,214 @@
+"""MQTT with a real mosquitto broker and `shadercam serve` in its own process (demo camera,
+demo model): availability and last will, Home Assistant discovery, label changes, events
+with snapshots, a broker that goes away and comes back, and a login whose password never
+reaches the log."""
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+from PIL import Image
+
+from mqtt_watch import Watcher, serve
+from serving import free_port, wait_for
+
+PREFIX = "shadercam/testcam"
+NODE = "shadercam_testcam"
+DEMO_CLASSES = ["circle", "square", "triangle", "star", "ring", "cross", "crescent", "heart"]
+
+
+def write_config(path, http_port: int, mqtt_port: int, events_dir, extra: str = "") -> None:
+    path.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {http_port}
+[camera]
+source = "demo"
+fps = 8
+[events]
+dir = "{events_dir}"
+start_frames = 2
+end_s = 0.5
+cooldown_s = 0
+[mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+topic_prefix = "{PREFIX}"
+prediction_interval_s = 0.5
+stats_interval_s = 2
+{extra}
+""")
+
+
+def discovery(watcher: Watcher) -> dict[str, dict]:
+    return {topic: json.loads(payload)
+            for topic, payload in watcher.topics("homeassistant/").items()
+            if topic.endswith("/config")}
+
+
+def stats(http: httpx.Client) -> dict:
+    return http.get("/api/stats").json()
+
+
+def stop(process: subprocess.Popen, how=signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(how)
+        process.wait(30)
+
+
+def test_service_talks_to_home_assistant_over_mqtt(broker, tmp_path):
+    http_port = free_port()
+    config = tmp_path / "config.toml"
+    write_config(config, http_port, broker.port, tmp_path / "events")
+    watcher = Watcher(broker.port)
+    process = serve(config, tmp_path / "service.log")
+    http = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=10)
+    try:
+        wait_for(lambda: watcher.last(f"{PREFIX}/available") == b"online", timeout=90)
+
+        # discovery: one device, every entity with what Home Assistant needs
+        configs = wait_for(lambda: len(discovery(watcher)) >= 5 + len(DEMO_CLASSES) and
+                           discovery(watcher), timeout=60)
+        components = {}
+        for topic, payload in configs.items():
+            component, node, object_id = topic.split("/")[1:4]
+            assert node == NODE and payload["unique_id"] == f"{NODE}_{object_id}"
+            assert payload["default_entity_id"] == f"{component}.{payload['unique_id']}"
+            assert payload["availability_topic"] == f"{PREFIX}/available"
+            assert payload["device"]["identifiers"] == [NODE] and payload["name"]
+            key = "image_topic" if component == "image" else "state_topic"
+            assert payload[key].startswith(PREFIX + "/"), payload
+            components.setdefault(component, []).append(object_id)
+        assert sorted(components["sensor"]) == ["confidence", "fps", "label", "latency"]
+        assert components["image"] == ["snapshot"]
+        assert sorted(components["binary_sensor"]) == sorted(f"class_{c}" for c in DEMO_CLASSES)
+
+        # the label changes with the demo camera's shapes; each is sent only on change
+        labels = wait_for(lambda: len(set(watcher.on(f"{PREFIX}/label"))) >= 3 and
+                          watcher.on(f"{PREFIX}/label"), timeout=60)
+        assert all(a != b for a, b in zip(labels, labels[1:]))
+        assert {label.decode() for label in labels} <= set(DEMO_CLASSES) | {"uncertain"}
+        prediction = json.loads(watcher.last(f"{PREFIX}/prediction"))
+        assert prediction["type"] == "prediction" and len(prediction["top_k"]) == 5
+        wait_for(lambda: any(json.loads(p)["fps"] > 0 for p in watcher.on(f"{PREFIX}/stats")))
+
+        # events: a start and an end of the same event, its class on then off, a JPEG snapshot
+        def an_event_ended():
+            messages = [json.loads(p) for p in watcher.on(f"{PREFIX}/events")]
+            starts = {m["event"]["id"] for m in messages if m["type"] == "start"}
+            return next((m["event"] for m in messages
+                         if m["type"] == "end" and m["event"]["id"] in starts), None)
+
+        event = wait_for(an_event_ended, timeout=60)
+        assert event["label"] in DEMO_CLASSES and event["end"] >= event["start"]
+        states = watcher.on(f"{PREFIX}/class/{event['label']}")
+        assert b"ON" in states and states[-1] in (b"OFF", b"ON")
+        assert states[states.index(b"ON"):].count(b"OFF") >= 1
+        snapshot = watcher.last(f"{PREFIX}/snapshot")
+        with Image.open(io.BytesIO(snapshot)) as image:
+            assert image.format == "JPEG" and image.size == (640, 480)
+        health = http.get("/api/health").json()
+        assert health["outputs"]["mqtt"]["state"] == "ok" and health["status"] == "ok"
+
+        # the broker goes away: classifying goes on, health says so; it comes back: reconnect
+        broker.stop()
+        went_down = time.monotonic()
+        wait_for(lambda: http.get("/api/health").json()["outputs"]["mqtt"]["state"] == "error")
+        processed = stats(http)["frames"]["processed"]
+        wait_for(lambda: stats(http)["frames"]["processed"] >= processed + 16, timeout=30)
+        assert http.get("/api/health").json()["status"] == "degraded"
+        # an event that ends while the broker is away waits in the queue for the reconnect
+        missed = wait_for(lambda: [e for e in http.get("/api/events").json()["events"]
+                                   if e["state"] == "ended" and e["start"] > time.time() -
+                                   (time.monotonic() - went_down)], timeout=30)[0]
+        assert http.get("/api/health").json()["outputs"]["mqtt"]["queued"] >= 1
+        broker.start()
+        wait_for(lambda: watcher.on(f"{PREFIX}/available", after=went_down) == [b"online"],
+                 timeout=90)
+        mqtt = wait_for(lambda: http.get("/api/health").json()["outputs"]["mqtt"], timeout=30)
+        assert mqtt["connected"] and mqtt["reconnects"] >= 1
+        wait_for(lambda: any(json.loads(p)["event"]["id"] == missed["id"] and
+                             json.loads(p)["type"] == "end"
+                             for p in watcher.on(f"{PREFIX}/events", after=went_down)))
+        # the broker kept nothing: the states and the discovery are sent again
+        wait_for(lambda: watcher.on(f"{PREFIX}/label", after=went_down), timeout=30)
+        wait_for(lambda: len(discovery(watcher)) >= 5 + len(DEMO_CLASSES), timeout=30)
+
+        # Home Assistant restarts: it says so, and gets the discovery again
+        announced = time.monotonic()
+        watcher.client.publish("homeassistant/status", "online")
+        wait_for(lambda: watcher.on(f"homeassistant/sensor/{NODE}/label/config", after=announced))
+
+        # killed without a chance to say goodbye: the broker says it for us (the last will)
+        killed = time.monotonic()
+        process.kill()
+        process.wait(10)
+        wait_for(lambda: watcher.on(f"{PREFIX}/available", after=killed) == [b"offline"])
+        ids_before = {p["unique_id"] for p in discovery(watcher).values()}
+
+        # a restart: the same entities, and a clean stop says offline itself
+        restarted = time.monotonic()
+        process = serve(config, tmp_path / "service.log")
+        wait_for(lambda: watcher.on(f"{PREFIX}/available", after=restarted) == [b"online"],
+                 timeout=90)
+        wait_for(lambda: watcher.on(f"homeassistant/sensor/{NODE}/label/config", after=restarted),
+                 timeout=60)
+        assert {p["unique_id"] for p in discovery(watcher).values()} == ids_before
+        stopped = time.monotonic()
+        stop(process)
+        assert process.returncode == 0
+        assert watcher.on(f"{PREFIX}/available", after=stopped) == [b"offline"]
+    finally:
+        http.close()
+        stop(process, signal.SIGKILL)
+        watcher.close()
+
+
+@pytest.fixture
+def broker_with_login(broker):
+    """The broker again, now refusing anonymous clients; user 'cam', password 's3cr3t-Pw'."""
+    passwords = broker.config.parent / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "cam", "s3cr3t-Pw"],
+                   check=True, capture_output=True)
+    broker.stop()
+    broker.config.write_text(broker.config.read_text().replace(
+        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"))
+    broker.start()
+    return broker
+
+
+def test_login_works_a_wrong_password_is_reported_and_never_logged(broker_with_login, tmp_path):
+    watcher_port = broker_with_login.port
+    for password, connects in (("wrong-Pw-123", False), ("s3cr3t-Pw", True)):
+        http_port = free_port()
+        config = tmp_path / f"config-{connects}.toml"
+        write_config(config, http_port, watcher_port, tmp_path / "events",
+                     f'username = "cam"\npassword = "{password}"')
+        log = tmp_path / f"service-{connects}.log"
+        process = serve(config, log)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=10) as http:
+                def mqtt_state():
+                    try:
+                        return http.get("/api/health").json()["outputs"]["mqtt"]
+                    except httpx.TransportError:
+                        assert process.poll() is None, log.read_text()
+                        return None
+
+                if connects:
+                    assert wait_for(lambda: (mqtt_state() or {}).get("connected"), timeout=90)
+                else:
+                    mqtt = wait_for(lambda: (mqtt_state() or {}).get("error") and mqtt_state(),
+                                    timeout=90)
+                    assert mqtt["state"] == "error" and not mqtt["connected"]
+                    assert "refused" in mqtt["error"] and password not in json.dumps(mqtt)
+                    wait_for(lambda: stats(http)["frames"]["processed"] > 10, timeout=60)
+        finally:
+            stop(process)
+        assert process.returncode == 0
+        assert password not in log.read_text()
