@@ -5,7 +5,7 @@
 # checkout with the shared models beside it in the user's home, and runs the commands as that
 # user with a clean environment: no pyenv, no pip settings, the system's /usr/bin/python3.
 # The smoke subset: configuration, an engine op on the GPU, the service API.
-SMOKE_TESTS=(tests/app/test_app_config.py tests/engine/test_engine_gpu_ops.py
+SMOKE_TESTS=(tests/app/test_app_config.py tests/engine/test_conv2d.py
              tests/app/test_service_api.py::test_classify_uploads_and_bad_uploads)
 
 log "a newcomer on stock Debian 12: the README's commands as a user with sudo"
