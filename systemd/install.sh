@@ -23,7 +23,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 
 APT_PACKAGES="python3 python3-venv python3-setuptools python3-wheel python3-numpy
 python3-fastapi python3-uvicorn python3-jinja2 python3-websockets python3-multipart
-python3-pil python3-moderngl libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri"
+python3-pil python3-moderngl python3-paho-mqtt python3-prometheus-client libegl1 libegl-mesa0
+libgles2 libgl1-mesa-dri"
 
 say() { printf '%s\n' "shadercam install: $*"; }
 die() { printf '%s\n' "shadercam install: error: $*" >&2; exit 1; }

@@ -247,7 +247,7 @@ SERVICE_PID=$!
 health=$(wait_health "$PORT" "$SERVICE_PID")
 if [[ $health == *'"status": "ok"'* ]]; then ok "service reports ok on /api/health: ${health:0:120}"
 else not_ok "service reports ok on /api/health: ${health:0:400}"; tail -n 30 "$WORK/service.log"; fi
-kill -TERM "$SERVICE_PID"
+kill -TERM "$SERVICE_PID" 2>/dev/null || true  # (it may have died: its log says why)
 set +e
 wait "$SERVICE_PID"
 rc=$?
