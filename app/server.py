@@ -1,34 +1,32 @@
 """The FastAPI app: the page, the JSON API, the websocket and the preview stream.
 
 Everything here only reads from the service (hub, preview, status); the one thing it sends
-the other way is an uploaded image for POST /api/classify, queued to the inference worker.
+the other way is an uploaded image for POST /api/classify (app/uploads.py). Host, origin,
+token and resource limits sit in front of every route (app/security.py, app/limits.py).
 Written for both FastAPI 0.92 / Starlette 0.26 (Debian bookworm) and the newest releases:
 templates are rendered with Jinja2 directly and no lifespan hooks are used.
 """
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 from importlib import resources
 from typing import Any
 
 import jinja2
-import numpy as np
-from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app.hub import SubscriptionClosed
+from app.security import error_answers, install_guards
 from app.service import Service
-from app.worker import WorkerBusy, WorkerUnavailable
+from app.uploads import Uploads
 
 log = logging.getLogger(__name__)
 
-UPLOAD_LIMIT = 20 * 1024 * 1024
-UPLOAD_TIMEOUT_S = 120.0
 BOUNDARY = "frame"
 
 
@@ -36,9 +34,11 @@ def _web_dir(name: str) -> str:
     return str(resources.files("web").joinpath(name))
 
 
-def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
-    """`send_timeout_s`: a websocket client that takes longer to accept one message is cut off."""
-    app = FastAPI(title="ShaderCam", version="0.1.0",
+def create_app(service: Service, send_timeout_s: float | None = None) -> FastAPI:
+    """`send_timeout_s`: a websocket client that takes longer to accept one message is cut off
+    (default: `server.client_timeout_s`)."""
+    send_timeout_s = send_timeout_s or service.config.server_client_timeout_s
+    app = FastAPI(title="ShaderCam", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Live image classification on a GPU: latest results, health, "
                               "a websocket of predictions and the camera preview.")
     pages = jinja2.Environment(loader=jinja2.FileSystemLoader(_web_dir("templates")),
@@ -58,46 +58,33 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
                     "detail": "no prediction yet: " + _waiting_reason(health)}
         return {"type": "prediction", **prediction.to_dict()}
 
-    @app.get("/api/labels", summary="The class names of the loaded model")
+    @app.get("/api/labels", summary="The class names of the loaded model",
+             responses=error_answers(503))
     def labels() -> dict[str, Any]:
         if not service.worker.labels:
             raise HTTPException(503, f"model not loaded ({service.worker.state}"
                                      f"{': ' + service.worker.error if service.worker.error else ''})")
         return {"model": service.worker.model_info["name"], "labels": service.worker.labels}
 
-    @app.get("/api/health", summary="Status of camera, model and GPU; fps and uptime")
-    def health() -> dict[str, Any]:
-        return service.health()
+    @app.get("/api/health", summary="Status of camera, model and GPU; fps and uptime",
+             responses={503: {"description": "Status error: the model or GPU failed"}})
+    def health() -> Any:
+        answer = service.health()
+        return JSONResponse(answer, status_code=503) if answer["status"] == "error" else answer
 
     @app.get("/api/stats", summary="Timings, frames processed and dropped, clients")
     def stats() -> dict[str, Any]:
         return service.stats()
 
-    @app.post("/api/classify", summary="Classify an uploaded JPEG or PNG image")
-    async def classify(file: UploadFile = File(...)) -> dict[str, Any]:
-        data = await file.read(UPLOAD_LIMIT + 1)
-        if len(data) > UPLOAD_LIMIT:
-            raise HTTPException(413, f"image larger than {UPLOAD_LIMIT // (1024 * 1024)} MB")
-        if not data:
-            raise HTTPException(400, "the uploaded file is empty")
-        rgb = await run_in_threadpool(_decode_image, data)
-        try:
-            future = service.worker.classify_upload(rgb)
-        except WorkerBusy as exc:
-            raise HTTPException(503, str(exc)) from None
-        except WorkerUnavailable as exc:
-            raise HTTPException(503, f"classifier unavailable: {exc}") from None
-        try:
-            prediction = await asyncio.wait_for(asyncio.wrap_future(future), UPLOAD_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            future.cancel()
-            raise HTTPException(504, "the classifier did not answer in time") from None
-        except WorkerUnavailable as exc:
-            raise HTTPException(503, f"classifier unavailable: {exc}") from None
-        return {"type": "prediction", **prediction.to_dict()}
+    uploads = Uploads(service)
+
+    @app.post("/api/classify", summary="Classify an uploaded JPEG or PNG image",
+              responses=error_answers(400, 413, 415, 429, 503, 504))
+    async def classify(request: Request, file: UploadFile = File(...)) -> dict[str, Any]:
+        return await uploads.classify(request, file)
 
     @app.get("/snapshot.jpg", summary="The newest camera picture as JPEG",
-             response_class=Response)
+             response_class=Response, responses=error_answers(503))
     async def snapshot() -> Response:
         got = await run_in_threadpool(service.preview.jpeg)
         if got is None:
@@ -106,7 +93,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
         return Response(got[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.get("/stream.mjpg", summary="The camera preview as a multipart MJPEG stream",
-             response_class=StreamingResponse)
+             response_class=StreamingResponse, responses=error_answers(503))
     def stream() -> StreamingResponse:
         return StreamingResponse(_mjpeg(service), headers={"Cache-Control": "no-store"},
                                  media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -133,6 +120,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
             receiver.cancel()
             service.hub.unsubscribe(subscription)
 
+    install_guards(app, service)
     return app
 
 
@@ -168,18 +156,6 @@ async def _mjpeg(service: Service):
                    .encode() + data + f"\r\n--{BOUNDARY}\r\n".encode())
     finally:
         service.stream_clients -= 1
-
-
-def _decode_image(data: bytes) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in ("JPEG", "PNG"):
-                raise HTTPException(415, f"expected a JPEG or PNG image, got {image.format}")
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise HTTPException(400, f"not a readable JPEG or PNG image ({exc})") from None
 
 
 def _waiting_reason(health: dict[str, Any]) -> str:

@@ -13,6 +13,8 @@ from app.hub import ResultsHub
 from app.worker import InferenceWorker
 
 DEMO_MODEL_NAME = "demo_model"
+STALL_INTERVALS = 5  # health is degraded when the newest prediction is this many intervals old
+STALL_GRACE_S = 3.0  # ...and at least this many seconds
 
 
 class Service:
@@ -34,7 +36,8 @@ class Service:
                                            stall_after_s=max(10.0, 5.0 / config.camera_fps))
         self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
                                       config.model_smoothing, config.model_threshold,
-                                      config.model_gl_api)
+                                      config.model_gl_api,
+                                      frame_wait_s=min(1.0, 2.0 / config.camera_fps))
         self.started_at = time.monotonic()
         self.stream_clients = 0
 
@@ -60,13 +63,29 @@ class Service:
             status = "error"
         elif worker == "loading" or camera["state"] == "starting":
             status = "starting"
-        elif camera["state"] != "running" or worker != "running":
+        elif camera["state"] != "running" or worker != "running" or self.predictions_stalled():
             status = "degraded"
         else:
             status = "ok"
         return {"status": status, "camera": camera, "model": self.model(), "gl": self.worker.gl_info,
                 "fps": round(self.worker.meter.rate(), 2),
+                "prediction_age_s": self.prediction_age_s(),
                 "uptime_s": round(time.monotonic() - self.started_at, 1)}
+
+    def prediction_age_s(self) -> float | None:
+        """Seconds since the frame of the newest camera prediction was captured."""
+        latest = self.hub.latest
+        return None if latest is None else round(max(0.0, time.time() - latest.timestamp), 2)
+
+    def predictions_stalled(self) -> bool:
+        """True when the newest prediction is older than a few frame intervals (each at least
+        as long as the last inference took)."""
+        age = self.prediction_age_s()
+        if age is None:
+            return time.monotonic() - self.started_at > STALL_GRACE_S
+        interval = max(1.0 / self.config.camera_fps,
+                       self.worker.last_timings_ms.get("total", 0.0) / 1000.0)
+        return age > max(STALL_GRACE_S, STALL_INTERVALS * interval)
 
     def stats(self) -> dict[str, Any]:
         return {
