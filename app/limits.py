@@ -14,6 +14,7 @@ import json
 import logging
 import resource
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -76,7 +77,7 @@ class LimitsMiddleware:
         if path not in self.client_caps:
             return await self.app(scope, receive, send)
         if self.clients[path] >= self.client_caps[path]:
-            log.info("refused a client of %s: %d already connected", path, self.clients[path])
+            log.debug("refused a client of %s: %d already connected", path, self.clients[path])
             if scope["type"] == "websocket":
                 return await send({"type": "websocket.close", "code": WS_TRY_AGAIN_LATER})
             return await json_answer(send, 503, f"too many clients of {path}; try again later",
@@ -102,9 +103,10 @@ class LimitsMiddleware:
 
         try:
             await self.app(scope, receive, timed_send)
-        except BaseException:
+        except BaseException as exc:
             if not dropped:
                 raise
+            _release_frames(exc)
             log.info("dropped a client of %s that took nothing for %g s", scope["path"],
                      self.client_timeout_s)
 
@@ -120,6 +122,21 @@ class LimitsMiddleware:
             return message
 
         return capped
+
+
+def _release_frames(exc: BaseException) -> None:
+    """The abandoned response's body iterator is held in a reference cycle through the
+    frames of the exceptions that ended it (task group, cancellation); clearing those frames
+    lets the iterator close now, running its clean-up, instead of at some later collection."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending += [current.__context__, current.__cause__,
+                    *getattr(current, "exceptions", ())]
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -24,10 +24,11 @@ from app.service import Service
 from app.worker import WorkerBusy, WorkerUnavailable
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: the multi-picture JPEGs many phones write
+REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA", "CMYK")
 MAX_SIDE = 2048  # VideoCore IV's largest texture; every GPU we run on takes at least this
 DEFAULT_INPUT = 224  # model input side assumed while the model is still loading
 UPLOAD_TIMEOUT_S = 120.0
-MAX_IN_FLIGHT = 2  # uploads held (body read, decoding or queued for the GPU) at once
+MAX_IN_FLIGHT = 4  # uploads held (body read, decoding or queued for the GPU) at once
 RATE_CLIENTS = 1024  # clients remembered by the rate limiter
 
 
@@ -63,7 +64,7 @@ class Uploads:
         self.max_bytes = int(config.server_max_upload_mb * 1024 * 1024)
         self.max_pixels = int(config.server_upload_max_megapixels * 1_000_000)
         per_minute = config.server_uploads_per_minute
-        self.limiter = RateLimiter(per_minute, burst=max(1, min(5, per_minute // 6)))
+        self.limiter = RateLimiter(per_minute, burst=max(1, min(10, per_minute // 6)))
         self._decoding = asyncio.Lock()
         self._in_flight = 0
 
@@ -130,7 +131,7 @@ def decode_upload(data: bytes, side: int, max_pixels: int) -> np.ndarray:
                                          f"needs {decoded / 1e6:.1f} megapixels, more than the "
                                          f"{max_pixels / 1e6:g} allowed")
             image.load()
-            return _shrink(image.convert("RGB"), side)
+            return _shrink(image, side)
     except HTTPException:
         raise
     except Image.DecompressionBombError as exc:
@@ -158,13 +159,18 @@ def _decoded_pixels(image, width: int, height: int) -> int:
 
 
 def _shrink(image, side: int) -> np.ndarray:
+    """Reduce first and convert after, so the full-size picture is never copied."""
     from PIL import Image
 
+    if image.mode not in REDUCIBLE_MODES:
+        image = image.convert("RGB")
     width, height = image.size
     factor = min(width, height) // side
     if factor >= 2:  # a cheap box filter first; what is left is at most twice `side`
         image = image.reduce(factor)
         width, height = image.size
+    if image.mode != "RGB":
+        image = image.convert("RGB")
     scale = min(1.0, side / min(width, height), MAX_SIDE / max(width, height))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
