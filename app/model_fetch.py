@@ -10,6 +10,7 @@ import os
 import ssl
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,11 +44,15 @@ def is_url(source: str) -> bool:
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """Follows a redirect only to another http(s) URL: never to file://, ftp:// or others."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if not is_url(newurl):
-            raise FetchError(f"{req.full_url}: redirected to {newurl.split(':', 1)[0]}:, "
+    def http_error_302(self, req, fp, code, msg, headers):
+        target = urllib.parse.urljoin(req.full_url, headers.get("location")
+                                      or headers.get("uri") or "")
+        if not is_url(target):
+            raise FetchError(f"{req.full_url}: redirected to {target.split(':', 1)[0]}:, "
                              "refused: only http:// and https:// are followed")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def fetch(source: str, directory: Path, *, sha256: str | None = None, size: int | None = None,
