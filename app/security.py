@@ -79,12 +79,12 @@ _DESCRIPTIONS = {
 def install_guards(app: FastAPI, service) -> None:
     """Put the security and resource limits in front of every route of `app`."""
     config = service.config
-    app.add_middleware(LimitsMiddleware,
-                       max_body=int(config.server_max_upload_mb * 1024 * 1024) + 64 * 1024,
+    max_body = int(config.server_max_upload_mb * 1024 * 1024) + 64 * 1024  # + form fields
+    app.add_middleware(LimitsMiddleware, max_body=max_body,
                        client_caps={"/stream.mjpg": config.server_max_stream_clients,
                                     "/ws": config.server_max_websocket_clients},
                        client_timeout_s=config.server_client_timeout_s)
-    app.add_middleware(SecurityMiddleware, token=config.server_token,
+    app.add_middleware(SecurityMiddleware, token=config.server_token, max_body=max_body,
                        hosts=allowed_hosts(config.server_hosts),
                        health=lambda: service.health()["status"])
     for route in app.routes:  # answers every route can give, documented in the OpenAPI
@@ -109,8 +109,11 @@ def allowed_hosts(configured: str) -> frozenset[str] | None:
 
 class SecurityMiddleware:
     def __init__(self, app, token: str, hosts: frozenset[str] | None,
-                 health: Callable[[], str]) -> None:
+                 health: Callable[[], str], max_body: int) -> None:
+        """`max_body`: a refused request's body is read (and dropped) up to this size first,
+        so that its client, still sending, sees the answer instead of a broken pipe."""
         self.app = app
+        self.max_body = max_body
         self.token = token
         self.cookie = _cookie_value(token) if token else ""
         self.hosts = hosts
@@ -133,6 +136,7 @@ class SecurityMiddleware:
         if refusal:
             if kind == "websocket":
                 return await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+            await _discard_body(receive, self.max_body)
             return await json_answer(send, *refusal)
         if scope["path"] == "/login" and kind == "http":
             return await self._login(scope, receive, send)
@@ -146,6 +150,7 @@ class SecurityMiddleware:
                                      payload={"status": status})
         if scope["path"] == "/" and scope["method"] in SAFE_METHODS:
             return await _redirect(send, "/login")
+        await _discard_body(receive, self.max_body)
         await json_answer(send, 401, "this ShaderCam needs its access token: log in at /login, "
                                      "or send Authorization: Bearer TOKEN or ?token=TOKEN",
                           {"WWW-Authenticate": "Bearer"})
@@ -290,12 +295,22 @@ def _equal(given: str, expected: str) -> bool:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
-    body = b""
-    while True:
+    """The first `limit` bytes of the request body; reading stops once past them."""
+    body, more = b"", True
+    while more and len(body) <= limit:
         message = await receive()
         body += message.get("body", b"")
-        if len(body) > limit or not message.get("more_body"):
-            return body[:limit]
+        more = message["type"] == "http.request" and message.get("more_body", False)
+    return body[:limit]
+
+
+async def _discard_body(receive: Receive, limit: int) -> None:
+    """Read and drop up to `limit` bytes of the body of a request about to be refused."""
+    seen, more = 0, True
+    while more and seen <= limit:
+        message = await receive()
+        seen += len(message.get("body", b""))
+        more = message["type"] == "http.request" and message.get("more_body", False)
 
 
 async def _redirect(send: Send, location: str, cookie: str | None = None) -> None:

@@ -35,15 +35,21 @@ def ws_url(run, query: str = "") -> str:
     return run.ws + (f"?{query}" if query else "")
 
 
+# websockets 14+ names extra request headers `additional_headers`; bookworm's 10.4 `extra_headers`
+HEADERS_ARG = "additional_headers" if int(websockets.__version__.split(".")[0]) >= 14 \
+    else "extra_headers"
+
+
 async def ws_hello(url: str, **headers: str) -> dict:
-    async with websockets.connect(url, additional_headers=headers) as ws:
+    async with websockets.connect(url, **{HEADERS_ARG: headers}) as ws:
         return json.loads(await ws.recv())
 
 
 def ws_refused(url: str, **headers: str) -> bool:
+    """True when the server refuses the handshake (it never accepts the connection)."""
     try:
         asyncio.run(ws_hello(url, **headers))
-    except (websockets.exceptions.InvalidStatus, websockets.exceptions.ConnectionClosed):
+    except (websockets.exceptions.InvalidHandshake, websockets.exceptions.ConnectionClosed):
         return True
     return False
 

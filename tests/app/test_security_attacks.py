@@ -149,7 +149,8 @@ def test_1100_idle_stream_clients_leave_health_answering(tmp_path):
                                            timeout=10).json()["clients"]["stream"]
                 assert stream_clients <= 8  # server.max_stream_clients
                 time.sleep(0.5)
-            assert stream_clients == 0, "idle stream clients were not dropped"
+            assert stream_clients == 0, "idle stream clients were not dropped:\n" + \
+                "\n".join(served.log_text().splitlines()[-20:])
             refused = sum(read_status(sock, 0.5) == 503 for sock in clients[-50:])
         finally:
             for sock in clients:
