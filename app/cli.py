@@ -2,28 +2,70 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from app import cli_engine, cli_model, cli_serve
+from app.cli_error import CliError
 
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
 COMMAND_MODULES = [cli_engine, cli_model, cli_serve]
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("%(default)" not in text and action.option_strings and action.default is not None
+                and action.default is not False and action.default is not argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _version() -> str:
+    try:
+        return metadata.version("shadercam")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="shadercam", description="Live image classification on a Raspberry Pi GPU.")
+        prog="shadercam", description="Live image classification on a Raspberry Pi GPU.",
+        formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
     for module in COMMAND_MODULES:
         module.register(subparsers)
+    _use_formatter(parser)
     return parser
 
 
+def _use_formatter(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.formatter_class = HelpFormatter
+                _use_formatter(child)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"shadercam {args.command}: error: {exc}", file=sys.stderr)
+        return exc.status
+    except BrokenPipeError:  # the reader went away (`shadercam classify ... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

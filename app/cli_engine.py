@@ -9,37 +9,80 @@ import time
 
 import numpy as np
 
+from app.cli_error import CliError
 from app.images import ImageError, read_image
-from app.model_store import resolve_model_path
+from app.labels import display_label
+from app.model_catalog import KNOWN_MODELS
+from app.model_store import DEMO_MODEL, ModelStore, ModelStoreError, resolve_model_path
+
+MODEL_HELP = ("chunkfile path, installed model name, or 'demo' for the built-in demo model "
+              "(default: the store's default model)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     classify = subparsers.add_parser("classify", help="classify image files on the GPU")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
-    classify.add_argument("--model", help="chunkfile path or installed model name")
-    classify.add_argument("--top", type=int, default=5, metavar="K", help="classes to show")
+    classify.add_argument("--model", help=MODEL_HELP)
+    classify.add_argument("--top-k", type=positive_int, default=5, metavar="K", dest="top_k",
+                          help="classes to show per image")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
-    classify.add_argument("--api", choices=("gles2", "gl"), default="gles2")
+    classify.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     classify.set_defaults(func=run_classify)
 
     bench = subparsers.add_parser("bench", help="measure the engine on this machine's GPU")
-    bench.add_argument("--model", help="chunkfile path or installed model name")
-    bench.add_argument("--iterations", type=int, default=20, metavar="N")
-    bench.add_argument("--api", choices=("gles2", "gl"), default="gles2")
+    bench.add_argument("--model", help=MODEL_HELP)
+    bench.add_argument("--iterations", type=positive_int, default=20, metavar="N",
+                       help="inferences to time")
+    bench.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     bench.add_argument("--reference", action="store_true",
                        help="also time the NumPy reference (gles2 level) in the same run")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.set_defaults(func=run_bench)
 
 
+def model_path(explicit: str | None):
+    """The model to run. Unlike the service, never the demo model unless asked for: a photo
+    classified by a model of eight shapes gives confident nonsense."""
+    if explicit == "demo":
+        return DEMO_MODEL
+    store = ModelStore()
+    install = ", ".join(f"`shadercam model install {m.name}`" for m in KNOWN_MODELS)
+    if explicit is None:
+        path = store.default_path()
+        if path is None:
+            raise CliError(f"no model installed in {store.directory}: install one ({install}) "
+                           "or pass --model demo for the built-in demo model (shapes only)")
+        return path
+    path = resolve_model_path(explicit)
+    if not path.is_file():
+        try:
+            installed = ", ".join(m.name for m in store.list()) or "none"
+        except ModelStoreError:
+            installed = "none"
+        raise CliError(f"no model {explicit!r}: no such file and no installed model of that "
+                       f"name (installed: {installed}; see `shadercam model list`). Known models "
+                       f"to install: {install}")
+    return path
+
+
 def _engine(args):
     from gpu_engine import Engine, ModelError, load_model
-    path = resolve_model_path(args.model)
+    path = model_path(args.model)
     try:
         model = load_model(path)
         return model, Engine(model, api=args.api)
     except ModelError as exc:
-        raise SystemExit(f"shadercam: {exc}") from None
+        raise CliError(str(exc)) from None
 
 
 def run_classify(args: argparse.Namespace) -> int:
@@ -51,19 +94,21 @@ def run_classify(args: argparse.Namespace) -> int:
             try:
                 probabilities = engine.classify_rgb(read_image(path))
             except ImageError as exc:
-                print(f"shadercam: {exc}", file=sys.stderr)
+                print(f"shadercam classify: error: {exc}", file=sys.stderr)
                 status = 1
                 continue
-            best = top_k(probabilities, model.labels, args.top)
+            best = top_k(probabilities, model.labels, args.top_k)
             if args.json:
                 print(json.dumps({
-                    "image": path,
-                    "top": [{"index": i, "label": label, "probability": p} for i, label, p in best],
+                    "image": path, "model_name": model.name,
+                    "top_k": [{"index": i, "label": label, "display_label": display_label(label),
+                               "probability": float(p)} for i, label, p in best],
                     "probabilities": [float(p) for p in probabilities]}), flush=True)
             else:
                 print(path)
                 for index, label, p in best:
-                    print(f"  {p:7.2%}  {label} ({index})")
+                    print(f"  {p:7.2%}  {display_label(label)} ({label}, {index})")
+                sys.stdout.flush()
     finally:
         engine.release()
     return status

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.cli_error import CliError
 from app.model_store import ModelStore, ModelStoreError
-
-FAILED = object()  # what _guard returns when the store refused
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,8 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     store = ModelStore(args.store)
     models = _guard(store.list)
-    if models is FAILED:
-        return 1
     print(f"models in {store.directory}:")
     if not models:
         print("  (none; the built-in demo model is used)")
@@ -64,11 +61,12 @@ def _list(args: argparse.Namespace) -> int:
 def _install(args: argparse.Namespace) -> int:
     store = ModelStore(args.store)
     progress = ProgressLine(sys.stderr, f"fetching {args.source}")
-    installed = _guard(lambda: store.install(args.source, name=args.name, sha256=args.sha256,
-                                             force=args.force, progress=progress))
-    progress.finish()
-    if installed is FAILED:
-        return 1
+    try:
+        installed = _guard(lambda: store.install(args.source, name=args.name,
+                                                 sha256=args.sha256, force=args.force,
+                                                 progress=progress))
+    finally:
+        progress.finish()
     default = " (default)" if installed.is_default else ""
     print(f"installed {installed.name}{default}: {installed.path}, {installed.size} bytes, "
           f"sha256 {installed.sha256}")
@@ -78,8 +76,6 @@ def _install(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     store = ModelStore(args.store)
     was_default = _guard(lambda: store.remove(args.name))
-    if was_default is FAILED:
-        return 1
     print(f"removed {args.name}")
     if was_default:
         print("it was the default: choose another with `shadercam model default NAME`; "
@@ -92,20 +88,18 @@ def _default(args: argparse.Namespace) -> int:
     if args.name is None:
         print(store.default_name() or "(none: the built-in demo model is used)")
         return 0
-    if _guard(lambda: store.set_default(args.name)) is FAILED:
-        return 1
+    _guard(lambda: store.set_default(args.name))
     print(f"default model: {args.name} (restart the service to use it: "
           "sudo systemctl restart shadercam)")
     return 0
 
 
 def _guard(action: Callable[[], Any]) -> Any:
-    """Run a store action; report its error in one line (returning FAILED), not a traceback."""
+    """Run a store action; its refusal becomes the command's one-line error."""
     try:
         return action()
     except ModelStoreError as exc:
-        print(f"shadercam model: error: {exc}", file=sys.stderr)
-        return FAILED
+        raise CliError(str(exc)) from None
 
 
 class ProgressLine:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 
-from app.config import ConfigError, load_config
+from app.cli_error import CliError
+from app.config import ConfigError, load_config, unknown_env
 
 # flag destination -> config key it overrides
 FLAG_KEYS = {"source": "camera.source", "model": "model.path", "host": "server.host",
@@ -27,53 +29,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--model", metavar="PATH",
                        help="model file or installed model name (default: the store's default, "
                             "else the built-in demo model)")
-    serve.add_argument("--host", help="address to listen on")
-    serve.add_argument("--port", type=int, help="TCP port")
-    serve.add_argument("--top-k", type=int, dest="top_k", help="classes per prediction")
-    serve.add_argument("--fps", type=float, help="camera frames per second")
-    serve.add_argument("--smoothing", type=int, help="average over this many frames (1 = off)")
+    serve.add_argument("--host", help="address to listen on (config default: 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="TCP port (config default: 8080)")
+    serve.add_argument("--top-k", type=int, dest="top_k",
+                       help="classes per prediction (config default: 5)")
+    serve.add_argument("--fps", type=float, help="camera frames per second (config default: 10)")
+    serve.add_argument("--smoothing", type=int,
+                       help="average over this many frames, 1 = off (config default: 1)")
     serve.add_argument("--threshold", type=float,
-                       help="below this probability the result is 'uncertain' (0 = off)")
+                       help="below this probability the result is 'uncertain', 0 = off "
+                            "(config default: 0.5)")
     serve.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    for warning in unknown_env():
+        print(f"shadercam serve: warning: {warning}", file=sys.stderr)
     try:
         config = load_config(args.config, overrides={key: getattr(args, dest)
                                                      for dest, key in FLAG_KEYS.items()})
     except ConfigError as exc:
-        print(f"shadercam serve: error: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc), status=2) from None
     from app.model_store import resolve_model_path
 
     model_path = resolve_model_path(config.model_path or None)
     if not model_path.is_file():
-        print(f"shadercam serve: error: model.path (from {config.origins['model.path']}): "
-              f"no model file at {model_path}", file=sys.stderr)
-        return 2
+        raise CliError(f"model.path (from {config.origins['model.path']}): no model file at "
+                       f"{model_path}", status=2)
     logging.basicConfig(level=config.server_log_level.upper(),
                         format="%(levelname)s %(name)s: %(message)s")
+    listener = _listen(config.server_host, config.server_port)
 
     import uvicorn
 
+    from app.runtime_settings import state_dir
     from app.server import create_app
     from app.service import Service
 
     from app.limits import raise_fd_limit
 
     raise_fd_limit()  # every client is a file descriptor; take all the unit allows
-    service = Service(config, model_path)
+    service = Service(config, model_path, state_dir())
     # Newer uvicorn re-raises SIGTERM/SIGINT once it has shut down, which would kill us before
     # the camera is released; a Python handler in place turns that re-raise into a no-op.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: None)
     service.start()
+    host = f"[{config.server_host}]" if ":" in config.server_host else config.server_host
     logging.getLogger("shadercam").info(
-        "serving %s with model %s from %s on http://%s:%d/", config.camera_source,
-        model_path.name, config.camera_source, config.server_host, config.server_port)
+        "serving %s with model %s on http://%s:%d/", config.camera_source, model_path.name,
+        host, config.server_port)
     try:
-        uvicorn.run(create_app(service), host=config.server_host, port=config.server_port,
-                    log_level=config.server_log_level, lifespan="off")
+        server = uvicorn.Server(uvicorn.Config(create_app(service), log_level=config.server_log_level,
+                                               lifespan="off"))
+        server.run(sockets=[listener])
     finally:
         service.stop()
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before anything starts, so a taken port is one clear error and "serving on" is
+    only said once it is true."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (server.host, "
+                       "server.port; is another shadercam already running?)") from None
+    return listener

@@ -6,6 +6,7 @@ the bad value came from (file, variable or flag).
 """
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
@@ -16,6 +17,8 @@ from typing import Any
 
 ENV_PREFIX = "SHADERCAM_"
 CONFIG_ENV = "SHADERCAM_CONFIG"  # path of the config file when --config is not given
+# SHADERCAM_* variables that are not config keys but are read elsewhere
+OTHER_ENV = {CONFIG_ENV, "SHADERCAM_MODEL_STORE", "SHADERCAM_PYTHON", "SHADERCAM_VENV"}
 
 
 class ConfigError(ValueError):
@@ -88,7 +91,7 @@ KEYS: tuple[Key, ...] = (
     Key("model", "path", str, ""),
     Key("model", "top_k", int, 5, _between(1, 1000)),
     Key("model", "smoothing", int, 1, _between(1, 100)),
-    Key("model", "threshold", float, 0.0, _between(0.0, 1.0)),
+    Key("model", "threshold", float, 0.5, _between(0.0, 1.0)),
     Key("model", "gl_api", str, "gles2", _one_of("gles2", "gl")),
 )
 _BY_DOTTED = {key.dotted: key for key in KEYS}
@@ -192,3 +195,18 @@ def load_config(path: str | os.PathLike[str] | None = None,
     if values["camera.retry_max_s"] < values["camera.retry_min_s"]:
         raise ConfigError("camera.retry_max_s: must not be smaller than camera.retry_min_s")
     return Config(values, origins)
+
+
+def unknown_env(env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per SHADERCAM_* variable that no setting reads (a typo is otherwise silently
+    ignored), naming the closest known variable."""
+    env = os.environ if env is None else env
+    known = {key.env for key in KEYS} | OTHER_ENV
+    warnings = []
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else \
+                f"; known: {', '.join(sorted(known))}"
+            warnings.append(f"{name} is not a setting and is ignored{hint}")
+    return warnings

@@ -17,31 +17,36 @@ from typing import Any
 
 import numpy as np
 
+from app.labels import display_label
+
 
 @dataclass(frozen=True)
 class Ranked:
     index: int
-    label: str
+    label: str  # the model's own label
+    display_label: str  # the same, readable (see app.labels)
     probability: float
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One classified frame, as served by /api/latest and the websocket."""
+    """One classified frame. `to_dict` is the one shape of a prediction everywhere: /api/latest,
+    /api/classify, the websocket and the outputs (app.api_models.Prediction describes it)."""
 
-    frame: int
+    frame: int  # camera frame number (the preview picture of the same number); 0 for uploads
     timestamp: float  # wall-clock seconds (Unix time) when the frame was captured
     label: str | None  # the best class, or None when below the confidence threshold
+    display_label: str | None
     uncertain: bool
     top_k: list[Ranked]
     timings_ms: dict[str, float]
-    model: str
-    source: str  # "camera" or "upload"
+    model_name: str
+    origin: str  # "camera" or "upload"
     smoothing: int = 1
     threshold: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"type": "prediction", **asdict(self)}
 
 
 class PredictionMaker:
@@ -50,28 +55,38 @@ class PredictionMaker:
     def __init__(self, labels: Sequence[str], model_name: str, top_k: int = 5,
                  smoothing: int = 1, threshold: float = 0.0) -> None:
         self.labels = list(labels)
+        self.display_labels = [display_label(label) for label in self.labels]
         self.model_name = model_name
         self.top_k = min(top_k, len(self.labels))
-        self.smoothing = smoothing
         self.threshold = threshold
+        self.smoothing = smoothing
         self._recent: deque[np.ndarray] = deque(maxlen=smoothing)
 
+    def configure(self, smoothing: int, threshold: float) -> None:
+        """Change the settings between two frames (from the thread that calls `make`)."""
+        if smoothing != self.smoothing:
+            self.smoothing = smoothing
+            self._recent = deque(self._recent, maxlen=smoothing)
+        self.threshold = threshold
+
     def make(self, probabilities: np.ndarray, frame: int, timestamp: float,
-             timings_s: dict[str, float], source: str = "camera") -> Prediction:
+             timings_s: dict[str, float], origin: str = "camera") -> Prediction:
         """Rank one result; camera frames are smoothed with the previous ones, uploads are not."""
         probabilities = np.asarray(probabilities, dtype=np.float32)
-        if source == "camera" and self.smoothing > 1:
+        if origin == "camera" and self.smoothing > 1:
             self._recent.append(probabilities)
             probabilities = np.mean(self._recent, axis=0)
         order = np.argsort(-probabilities, kind="stable")[: self.top_k]
-        ranked = [Ranked(int(i), self.labels[i], round(float(probabilities[i]), 6)) for i in order]
+        ranked = [Ranked(int(i), self.labels[i], self.display_labels[i],
+                         round(float(probabilities[i]), 6)) for i in order]
         uncertain = ranked[0].probability < self.threshold
         return Prediction(
             frame=frame, timestamp=timestamp, label=None if uncertain else ranked[0].label,
+            display_label=None if uncertain else ranked[0].display_label,
             uncertain=uncertain, top_k=ranked,
             timings_ms={k: round(v * 1000.0, 3) for k, v in timings_s.items()},
-            model=self.model_name, source=source,
-            smoothing=self.smoothing if source == "camera" else 1, threshold=self.threshold)
+            model_name=self.model_name, origin=origin,
+            smoothing=self.smoothing if origin == "camera" else 1, threshold=self.threshold)
 
 
 class SubscriptionClosed(Exception):
@@ -147,7 +162,7 @@ class ResultsHub:
 
     def publish(self, prediction: Prediction) -> None:
         """Called from any thread; never blocks on subscribers."""
-        message = json.dumps({"type": "prediction", **prediction.to_dict()})
+        message = json.dumps(prediction.to_dict())
         with self._lock:
             self._latest = prediction
             self.published += 1

@@ -17,8 +17,10 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"not a decodable image: {exc}") from exc
+    except UnidentifiedImageError:
+        raise ImageError("not an image (JPEG, PNG, BMP, GIF, WebP, ... expected)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"a damaged or unreadable image: {exc}") from exc
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:

@@ -22,15 +22,14 @@ import re
 import socket
 from collections.abc import Callable
 from importlib import resources
-from typing import Any
 from urllib.parse import parse_qs
 
 import jinja2
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 
+from app.api_models import ErrorAnswer
 from app.limits import (AcceptErrorFilter, LimitsMiddleware, Message, Receive, Scope, Send,
                         json_answer)
 
@@ -52,27 +51,12 @@ SECURITY_HEADERS = (
 TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
 
 
-class ErrorAnswer(BaseModel):
-    """The JSON body of every error answer."""
-
-    detail: str
-
-
-def error_answers(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for the error statuses a route gives, all with `ErrorAnswer`."""
-    return {code: {"model": ErrorAnswer, "description": _DESCRIPTIONS[code]} for code in codes}
-
-
-_DESCRIPTIONS = {
-    400: "The request or the uploaded file cannot be read",
-    401: "The access token is missing or wrong",
-    403: "The request comes from another site (Origin)",
-    413: "The body or the picture is too large",
-    415: "The upload is not a JPEG or PNG image",
-    421: "The Host header does not name this machine",
-    429: "Too many uploads from this address; see Retry-After",
-    503: "Not available now (model not loaded, no picture yet, too many clients, busy)",
-    504: "The classifier did not answer in time",
+# the answers these guards can give to any route, documented on every route
+GUARD_ANSWERS = {
+    401: "the access token is missing or wrong",
+    403: "a state-changing request from another site (Origin)",
+    413: "the request body is larger than server.max_upload_mb",
+    421: "the Host header does not name this machine (server.hosts)",
 }
 
 
@@ -87,10 +71,11 @@ def install_guards(app: FastAPI, service) -> None:
     app.add_middleware(SecurityMiddleware, token=config.server_token, max_body=max_body,
                        hosts=allowed_hosts(config.server_hosts),
                        health=lambda: service.health()["status"])
-    for route in app.routes:  # answers every route can give, documented in the OpenAPI
+    for route in app.routes:
         if isinstance(route, APIRoute):
             codes = (401, 403, 413, 421) if route.methods - SAFE_METHODS else (401, 421)
-            route.responses = {**error_answers(*codes), **route.responses}
+            route.responses = {**{code: {"model": ErrorAnswer, "description": GUARD_ANSWERS[code]}
+                                  for code in codes}, **route.responses}
     _add_docs_page(app)
     for name in ("uvicorn.access", "uvicorn.error"):
         _add_filter_once(logging.getLogger(name), TokenRedactor)

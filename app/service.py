@@ -1,25 +1,42 @@
 """Wires the parts together: camera supervisor -> frame slot -> inference worker -> results hub,
-plus the preview; and reports on all of them for /api/health and /api/stats."""
+plus the preview; and is the one facade the server talks to: reports for /api/health and
+/api/stats, the latest prediction, pictures, uploads and the page's settings."""
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.cameras import CameraSupervisor, FrameSlot, Preview, make_camera
 from app.cameras.base import Camera
 from app.config import Config
-from app.hub import ResultsHub
-from app.worker import InferenceWorker
+from app.hub import Prediction, ResultsHub, Subscription
+from app.labels import display_label
+from app.runtime_settings import SettingsFile
+from app.worker import InferenceWorker, WorkerUnavailable
+
+log = logging.getLogger(__name__)
 
 DEMO_MODEL_NAME = "demo_model"
 STALL_INTERVALS = 5  # health is degraded when the newest prediction is this many intervals old
 STALL_GRACE_S = 3.0  # ...and at least this many seconds
 
 
+class Unavailable(RuntimeError):
+    """What a request needs is not working (model not loaded, no picture yet); says why."""
+
+
 class Service:
-    def __init__(self, config: Config, model_path: Path) -> None:
+    def __init__(self, config: Config, model_path: Path, state_dir: Path | None = None) -> None:
+        """`state_dir`: where the page's settings are kept; None keeps them in memory only."""
         self.config = config
+        self.settings_file = None if state_dir is None else SettingsFile(state_dir)
+        settings = {"threshold": config.model_threshold, "smoothing": config.model_smoothing,
+                    **self._stored_settings()}
         self.hub = ResultsHub()
         self.preview = Preview(config.camera_jpeg_quality)
         self.slot = FrameSlot()
@@ -35,8 +52,8 @@ class Service:
                                            source=config.camera_source,
                                            stall_after_s=max(10.0, 5.0 / config.camera_fps))
         self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
-                                      config.model_smoothing, config.model_threshold,
-                                      config.model_gl_api,
+                                      settings["smoothing"], settings["threshold"],
+                                      config.model_gl_api, preview=self.preview,
                                       frame_wait_s=min(1.0, 2.0 / config.camera_fps))
         self.started_at = time.monotonic()
         self.stream_clients = 0
@@ -51,10 +68,41 @@ class Service:
 
     def model(self) -> dict[str, Any]:
         info = {**self.worker.model_info, "state": self.worker.state, "error": self.worker.error,
-                "top_k": self.config.model_top_k, "smoothing": self.config.model_smoothing,
-                "threshold": self.config.model_threshold}
+                **self.settings()}
         info["demo"] = Path(info["path"]).stem == DEMO_MODEL_NAME
         return info
+
+    def settings(self) -> dict[str, Any]:
+        return {"threshold": self.worker.threshold, "smoothing": self.worker.smoothing}
+
+    def change_settings(self, threshold: float | None = None,
+                        smoothing: int | None = None) -> dict[str, Any]:
+        """Apply at once and keep them in the state directory (ranges are checked by the caller)."""
+        current = self.settings()
+        new = {"threshold": current["threshold"] if threshold is None else float(threshold),
+               "smoothing": current["smoothing"] if smoothing is None else int(smoothing)}
+        if self.settings_file is not None:
+            try:
+                self.settings_file.save(new)
+            except OSError as exc:
+                raise Unavailable(f"cannot store the settings in {self.settings_file.path}: "
+                                  f"{exc.strerror or exc}") from None
+        self.worker.configure(new["smoothing"], new["threshold"])
+        return new
+
+    def _stored_settings(self) -> dict[str, Any]:
+        if self.settings_file is None:
+            return {}
+        from app.api_models import Settings, dump, parse
+
+        stored = self.settings_file.load()
+        try:
+            return dump(parse(Settings, {**{"threshold": self.config.model_threshold,
+                                             "smoothing": self.config.model_smoothing},
+                                          **stored}))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            log.warning("ignoring %s: %s", self.settings_file.path, exc)
+            return {}
 
     def health(self) -> dict[str, Any]:
         camera = self.supervisor.status()
@@ -90,8 +138,8 @@ class Service:
     def stats(self) -> dict[str, Any]:
         return {
             "timings_ms": self.worker.last_timings_ms,
-            "fps": {"camera": round(self.supervisor.meter.rate(), 2),
-                    "inference": round(self.worker.meter.rate(), 2)},
+            "fps": round(self.worker.meter.rate(), 2),
+            "camera_fps": round(self.supervisor.meter.rate(), 2),
             "frames": {"captured": self.supervisor.frames,
                        "processed": self.worker.frames_processed,
                        "dropped": self.slot.overwritten, "failed": self.worker.frames_failed},
@@ -102,5 +150,67 @@ class Service:
         }
 
     def hello(self) -> dict[str, Any]:
-        return {"type": "hello", "model": self.model(), "labels": len(self.worker.labels),
-                "gl": self.worker.gl_info, "camera": self.config.camera_source}
+        return {"type": "hello", **self.health()}
+
+    def latest(self) -> dict[str, Any]:
+        """The newest prediction, or a waiting message that says why there is none yet."""
+        prediction = self.hub.latest
+        if prediction is not None:
+            return prediction.to_dict()
+        health = self.health()
+        return {"type": "waiting", "status": health["status"],
+                "detail": "no prediction yet: " + self.waiting_reason(health)}
+
+    def labels(self) -> dict[str, Any]:
+        labels = self.worker.labels
+        if not labels:
+            error = self.worker.error
+            raise Unavailable(f"model not loaded ({self.worker.state}"
+                              f"{': ' + error if error else ''})")
+        return {"model_name": self.worker.model_info["name"], "labels": labels,
+                "display_labels": [display_label(label) for label in labels]}
+
+    def classify(self, rgb: np.ndarray) -> concurrent.futures.Future[Prediction]:
+        """Queue an uploaded picture (raises WorkerBusy, or Unavailable without a model)."""
+        try:
+            return self.worker.classify_upload(rgb)
+        except WorkerUnavailable as exc:
+            raise Unavailable(f"classifier unavailable: {exc}") from None
+
+    def picture(self, frame: int | None = None) -> tuple[int, bytes]:
+        """(frame, JPEG). With `frame`: that classified picture, if still kept. Without: the
+        picture of the newest prediction while the classifier runs, else the newest camera
+        picture. Blocking (it may encode): call it from a worker thread."""
+        if frame is not None:
+            got = self.preview.classified_jpeg(frame)
+            if got is None:
+                raise Unavailable(f"frame {frame} is not kept (only the last few classified "
+                                  f"are); the newest is "
+                                  f"{self.hub.latest.frame if self.hub.latest else 'none yet'}")
+            return got
+        got = self.preview.classified_jpeg() if self.worker.state == "running" else None
+        got = got or self.preview.jpeg()
+        if got is None:
+            raise Unavailable("no picture yet: " + self.waiting_reason(self.health()))
+        return got
+
+    async def wait_picture(self, seq: int, timeout: float) -> int:
+        """Wait until the pictures change after `seq` (see Preview.wait_newer)."""
+        return await self.preview.wait_newer(seq, timeout)
+
+    def subscribe(self) -> Subscription:
+        return self.hub.subscribe()
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.hub.unsubscribe(subscription)
+
+    @staticmethod
+    def waiting_reason(health: dict[str, Any]) -> str:
+        model, camera = health["model"], health["camera"]
+        if model["state"] == "error":
+            return f"the model failed to load: {model['error']}"
+        if model["state"] == "loading":
+            return "the model is loading"
+        if camera["state"] != "running":
+            return f"camera {camera['state']}" + (f" ({camera['error']})" if camera["error"] else "")
+        return "the first frame is being classified"

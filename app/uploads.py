@@ -20,7 +20,7 @@ import numpy as np
 from fastapi import HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from app.service import Service
+from app.service import Service, Unavailable
 from app.worker import WorkerBusy, WorkerUnavailable
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: the multi-picture JPEGs many phones write
@@ -93,13 +93,12 @@ class Uploads:
         async with self._decoding:  # one decode at a time bounds the memory of all of them
             rgb = await run_in_threadpool(decode_upload, data, side, self.max_pixels)
         del data
-        worker = self.service.worker
         try:
-            future = worker.classify_upload(rgb)
+            future = self.service.classify(rgb)
         except WorkerBusy as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
-        except WorkerUnavailable as exc:
-            raise HTTPException(503, f"classifier unavailable: {exc}") from None
+        except Unavailable as exc:
+            raise HTTPException(503, str(exc)) from None
         try:
             prediction = await asyncio.wait_for(asyncio.wrap_future(future), UPLOAD_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -107,7 +106,7 @@ class Uploads:
             raise HTTPException(504, "the classifier did not answer in time") from None
         except WorkerUnavailable as exc:
             raise HTTPException(503, f"classifier unavailable: {exc}") from None
-        return {"type": "prediction", **prediction.to_dict()}
+        return prediction.to_dict()
 
 
 def decode_upload(data: bytes, side: int, max_pixels: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.cameras.base import Frame
+from app.cameras.preview import Preview
 from app.cameras.supervisor import FrameSlot
 from app.hub import Prediction, PredictionMaker, ResultsHub
 from app.meter import RateMeter
@@ -36,19 +37,22 @@ class WorkerUnavailable(RuntimeError):
 class InferenceWorker(threading.Thread):
     def __init__(self, model_path: Path, slot: FrameSlot, hub: ResultsHub, top_k: int = 5,
                  smoothing: int = 1, threshold: float = 0.0, api: str = "gles2",
-                 max_uploads: int = 2, frame_wait_s: float = 1.0) -> None:
+                 max_uploads: int = 2, preview: Preview | None = None,
+                 frame_wait_s: float = 1.0) -> None:
         """`frame_wait_s`: after an upload, how long a camera frame is waited for before the
         next upload may go first (a stopped camera must not block uploads)."""
         super().__init__(name="inference", daemon=True)
         self.model_path = Path(model_path)
         self.slot = slot
         self.hub = hub
+        self.preview = preview
         self.top_k, self.smoothing, self.threshold, self.api = top_k, smoothing, threshold, api
         self.state = "loading"
         self.error: str | None = None
         self.model_info: dict[str, Any] = {"name": self.model_path.stem, "path": str(model_path)}
         self.labels: list[str] = []
-        self.gl_info: dict[str, Any] = {}
+        self.gl_info: dict[str, Any] = dict.fromkeys(("vendor", "renderer", "version", "api",
+                                                      "software"))
         self.ready = threading.Event()  # set once the engine is up or failed to come up
         self.meter = RateMeter()
         self.frames_processed = 0
@@ -70,6 +74,10 @@ class InferenceWorker(threading.Thread):
             raise WorkerBusy("the classifier is busy with other uploads; try again") from None
         self.slot.wake()
         return future
+
+    def configure(self, smoothing: int, threshold: float) -> None:
+        """New settings, taken up before the next frame is ranked."""
+        self.smoothing, self.threshold = smoothing, threshold
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_event.set()
@@ -145,7 +153,10 @@ class InferenceWorker(threading.Thread):
         done = time.monotonic()
         timings = {"capture": frame.capture_s, "wait": started - frame.monotonic,
                    **engine.last_timings, "total": done - frame.monotonic + frame.capture_s}
+        maker.configure(self.smoothing, self.threshold)
         prediction = maker.make(probabilities, frame.number, frame.timestamp, timings)
+        if self.preview is not None:  # the picture goes first: a client asks for it on the news
+            self.preview.classified(frame.number, frame.rgb)
         self.frames_processed += 1
         self.error = None
         self.meter.tick(done)
@@ -163,7 +174,8 @@ class InferenceWorker(threading.Thread):
         try:
             probabilities = engine.classify_rgb(rgb)
             timings = {**engine.last_timings, "total": time.monotonic() - started}
-            future.set_result(maker.make(probabilities, 0, time.time(), timings, source="upload"))
+            maker.configure(self.smoothing, self.threshold)
+            future.set_result(maker.make(probabilities, 0, time.time(), timings, origin="upload"))
         except Exception as exc:
             future.set_exception(exc)
         return True

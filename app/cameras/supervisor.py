@@ -64,6 +64,7 @@ class CameraSupervisor(threading.Thread):
         self.failures = 0
         self.frames = 0
         self.last_frame_at: float | None = None
+        self.retry_at: float | None = None  # monotonic time of the next attempt, while retrying
         self.meter = RateMeter()
         self._stop_event = threading.Event()
         self._camera: Camera | None = None
@@ -74,10 +75,14 @@ class CameraSupervisor(threading.Thread):
         state, error = self.state, self.error
         if state == "running" and age is not None and age > self.stall_after_s:
             state, error = "stalled", f"no frame for {age:.0f} s"
+        retry_at = self.retry_at
+        retry_in = None if retry_at is None or state != "retrying" else \
+            round(max(0.0, retry_at - time.monotonic()), 2)
         return {"source": self.source, "state": state, "error": error,
                 "failures": self.failures, "frames": self.frames,
                 "fps": round(self.meter.rate(), 2),
-                "last_frame_age_s": None if age is None else round(age, 3)}
+                "last_frame_age_s": None if age is None else round(age, 3),
+                "retry_in_s": retry_in}
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop_event.set()
@@ -97,7 +102,9 @@ class CameraSupervisor(threading.Thread):
             self.state = "retrying"
             delay = self.retry_min_s if delivered else min(delay * 2, self.retry_max_s)
             log.warning("camera %s failed (%s); retrying in %.1f s", self.source, self.error, delay)
+            self.retry_at = time.monotonic() + delay
             self._stop_event.wait(delay)
+            self.retry_at = None
         self.state = "stopped"
 
     def _run_camera(self) -> bool:
@@ -113,12 +120,12 @@ class CameraSupervisor(threading.Thread):
             while not self._stop_event.is_set():
                 frame = camera.read()
                 self.frames += 1
-                frame.number = self.frames
+                frame.number = self.preview.camera_frame = self.frames
                 self.last_frame_at = frame.monotonic
                 self.meter.tick(frame.monotonic)
                 self.slot.put(frame)
                 if not camera.hardware_preview and frame.rgb is not None:
-                    self.preview.put_rgb(frame.rgb)
+                    self.preview.put_rgb(frame.rgb, frame.number)
                 delivered = True
         except Exception as exc:  # any failure of a camera must leave the service up
             self.error = f"{type(exc).__name__}: {exc}"

@@ -51,11 +51,12 @@ def uvicorn_thread(app, port: int, ws_ping_s: float = 20.0) -> Iterator[uvicorn.
 
 @contextlib.contextmanager
 def running_service(model: Path, send_timeout_s: float = 10.0, ws_ping_s: float = 20.0,
-                    **settings: Any) -> Iterator[Running]:
-    """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x"."""
+                    state_dir: Path | None = None, **settings: Any) -> Iterator[Running]:
+    """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x"; `state_dir`
+    keeps the page's settings (None: in memory)."""
     overrides = {key.replace("_", ".", 1): value for key, value in settings.items()}
     config = load_config(env={}, overrides=overrides)
-    service = Service(config, model)
+    service = Service(config, model, state_dir)
     service.start()
     port = free_port()
     try:

@@ -108,14 +108,29 @@ def test_files_source_errors_are_clear(tmp_path):
 def test_preview_encodes_only_when_asked_and_once_per_frame():
     preview = Preview(quality=70)
     assert preview.jpeg() is None
-    for shade in (10, 200):
-        preview.put_rgb(np.full((24, 32, 3), shade, np.uint8))
+    for frame, shade in ((1, 10), (2, 200)):
+        preview.put_rgb(np.full((24, 32, 3), shade, np.uint8), frame)
     assert preview.encoded == 0
-    seq, data = preview.jpeg()
-    assert seq == 2 and preview.jpeg() == (2, data) and preview.encoded == 1
+    frame, data = preview.jpeg()
+    assert frame == 2 and preview.jpeg() == (2, data) and preview.encoded == 1
     assert np.asarray(Image.open(io.BytesIO(data)))[5, 5, 0] > 150
-    preview.put_jpeg(b"\xff\xd8hardware")
+    preview.camera_frame = 3
+    preview.put_jpeg(b"\xff\xd8hardware")  # numbered as the newest captured frame
     assert preview.jpeg() == (3, b"\xff\xd8hardware") and preview.encoded == 1
+
+
+def test_preview_keeps_classified_pictures_by_frame_number():
+    preview = Preview(quality=70)
+    preview.classified(5, np.full((24, 32, 3), 200, np.uint8))
+    assert preview.classified_jpeg(4) is None and preview.classified_jpeg()[0] == 5
+    for frame in (7, 9):  # hardware JPEGs: a classified frame takes its own or the one before
+        preview.camera_frame = frame
+        preview.put_jpeg(b"\xff\xd8frame%d" % frame)
+    preview.classified(8)
+    assert preview.classified_jpeg(8) == (8, b"\xff\xd8frame7")
+    for frame in range(10, 20):
+        preview.classified(frame)
+    assert preview.classified_jpeg(8) is None and preview.classified_jpeg()[0] == 19
 
 
 def test_supervisor_retries_a_missing_source_with_back_off_then_recovers(tmp_path):

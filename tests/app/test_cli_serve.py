@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,10 @@ def test_serve_runs_with_config_env_and_flags_then_stops_on_sigterm(tmp_path, co
             assert http.get("/api/health").json()["camera"]["source"].startswith("files:")
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
+        log = process.stdout.read()
+        serving = [line for line in log.splitlines() if "serving" in line]
+        assert len(serving) == 1 and serving[0].count(f"files:{colour_pictures}") == 1, log
+        assert serving[0].endswith(f"on http://127.0.0.1:{port}/")
     finally:
         if process.poll() is None:
             process.kill()
@@ -58,3 +63,18 @@ def test_serve_refuses_bad_settings_naming_the_key(tmp_path, colour_model):
     process = shadercam("serve", "--model", str(tmp_path / "missing.chunks"))
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 2 and "no model file" in output
+
+
+def test_a_taken_port_is_one_clear_error_and_typos_in_variables_are_named(colour_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = shadercam("serve", "--host", "127.0.0.1", "--port", str(port), "--model",
+                            str(colour_model), env={"SHADERCAM_SERVER_PROT": "9000"})
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert "SHADERCAM_SERVER_PROT is not a setting and is ignored; did you mean " \
+        "SHADERCAM_SERVER_PORT?" in output
+    assert f"cannot listen on 127.0.0.1:{port}" in output
+    assert "serving" not in output and "Traceback" not in output

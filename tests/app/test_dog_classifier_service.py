@@ -40,7 +40,7 @@ def test_dog_classifier_over_websocket_latest_and_mjpeg(dog_model_path, cat_phot
                 return hello, got
 
         hello, predictions = asyncio.run(two_predictions())
-        assert hello["model"]["name"] == "dog_classifier" and hello["labels"] == 120
+        assert hello["model"]["name"] == "dog_classifier" and hello["model"]["classes"] == 120
         for prediction in predictions:
             best = prediction["top_k"][0]
             assert (best["index"], best["label"]) == (119, "tiger_cat")

@@ -30,7 +30,7 @@ def test_smoothing_averages_recent_camera_frames_only():
     mixed = maker.make(np.array([0, 0.6, 0.4, 0]), 2, 0.0, {})
     assert mixed.top_k[0].label == "cat" and mixed.top_k[0].probability == pytest.approx(0.5)
     assert mixed.top_k[1].probability == pytest.approx(0.3)
-    upload = maker.make(np.array([0, 0, 0, 1.0]), 0, 0.0, {}, source="upload")
+    upload = maker.make(np.array([0, 0, 0, 1.0]), 0, 0.0, {}, origin="upload")
     assert upload.label == "owl" and upload.smoothing == 1
     later = maker.make(np.array([0, 0.6, 0.4, 0]), 3, 0.0, {})
     assert later.label == "dog"  # the upload did not enter the window; frame 1 left it

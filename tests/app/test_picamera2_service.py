@@ -21,7 +21,7 @@ def test_picamera2_failure_and_recovery_through_the_api(monkeypatch, colour_mode
             httpx.Client(base_url=run.base, timeout=20) as http:
         engine_up(run)
         first = wait_for(lambda: (body := http.get("/api/latest").json()).get("frame") and body)
-        assert first["source"] == "camera" and first["timings_ms"]["upload"] >= 0
+        assert first["origin"] == "camera" and first["timings_ms"]["upload"] >= 0
 
         health = wait_for(lambda: (h := http.get("/api/health").json())["status"] == "degraded"
                           and h, timeout=20)

@@ -21,27 +21,22 @@ def png(colour, fmt="PNG", size=(40, 30)) -> bytes:
 
 
 def read_mjpeg_frames(base: str, count: int) -> list[bytes]:
-    """Parse `count` parts of the multipart stream by their Content-Length headers."""
+    """Parse `count` parts of the multipart stream by its boundaries. Each part's headers come
+    right after the picture before it, so a part is complete once the next headers are read."""
     frames = []
     with httpx.stream("GET", f"{base}/stream.mjpg", timeout=20) as response:
         assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
         buffer = b""
         for chunk in response.iter_bytes():
             buffer += chunk
-            while True:
-                head_end = buffer.find(b"\r\n\r\n")
-                if head_end < 0:
-                    break
-                head = buffer[:head_end].decode()
-                assert head.startswith("--frame\r\n") and "Content-Type: image/jpeg" in head
-                length = int(head.split("Content-Length: ")[1].split("\r\n")[0])
-                end = head_end + 4 + length
-                if len(buffer) < end + 2:
-                    break
-                frames.append(buffer[head_end + 4:end])
-                buffer = buffer[end + 2:]
+            parts = buffer.split(b"\r\n--frame\r\n")
+            for part in parts[:-1]:
+                head, _, body = part.partition(b"\r\n\r\n")
+                assert b"Content-Type: image/jpeg" in head
+                frames.append(body)
                 if len(frames) == count:
                     return frames
+            buffer = parts[-1]
     raise AssertionError("stream ended early")
 
 
@@ -52,7 +47,7 @@ def test_files_source_end_to_end(colour_model, colour_pictures):
         latest = wait_for(lambda: http.get("/api/latest").json().get("label"))
         assert latest == "red"
         body = http.get("/api/latest").json()
-        assert body["type"] == "prediction" and body["model"] == "colours"
+        assert body["type"] == "prediction" and body["model_name"] == "colours"
         assert [r["label"] for r in body["top_k"]][0] == "red" and len(body["top_k"]) == 3
         assert body["top_k"][0]["probability"] > 0.99
         assert set(body["timings_ms"]) >= {"capture", "upload", "gpu", "readback", "total"}
@@ -65,7 +60,7 @@ def test_files_source_end_to_end(colour_model, colour_pictures):
 
         hello, messages = asyncio.run(listen())
         assert hello["type"] == "hello" and hello["model"]["name"] == "colours"
-        assert hello["gl"]["api"] == "gles2" and hello["labels"] == 4
+        assert hello["gl"]["api"] == "gles2" and hello["model"]["classes"] == 4
         assert all(m["type"] == "prediction" and m["label"] == "red" for m in messages)
         frames = [m["frame"] for m in messages]
         assert frames == sorted(frames) and len(set(frames)) == 3
@@ -78,7 +73,7 @@ def test_files_source_end_to_end(colour_model, colour_pictures):
         assert stats["frames"]["captured"] >= frames[-1] and stats["frames"]["failed"] == 0
         assert stats["frames"]["processed"] >= len(set(frames))
         assert stats["frames"]["captured"] >= stats["frames"]["processed"]
-        assert http.get("/api/labels").json() == {"model": "colours", "labels": LABELS}
+        assert http.get("/api/labels").json()["labels"] == LABELS
 
         for jpeg in read_mjpeg_frames(run.base, 2):
             picture = Image.open(io.BytesIO(jpeg))
@@ -104,7 +99,7 @@ def test_classify_uploads_and_bad_uploads(colour_model, colour_pictures):
             answer = http.post("/api/classify",
                                files={"file": (f"{name}.img", png(COLOURS[name], fmt), "image/x")})
             assert answer.status_code == 200, answer.text
-            assert answer.json()["label"] == name and answer.json()["source"] == "upload"
+            assert answer.json()["label"] == name and answer.json()["origin"] == "upload"
         not_image = http.post("/api/classify", files={"file": ("x.jpg", b"hello", "image/jpeg")})
         assert not_image.status_code == 400 and "not a readable JPEG or PNG" in not_image.text
         gif = http.post("/api/classify", files={"file": ("x.gif", png("red", "GIF"), "image/gif")})

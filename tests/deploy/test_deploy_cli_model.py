@@ -74,10 +74,10 @@ def test_classify_without_model_uses_the_store_default(store, dog_model, tmp_pat
     assert main(["model", "install", str(dog_model), "--name", "dogs"]) == 0
     capsys.readouterr()
 
-    assert main(["classify", "--json", "--top", "3", str(picture)]) == 0
+    assert main(["classify", "--json", "--top-k", "3", str(picture)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert main(["classify", "--json", "--top", "3", "--model", str(dog_model), str(picture)]) == 0
+    assert main(["classify", "--json", "--top-k", "3", "--model", str(dog_model), str(picture)]) == 0
     assert json.loads(capsys.readouterr().out)["probabilities"] == result["probabilities"]
     labels = (dog_model.parent / "dog_classifier.labels.txt").read_text().split()
     assert len(result["probabilities"]) == len(labels) == 120
-    assert [top["label"] for top in result["top"]] == [labels[top["index"]] for top in result["top"]]
+    assert [top["label"] for top in result["top_k"]] == [labels[top["index"]] for top in result["top_k"]]

@@ -116,7 +116,7 @@ def test_service_starts_as_the_unit_runs_it_and_answers_health(system):
                 why = exc.read().decode()
                 time.sleep(0.3)
         assert labels is not None, f"the model did not load in time: {why}"
-        assert labels["model"] == "dog_classifier" and "Chihuahua" in labels["labels"]
+        assert labels["model_name"] == "dog_classifier" and "Chihuahua" in labels["labels"]
 
         while health["status"] != "ok" and time.monotonic() < deadline:
             time.sleep(0.3)

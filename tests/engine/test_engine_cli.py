@@ -18,7 +18,7 @@ def test_classify_json_lines(tmp_path, dog_model_path):
     Image.fromarray(natural("chelsea")).save(cat)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
-    result = shadercam("classify", "--model", str(dog_model_path), "--top", "3", "--json",
+    result = shadercam("classify", "--model", str(dog_model_path), "--top-k", "3", "--json",
                        str(cat), str(broken), str(cat))
     assert result.returncode == 1  # one file failed, the others were still classified
     assert "broken.jpg" in result.stderr and "Traceback" not in result.stderr
@@ -26,9 +26,9 @@ def test_classify_json_lines(tmp_path, dog_model_path):
     assert len(lines) == 2
     first = lines[0]
     assert first["image"] == str(cat)
-    assert [entry["index"] for entry in first["top"]][0] == 119
-    assert first["top"][0]["label"] == "tiger_cat" and first["top"][0]["probability"] > 0.99
-    assert len(first["top"]) == 3 and len(first["probabilities"]) == 120
+    assert [entry["index"] for entry in first["top_k"]][0] == 119
+    assert first["top_k"][0]["label"] == "tiger_cat" and first["top_k"][0]["probability"] > 0.99
+    assert len(first["top_k"]) == 3 and len(first["probabilities"]) == 120
     assert abs(sum(first["probabilities"]) - 1) < 1e-4
 
 

@@ -1,0 +1,189 @@
+"""The API's vocabulary as typed models: every JSON answer of /api/*, the websocket's messages
+(and the outputs that reuse them) has one model here, so /openapi.json describes each shape.
+
+Works with pydantic 1.10 (Debian bookworm) and 2.x. Under 1.10 an optional field's schema gets
+OpenAPI 3.0's `"nullable": true`, which pydantic 1 leaves out; 2.x writes `anyOf [..., null]`.
+Field names follow one rule set, written down in the README ("The API's vocabulary").
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional
+
+import pydantic
+from pydantic import BaseModel, Field
+
+PYDANTIC_V1 = pydantic.VERSION.startswith("1.")
+
+
+class ApiModel(BaseModel):
+    if PYDANTIC_V1:
+        class Config:
+            @staticmethod
+            def schema_extra(schema: Dict[str, Any], model: Any) -> None:
+                for field in model.__fields__.values():
+                    if field.allow_none and field.alias in schema.get("properties", {}):
+                        schema["properties"][field.alias]["nullable"] = True
+
+
+class Ranked(ApiModel):
+    index: int = Field(..., description="class index in the model's output")
+    label: str = Field(..., description="the model's own label")
+    display_label: str = Field(..., description="the label made readable for people")
+    probability: float
+
+
+class Prediction(ApiModel):
+    """One classified frame (or uploaded picture)."""
+
+    type: Literal["prediction"]
+    frame: int = Field(..., description="camera frame number, the same as the preview "
+                                        "picture's (X-Frame header); 0 for an upload")
+    timestamp: float = Field(..., description="Unix time the frame was captured")
+    label: Optional[str] = Field(..., description="best class; null when uncertain")
+    display_label: Optional[str] = Field(..., description="best class, readable; null when "
+                                                          "uncertain")
+    uncertain: bool = Field(..., description="the best probability is below the threshold")
+    top_k: List[Ranked] = Field(..., description="the best classes, best first")
+    timings_ms: Dict[str, float]
+    model_name: str
+    origin: Literal["camera", "upload"]
+    smoothing: int
+    threshold: float
+
+
+class Waiting(ApiModel):
+    """What /api/latest says before the first prediction."""
+
+    type: Literal["waiting"]
+    status: str
+    detail: str
+
+
+class Labels(ApiModel):
+    model_name: str
+    labels: List[str]
+    display_labels: List[str]
+
+
+class CameraStatus(ApiModel):
+    source: str = Field(..., description="camera.source: picamera2, files:PATH or demo")
+    state: Literal["starting", "running", "retrying", "stalled", "stopped"]
+    error: Optional[str] = Field(..., description="what is wrong, when it is")
+    failures: int
+    frames: int
+    fps: float
+    last_frame_age_s: Optional[float]
+    retry_in_s: Optional[float] = Field(..., description="seconds until the camera is opened "
+                                                         "again, while retrying")
+
+
+class ModelStatus(ApiModel):
+    name: str
+    path: str
+    classes: Optional[int] = None
+    input_size: Optional[List[int]] = None
+    state: Literal["loading", "running", "error", "stopped"]
+    error: Optional[str]
+    demo: bool = Field(..., description="the built-in demo model")
+    smoothing: int
+    threshold: float
+
+
+class GLStatus(ApiModel):
+    vendor: Optional[str] = None
+    renderer: Optional[str] = None
+    version: Optional[str] = None
+    api: Optional[str] = None
+    software: Optional[bool] = Field(None, description="a software renderer: the CPU does "
+                                                       "the work")
+
+
+class Health(ApiModel):
+    status: Literal["ok", "starting", "degraded", "error"]
+    camera: CameraStatus
+    model: ModelStatus
+    gl: GLStatus
+    fps: float = Field(..., description="frames classified per second")
+    prediction_age_s: Optional[float] = Field(None, description="seconds since the newest "
+                                              "prediction's frame was captured; null before it")
+    uptime_s: float
+
+
+class Hello(Health):
+    """The websocket's first message: the health, then predictions follow."""
+
+    type: Literal["hello"]
+
+
+class FrameCounts(ApiModel):
+    captured: int
+    processed: int
+    dropped: int
+    failed: int
+
+
+class ClientCounts(ApiModel):
+    websocket: int
+    stream: int
+
+
+class HubCounts(ApiModel):
+    published: int
+    lost_messages: int
+    dropped_subscribers: int
+
+
+class PreviewCounts(ApiModel):
+    cpu_jpeg_encodes: int
+
+
+class Stats(ApiModel):
+    timings_ms: Dict[str, float]
+    fps: float = Field(..., description="frames classified per second")
+    camera_fps: float
+    frames: FrameCounts
+    clients: ClientCounts
+    hub: HubCounts
+    preview: PreviewCounts
+
+
+class Settings(ApiModel):
+    """What the page may change while the service runs (kept in the state directory)."""
+
+    threshold: float = Field(..., ge=0.0, le=1.0,
+                             description="below this probability a result is 'uncertain'")
+    smoothing: int = Field(..., ge=1, le=100, description="average over this many frames")
+
+
+class SettingsChange(ApiModel):
+    threshold: Optional[float] = Field(None, ge=0.0, le=1.0)
+    smoothing: Optional[int] = Field(None, ge=1, le=100)
+
+
+class ErrorAnswer(ApiModel):
+    detail: str
+
+
+def dump(model: BaseModel) -> Dict[str, Any]:
+    """The model as plain JSON data, under either pydantic."""
+    return model.dict() if PYDANTIC_V1 else model.model_dump()
+
+
+def parse(model: type, data: Any) -> Any:
+    """Validate `data` as `model`, under either pydantic (raises pydantic.ValidationError)."""
+    return model.parse_obj(data) if PYDANTIC_V1 else model.model_validate(data)
+
+
+def schema_of(model: type) -> Dict[str, Any]:
+    """The model's JSON schema with references into the OpenAPI document's components; nested
+    models come back under the key `$defs`."""
+    template = "#/components/schemas/{model}"
+    if PYDANTIC_V1:
+        schema = model.schema(ref_template=template)
+        schema["$defs"] = schema.pop("definitions", {})
+        return schema
+    return model.model_json_schema(ref_template=template)
+
+
+# Messages that are no route's answer but belong in /openapi.json (the websocket's).
+EXTRA_SCHEMAS = (Hello, Prediction)

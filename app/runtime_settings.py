@@ -1,0 +1,57 @@
+"""Settings changed from the page while the service runs (threshold, smoothing).
+
+They live in `settings.json` in the service's state directory, never in the administrator's
+config file: on start they override the config's values, so a restart keeps what was chosen.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from app.model_store import store_dir
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "settings.json"
+KEYS = ("threshold", "smoothing")
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """`$STATE_DIRECTORY` (systemd's StateDirectory=), else the folder holding the model store."""
+    env = os.environ if env is None else env
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    return store_dir(env).parent
+
+
+class SettingsFile:
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / FILE_NAME
+
+    def load(self) -> dict[str, Any]:
+        """The stored settings; an unreadable file is logged and ignored (config values stay)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", self.path, exc)
+            return {}
+        return {key: data[key] for key in KEYS if isinstance(data, dict) and key in data}
+
+    def save(self, settings: Mapping[str, Any]) -> None:
+        """Write atomically: a crash leaves the old file or the new one."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump({key: settings[key] for key in KEYS}, out)
+            os.replace(temporary, self.path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
