@@ -43,7 +43,7 @@ def test_decompression_bombs_leave_memory_within_150_mb_of_idle(tmp_path):
           f"{(at_limit.peak - idle) / MB:.1f} MB; bound {RSS_BOUND // MB} MB")
     assert answer.status_code == 413 and "13000x13000" in answer.json()["detail"]
     assert [a.status_code for a in answers] == [413] * 4
-    assert accepted.status_code == 200 and accepted.json()["source"] == "upload"
+    assert accepted.status_code == 200 and accepted.json()["origin"] == "upload"
     assert alone.peak - idle < RSS_BOUND
     assert together.peak - idle < RSS_BOUND
     assert at_limit.peak - idle < RSS_BOUND

@@ -101,7 +101,7 @@ def test_phone_pictures_and_extreme_shapes_are_classified(service):
                            (big_jpeg, "camera.jpg"), (palette, "palette.png")):
             answer = classify(http, data, name, "application/octet-stream")
             assert answer.status_code == 200, (name, answer.text)
-            assert answer.json()["source"] == "upload"
+            assert answer.json()["origin"] == "upload"
 
 
 def test_progressive_jpeg_over_the_pixel_budget_is_refused_unread(service):
