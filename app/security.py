@@ -42,7 +42,8 @@ OPEN_PATHS = frozenset({"/login", "/api/health"})  # answered without the token
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: with no-referrer browsers post forms with "Origin: null"
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"content-security-policy",
      b"default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "

@@ -22,7 +22,7 @@ TOKEN = "correct-horse-battery-staple-42"
 PROTECTED = ["/api/latest", "/api/labels", "/api/stats", "/snapshot.jpg", "/stream.mjpg",
              "/openapi.json", "/docs", "/static/app.js"]
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
-                    "referrer-policy": "no-referrer"}
+                    "referrer-policy": "same-origin"}
 
 
 def png() -> bytes:
