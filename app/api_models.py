@@ -77,6 +77,13 @@ class CameraStatus(ApiModel):
                                                          "again, while retrying")
 
 
+class SelfTest(ApiModel):
+    ok: bool
+    seconds: float
+    kernels: int = Field(..., description="shader variants checked")
+    probe: str = Field(..., description="input size of the model's small copy, e.g. 133x133")
+
+
 class ModelStatus(ApiModel):
     name: str
     path: str
@@ -87,6 +94,8 @@ class ModelStatus(ApiModel):
     demo: bool = Field(..., description="the built-in demo model")
     smoothing: int
     threshold: float
+    self_test: Optional[SelfTest] = Field(None, description="the GPU self-test against the "
+                                                            "NumPy reference, once it ran")
 
 
 class GLStatus(ApiModel):

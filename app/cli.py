@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from app import cli_engine, cli_model, cli_serve
+from app import cli_batch, cli_engine, cli_model, cli_serve
 from app.cli_error import CliError
 
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
-COMMAND_MODULES = [cli_engine, cli_model, cli_serve]
+COMMAND_MODULES = [cli_engine, cli_model, cli_serve, cli_batch]
 
 
 class HelpFormatter(argparse.HelpFormatter):

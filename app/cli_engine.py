@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="classes to show per image")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
     classify.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
+    _self_test_flag(classify)
     classify.set_defaults(func=run_classify)
 
     bench = subparsers.add_parser("bench", help="measure the engine on this machine's GPU")
@@ -47,7 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--reference", action="store_true",
                        help="also time the NumPy reference (gles2 level) in the same run")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _self_test_flag(bench)
     bench.set_defaults(func=run_bench)
+
+
+def _self_test_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-self-test", dest="self_test", action="store_false",
+                        help="skip the GPU self-test against the NumPy reference")
 
 
 def model_path(explicit: str | None):
@@ -80,9 +87,23 @@ def _engine(args):
     path = model_path(args.model)
     try:
         model = load_model(path)
-        return model, Engine(model, api=args.api)
+        engine = Engine(model, api=args.api)
     except ModelError as exc:
         raise CliError(str(exc)) from None
+    if args.self_test:
+        _self_test(engine, path, args.api)
+    return model, engine
+
+
+def _self_test(engine, path, api: str) -> None:
+    """The GPU's results checked against the reference before any is shown (on stderr)."""
+    from gpu_engine.selftest import run_self_test
+    report = run_self_test(path, api)
+    if not report.ok:
+        engine.release()
+        raise CliError(report.error)
+    print(f"self-test    passed: {report.kernels} kernels on a {report.probe} probe in "
+          f"{report.seconds * 1000:.0f} ms", file=sys.stderr)
 
 
 def run_classify(args: argparse.Namespace) -> int:

@@ -93,6 +93,8 @@ KEYS: tuple[Key, ...] = (
     Key("model", "smoothing", int, 1, _between(1, 100)),
     Key("model", "threshold", float, 0.5, _between(0.0, 1.0)),
     Key("model", "gl_api", str, "gles2", _one_of("gles2", "gl")),
+    Key("model", "self_test", str, "on", _one_of("on", "off")),
+    Key("model", "software_gl", str, "auto", _one_of("auto", "allow", "refuse")),
 )
 _BY_DOTTED = {key.dotted: key for key in KEYS}
 

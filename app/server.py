@@ -18,7 +18,7 @@ from typing import Any, Union
 import jinja2
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -82,12 +82,14 @@ def create_app(service: Service, send_timeout_s: float | None = None) -> FastAPI
             raise HTTPException(503, str(exc)) from None
 
     @app.get("/api/health", response_model=models.Health,
-             responses={503: {"model": models.Health,
-                              "description": "status error: the model or the GPU failed"}},
-             summary="Status of camera, model and GPU; fps and uptime")
-    def health() -> Any:
-        answer = service.health()
-        return JSONResponse(answer, status_code=503) if answer["status"] == "error" else answer
+             responses={503: {"model": models.Health, "description": "the model is in error"}},
+             summary="Status of camera, model and GPU; fps and uptime (503 while the model "
+                     "is in error)")
+    def health(response: Response) -> Any:
+        report = service.health()
+        if report["status"] == "error":
+            response.status_code = 503
+        return report
 
     @app.get("/api/stats", response_model=models.Stats,
              summary="Timings, frames processed and dropped, clients")

@@ -34,11 +34,16 @@ class WorkerUnavailable(RuntimeError):
     """The model could not be loaded or the worker has stopped."""
 
 
+class GPURefused(RuntimeError):
+    """The GPU cannot be trusted with the model: a software renderer where a GPU is expected,
+    or a self-test result that differs from the reference."""
+
+
 class InferenceWorker(threading.Thread):
     def __init__(self, model_path: Path, slot: FrameSlot, hub: ResultsHub, top_k: int = 5,
                  smoothing: int = 1, threshold: float = 0.0, api: str = "gles2",
-                 max_uploads: int = 2, preview: Preview | None = None,
-                 frame_wait_s: float = 1.0) -> None:
+                 max_uploads: int = 2, preview: Preview | None = None, self_test: bool = True,
+                 software_gl: str = "auto", frame_wait_s: float = 1.0) -> None:
         """`frame_wait_s`: after an upload, how long a camera frame is waited for before the
         next upload may go first (a stopped camera must not block uploads)."""
         super().__init__(name="inference", daemon=True)
@@ -47,6 +52,7 @@ class InferenceWorker(threading.Thread):
         self.hub = hub
         self.preview = preview
         self.top_k, self.smoothing, self.threshold, self.api = top_k, smoothing, threshold, api
+        self.self_test, self.software_gl = self_test, software_gl
         self.state = "loading"
         self.error: str | None = None
         self.model_info: dict[str, Any] = {"name": self.model_path.stem, "path": str(model_path)}
@@ -115,15 +121,15 @@ class InferenceWorker(threading.Thread):
         import gpu_engine
 
         model = gpu_engine.load_model(self.model_path)
-        engine = gpu_engine.Engine(model, api=self.api)
-        info = engine.gl_info
-        self.gl_info = info.as_dict()
-        if info.software:
-            log.warning("GL renderer %r is a software renderer: inference runs on the CPU "
-                        "(on a Pi, is the service user in the 'render' group?)", info.renderer)
-        self.labels = list(model.labels)
         self.model_info = {"name": model.name, "path": str(self.model_path),
                            "classes": model.num_classes, "input_size": list(model.input_size)}
+        engine = gpu_engine.Engine(model, api=self.api)
+        try:
+            self._trust(engine.gl_info)
+        except BaseException:
+            engine.release()
+            raise
+        self.labels = list(model.labels)
         maker = PredictionMaker(self.labels, model.name, self.top_k, self.smoothing,
                                 self.threshold)
         return engine, maker
@@ -137,6 +143,29 @@ class InferenceWorker(threading.Thread):
             if (frame is not None or not ignore_wakes or self._stop_event.is_set()
                     or time.monotonic() >= deadline):
                 return frame
+
+    def _trust(self, info) -> None:
+        """Refuse a software renderer where the policy wants a GPU; then the self-test, before
+        anything is published (run in this thread: it makes its own small engine)."""
+        from app.gpu_policy import software_gl_problem
+        from gpu_engine.selftest import run_self_test
+
+        self.gl_info = info.as_dict()
+        problem = software_gl_problem(info, self.software_gl)
+        if problem:
+            raise GPURefused(problem)
+        if info.software:
+            log.warning("GL renderer %r is a software renderer: inference runs on the CPU "
+                        "(on a Pi, is the service user in the 'render' group?)", info.renderer)
+        if not self.self_test:
+            return
+        report = run_self_test(self.model_path, self.api)
+        self.model_info["self_test"] = {"ok": report.ok, "seconds": round(report.seconds, 3),
+                                        "kernels": report.kernels, "probe": report.probe}
+        if not report.ok:
+            raise GPURefused(report.error)
+        log.info("GPU self-test passed: %d kernels on a %s probe in %.2f s", report.kernels,
+                 report.probe, report.seconds)
 
     def _classify_frame(self, engine, maker: PredictionMaker, frame: Frame) -> None:
         started = time.monotonic()

@@ -41,7 +41,7 @@ if [ "$train" = 1 ]; then
     # The CPU build only: a plain `torch` from PyPI is a CUDA build of several GB.
     "${pip[@]}" 'torch==2.13.0+cpu' 2>/dev/null \
         || "${pip[@]}" --extra-index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0+cpu'
-    "${pip[@]}" -e '.[test,train]'
+    "${pip[@]}" -e '.[test,cluster,train]'
 else
-    "${pip[@]}" -e '.[test]'
+    "${pip[@]}" -e '.[test,cluster]'
 fi

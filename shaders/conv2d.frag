@@ -1,8 +1,14 @@
 // conv2d for one output quad (4 channels): NQ input quads of its group, K×K taps, stride,
-// optional residual, bias, activation. Defines: NQ, K, STRIDE, DEPTHWISE, RESIDUAL, ACTIVATION.
+// optional residual, bias, activation. Defines: NQ, K, STRIDE, DEPTHWISE, IMAGE, RESIDUAL,
+// ACTIVATION. The taps (the placeholder in main) are written out per variant by
+// gpu_engine/ops/conv2d.py: constant uniform and sampler indices only, as the VideoCore IV
+// compiler needs (no spilling, no dynamic sampler indexing; a loop over taps would turn the
+// weights into memory loads).
 uniform highp sampler2D uInput[NQ];
 #if DEPTHWISE
 uniform highp vec4 uWeights[K * K];
+#elif IMAGE
+uniform highp vec4 uWeights[K * K * 3];  // per tap: weights from the red, green, blue channel
 #else
 uniform highp mat4 uWeights[K * K * NQ];  // column c: weights from input channel c
 #endif
@@ -29,20 +35,10 @@ highp vec4 activate(highp vec4 z) {
 
 void main() {
     highp vec2 pixel = outputPixel(uOutputOrigin);
-    highp vec2 corner = pixel * float(STRIDE) + uInputOrigin;
+    highp vec2 corner = (pixel * float(STRIDE) + uInputOrigin) * uInputStep;
     highp vec4 sum = vec4(0.0);
-    for (int dy = 0; dy < K; dy++) {
-        for (int dx = 0; dx < K; dx++) {
-            highp vec2 position = (corner + vec2(float(dx), float(dy))) * uInputStep;
-#if DEPTHWISE
-            sum += uWeights[dy * K + dx] * texture2D(uInput[0], position);
-#else
-            for (int q = 0; q < NQ; q++) {
-                sum += uWeights[(dy * K + dx) * NQ + q] * texture2D(uInput[q], position);
-            }
-#endif
-        }
-    }
+    highp vec4 x;
+$taps
 #if RESIDUAL
     sum += texture2D(uResidual, (pixel + uResidualOrigin) * uResidualStep);
 #endif

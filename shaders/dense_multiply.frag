@@ -14,9 +14,11 @@ highp vec4 weightsAt(highp float n, highp float row) {
 void main() {
     highp vec2 cell = floor(gl_FragCoord.xy);  // (block j, row r)
     highp float first = 8.0 * cell.x;          // flat HWC index of the block's first input
-    highp float pixel = floor(first / uInputShape.z);
-    highp float quad = (first - pixel * uInputShape.z) / 4.0;
-    highp float row = floor(pixel / uInputShape.x);
+    // Quotients of integers, floored half a step above the exact value: a reciprocal-based
+    // division (VideoCore IV) may land just below an integer quotient, never half a step off.
+    highp float pixel = floor((first + 0.5) / uInputShape.z);
+    highp float quad = floor((first - pixel * uInputShape.z + 0.5) / 4.0);
+    highp float row = floor((pixel + 0.5) / uInputShape.x);
     highp vec2 texel = vec2(pixel - row * uInputShape.x, quad * uInputShape.y + row);
     highp vec4 xa = texture2D(uInput, (texel + 0.5) * uInputStep);
     highp vec4 xb = texture2D(uInput, (texel + vec2(0.0, uInputShape.y) + 0.5) * uInputStep);

@@ -3,7 +3,9 @@
 Two streams: `main` (YUV420) goes to picamera2's MJPEGEncoder, which is the hardware JPEG
 encoder on Pi 0-4, and feeds the preview; `lores` (YUV420) is what the classifier sees. Its
 planes go to the engine as they are (views into picamera2's array, no colour conversion on
-the CPU). picamera2 is imported only here, and only when this source is opened.
+the CPU). Both are full-range (sYCC): the engine converts with full-range BT.601, while
+picamera2 would pick limited-range Smpte170m for small streams. picamera2 is imported only
+here, and only when this source is opened.
 """
 from __future__ import annotations
 
@@ -20,18 +22,22 @@ def yuv420_planes(array: np.ndarray, width: int, height: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split picamera2's YUV420 array into Y, U, V views.
 
-    picamera2 returns a YUV420 stream as one (height*3/2, stride) array: `height` rows of Y
-    with `stride` bytes each, then the U plane and the V plane, each (height/2) rows of
-    stride/2 bytes laid end to end (two chroma rows per array row). Padding on the right of
-    each row is cut off by the views.
+    The buffer holds `height` rows of Y with `stride` bytes each, then the U plane and the V
+    plane, each ceil(height/2) rows of stride/2 bytes; picamera2 hands it over reshaped to
+    (height*3/2, stride) rows, so a chroma plane need not start on a row of that array (it
+    does not when height % 4 == 2). The planes are cut from the flat buffer instead, padding
+    on the right of each row cut off; an odd width or height loses its last column or row.
     """
-    stride = array.shape[1]
-    if array.shape[0] != height * 3 // 2 or stride < width:
+    stride = array.shape[1] if array.ndim == 2 else 0
+    chroma_stride, chroma_rows = stride // 2, (height + 1) // 2
+    luma_bytes, chroma_bytes = stride * height, chroma_stride * chroma_rows
+    if stride < width or array.size < luma_bytes + 2 * chroma_bytes or width < 2 or height < 2:
         raise CameraError(f"unexpected YUV420 array {array.shape} for a {width}x{height} stream")
-    quarter = height // 4
-    y = array[:height, :width]
-    u = array[height:height + quarter].reshape(height // 2, stride // 2)[:, :width // 2]
-    v = array[height + quarter:height + 2 * quarter].reshape(height // 2, stride // 2)[:, :width // 2]
+    flat = array.reshape(-1)  # a view: picamera2's arrays are contiguous
+    rows, columns = height // 2, width // 2
+    y = flat[:luma_bytes].reshape(height, stride)[:2 * rows, :2 * columns]
+    u, v = (flat[start:start + chroma_bytes].reshape(chroma_rows, chroma_stride)[:rows, :columns]
+            for start in (luma_bytes, luma_bytes + chroma_bytes))
     return y, u, v
 
 
@@ -68,6 +74,7 @@ class PiCamera(Camera):
 
     def open(self, preview: Preview) -> None:
         try:
+            from libcamera import ColorSpace
             from picamera2 import Picamera2
             from picamera2.encoders import MJPEGEncoder
             from picamera2.outputs import FileOutput
@@ -82,7 +89,7 @@ class PiCamera(Camera):
         config = self._picam2.create_video_configuration(
             main={"size": self.size, "format": "YUV420"},
             lores={"size": self.inference_size, "format": "YUV420"},
-            buffer_count=self.buffer_count, encode="main",
+            buffer_count=self.buffer_count, encode="main", colour_space=ColorSpace.Sycc(),
             controls={"FrameDurationLimits": (frame_us, frame_us)})
         self._picam2.configure(config)
         lores = self._picam2.stream_configuration("lores")

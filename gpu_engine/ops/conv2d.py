@@ -140,13 +140,11 @@ class Conv2D(WindowOp):
         perm = quad_permutation(source.quads, shuffle)
         k, cout = self.kernel, self.out_channels
         weights = self.effective_weights()
-        if self.image_input:  # the RGB image as one quad whose 4th weight is zero
-            weights = np.concatenate([weights, np.zeros((k, k, 1, cout), np.float32)], axis=2)
-        cin_g = weights.shape[2]
-        group_quads = 1 if self.depthwise else cin_g // 4
+        group_quads = 1 if self.depthwise or self.image_input else weights.shape[2] // 4
         cout_g = cout // self.groups
         defines = (("NQ", group_quads), ("K", k), ("STRIDE", self.stride),
-                   ("DEPTHWISE", int(self.depthwise)), ("RESIDUAL", int(RESIDUAL in inputs)),
+                   ("DEPTHWISE", int(self.depthwise)), ("IMAGE", int(self.image_input)),
+                   ("RESIDUAL", int(RESIDUAL in inputs)),
                    ("ACTIVATION", activation.SHADER_IDS[self.activation]))
         bias = self.effective_bias()
         passes = []
@@ -155,6 +153,9 @@ class Conv2D(WindowOp):
             if self.depthwise:
                 first = q
                 taps = weights[:, :, 0, 4 * q:4 * q + 4]  # k, k, 4
+            elif self.image_input:
+                first = 0
+                taps = weights[:, :, :3, 4 * q:4 * q + 4]  # k, k, 3 channels, 4 outputs
             else:
                 first = (4 * q // cout_g) * group_quads
                 block = weights[:, :, :, 4 * q:4 * q + 4].reshape(k, k, group_quads, 4, 4)
@@ -180,5 +181,25 @@ class Conv2D(WindowOp):
                 op=self.name, shader="conv2d.frag", defines=defines, target=target,
                 viewport=(origin[0], origin[1], output.shape[1], output.shape[0]),
                 samplers=samplers, uniforms=uniforms, fetches_per_fragment=fetches,
-                uniform_vectors=k * k * (1 if self.depthwise else 4 * group_quads) + 6))
+                uniform_vectors=k * k * (1 if self.depthwise else 3 if self.image_input else
+                                         4 * group_quads) + 6))
         return passes
+
+
+def tap_code(defines: dict[str, int]) -> str:
+    """The multiply-adds of every tap and input quad written out, constant indices only."""
+    k, quads = defines["K"], defines["NQ"]
+    lines = []
+    for tap in range(k * k):
+        dy, dx = divmod(tap, k)
+        position = f"corner + vec2({dx}.0, {dy}.0) * uInputStep" if tap else "corner"
+        for q in range(quads):
+            lines.append(f"    x = texture2D(uInput[{q}], {position});")
+            if defines["DEPTHWISE"]:
+                lines.append(f"    sum += uWeights[{tap}] * x;")
+            elif defines["IMAGE"]:
+                lines.append(f"    sum += uWeights[{3 * tap}] * x.r + uWeights[{3 * tap + 1}] * x.g"
+                             f" + uWeights[{3 * tap + 2}] * x.b;")
+            else:
+                lines.append(f"    sum += uWeights[{tap * quads + q}] * x;")
+    return "\n".join(lines)

@@ -75,3 +75,13 @@ class Pooling2D(WindowOp):
                           **self.input_uniforms(source)},
                 fetches_per_fragment=self.size ** 2, uniform_vectors=4))
         return passes
+
+
+def tap_code(defines: dict[str, int]) -> str:
+    """Every tap after the first written out (the first initialises the accumulator)."""
+    k, lines = defines["K"], []
+    for tap in range(1, k * k):
+        dy, dx = divmod(tap, k)
+        texel = f"texture2D(uInput, corner + vec2({dx}.0, {dy}.0) * uInputStep)"
+        lines.append(f"    acc = max(acc, {texel});" if defines["MAX"] else f"    acc += {texel};")
+    return "\n".join(lines)

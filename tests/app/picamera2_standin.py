@@ -1,8 +1,13 @@
 """A stand-in for the parts of picamera2 the camera adapter calls, since no camera exists here.
 
-Same names, arguments and array layout as picamera2: YUV420 streams come back from
-`capture_array` as one (height*3/2, stride) uint8 array with the stride padded to 64 bytes
-(padding filled with 0xEE so a reader that forgets to cut it off is caught), the encoder's
+Same names, arguments and array layout as picamera2: a YUV420 buffer is laid out as libcamera
+fills it (Y: height rows of `stride` bytes; U, then V: height/2 rows of stride/2 bytes each)
+and `capture_array` hands it over reshaped to (height*3/2, stride) rows as picamera2 does,
+so for height % 4 == 2 a chroma plane starts in the middle of a row. Strides are padded to
+`World.stride_align` bytes (padding filled with 0xEE so a reader that forgets to cut it off
+is caught). Without `colour_space` the video configuration is limited-range Smpte170m, as
+picamera2 picks for streams smaller than 1280 pixels wide; `libcamera.ColorSpace` gives the
+colour spaces by name. The encoder's
 FileOutput only accepts io.BufferedIOBase and calls write() then flush() for every JPEG. The
 `World` decides when the camera is missing or fails, like an unplugged ribbon cable would.
 """
@@ -30,6 +35,7 @@ class World:
     opened: int = 0
     frames: int = 0
     instances: list = field(default_factory=list)
+    stride_align: int = 64  # bytes a row of a stream is padded to
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -45,6 +51,32 @@ def frame_content(n: int, width: int, height: int) -> tuple[np.ndarray, int, int
 
 def _align(value: int, to: int) -> int:
     return (value + to - 1) // to * to
+
+
+class ColorSpace:
+    """libcamera.ColorSpace: the named colour spaces; `range` is "Full" or "Limited"."""
+
+    def __init__(self, name: str, full_range: bool):
+        self.name, self.range = name, "Full" if full_range else "Limited"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ColorSpace) and (self.name, self.range) == (other.name,
+                                                                            other.range)
+
+    def __repr__(self) -> str:
+        return f"<libcamera.ColorSpace '{self.name}'>"
+
+    @staticmethod
+    def Sycc():
+        return ColorSpace("sYCC", True)
+
+    @staticmethod
+    def Smpte170m():
+        return ColorSpace("SMPTE170M", False)
+
+    @staticmethod
+    def Rec709():
+        return ColorSpace("Rec709", False)
 
 
 class FileOutput:
@@ -84,9 +116,13 @@ class Picamera2:
                                    colour_space=None, buffer_count=6, controls={},
                                    display="main", encode="main", queue=True, sensor={},
                                    use_case="video"):
+        if colour_space is None:
+            wide = main.get("size", (640, 480))[0] >= 1280
+            colour_space = ColorSpace.Rec709() if wide else ColorSpace.Smpte170m()
         return {"use_case": use_case, "buffer_count": buffer_count, "queue": queue,
                 "main": dict(main), "lores": dict(lores) if lores else None,
-                "controls": dict(controls), "display": display, "encode": encode}
+                "controls": dict(controls), "display": display, "encode": encode,
+                "colour_space": colour_space}
 
     def configure(self, camera_config):
         config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in camera_config.items()}
@@ -100,7 +136,7 @@ class Picamera2:
             raise RuntimeError("Failed to allocate buffers (CMA exhausted)")
         for stream in filter(None, (main, lores)):
             stream["size"] = (_align(stream["size"][0], 2), _align(stream["size"][1], 2))
-            stream["stride"] = _align(stream["size"][0], 64)
+            stream["stride"] = _align(stream["size"][0], WORLD.stride_align)
             stream["framesize"] = stream["stride"] * stream["size"][1] * 3 // 2
         self.camera_config = config
 
@@ -150,13 +186,14 @@ class Picamera2:
         stride = stream["stride"]
         self._frame_no += 1
         y, u, v = frame_content(self._frame_no, width, height)
-        array = np.full((height * 3 // 2, stride), PAD, np.uint8)
-        array[:height, :width] = y
-        chroma = np.full((height // 2, stride // 2), PAD, np.uint8)
-        for start, value in ((height, u), (height + height // 4, v)):
+        luma = np.full((height, stride), PAD, np.uint8)
+        luma[:, :width] = y
+        planes = [luma.reshape(-1)]
+        for value in (u, v):
+            chroma = np.full((height // 2, stride // 2), PAD, np.uint8)
             chroma[:, :width // 2] = value
-            array[start:start + height // 4] = chroma.reshape(height // 4, stride)
-        return array
+            planes.append(chroma.reshape(-1))
+        return np.concatenate(planes).reshape(height * 3 // 2, stride)
 
     def stop_encoder(self, encoders=None):
         """Like picamera2: returns once the encoder has stopped delivering frames."""
@@ -176,7 +213,8 @@ class Picamera2:
 
 
 def install(monkeypatch) -> World:
-    """Make `import picamera2` (and its encoders/outputs modules) give this stand-in."""
+    """Make `import picamera2` (with its encoders/outputs modules) and `import libcamera` give
+    this stand-in."""
     global WORLD
     WORLD = World()
     package = types.ModuleType("picamera2")
@@ -186,7 +224,9 @@ def install(monkeypatch) -> World:
     outputs = types.ModuleType("picamera2.outputs")
     outputs.FileOutput = FileOutput
     package.encoders, package.outputs = encoders, outputs
+    libcamera = types.ModuleType("libcamera")
+    libcamera.ColorSpace = ColorSpace
     for name, module in (("picamera2", package), ("picamera2.encoders", encoders),
-                         ("picamera2.outputs", outputs)):
+                         ("picamera2.outputs", outputs), ("libcamera", libcamera)):
         monkeypatch.setitem(sys.modules, name, module)
     return WORLD

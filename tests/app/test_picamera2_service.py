@@ -42,4 +42,18 @@ def test_picamera2_failure_and_recovery_through_the_api(monkeypatch, colour_mode
         assert Image.open(io.BytesIO(snapshot.content)).size == (320, 240)
         stats = http.get("/api/stats").json()
         assert stats["preview"]["cpu_jpeg_encodes"] == 0  # the camera's own JPEGs are served
-        assert stats["frames"]["processed"] > 12 and stats["frames"]["failed"] == 0
+        assert stats["frames"]["processed"] >= 2 and stats["frames"]["failed"] == 0
+
+
+def test_a_lores_height_of_270_classifies_every_frame(monkeypatch, colour_model):
+    """270 % 4 == 2: the chroma planes start mid-row of picamera2's array."""
+    world = picamera2_standin.install(monkeypatch)
+    world.stride_align = 128
+    with running_service(colour_model, camera_source="picamera2", camera_fps=20,
+                         camera_inference_width=480, camera_inference_height=270) as run, \
+            httpx.Client(base_url=run.base, timeout=20) as http:
+        engine_up(run)
+        assert wait_for(lambda: http.get("/api/stats").json()["frames"]["processed"] >= 3)
+        stats = http.get("/api/stats").json()
+        assert stats["frames"]["failed"] == 0
+        assert world.instances[0].camera_config["lores"]["size"] == (480, 270)

@@ -117,7 +117,7 @@ def test_missing_camera_is_reported_and_recovers(colour_model, tmp_path):
                          camera_retry_min_s=0.05, camera_retry_max_s=0.2) as run, \
             httpx.Client(base_url=run.base, timeout=20) as http:
         health = wait_for(lambda: (h := http.get("/api/health").json())["camera"]["failures"] >= 2
-                          and h)
+                          and h["model"]["state"] == "running" and h)
         assert health["status"] == "degraded" and health["camera"]["state"] == "retrying"
         assert "does not exist" in health["camera"]["error"]
         latest = http.get("/api/latest").json()

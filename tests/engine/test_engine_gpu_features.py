@@ -53,13 +53,14 @@ def test_every_kernel_compiles_in_a_real_es2_context():
     """Each shader file in several variants, compiled by the ES 2.0 context's GLSL ES 1.00
     compiler (the planner's variants for the dog model are compiled by every Engine too)."""
     from gpu_engine.context import GLContext
+    from gpu_engine.gl_objects import compile_program
     gl = GLContext("gles2")
     assert "OpenGL ES 2.0" in gl.info.version
     variants = {
-        "conv2d.frag": [(("NQ", nq), ("K", k), ("STRIDE", s), ("DEPTHWISE", d), ("RESIDUAL", r),
-                         ("ACTIVATION", a)) for nq, k, s, d, r, a in
-                        [(8, 1, 1, 0, 0, 2), (1, 3, 1, 1, 1, 2), (2, 3, 2, 0, 0, 0),
-                         (1, 5, 2, 0, 0, 1), (7, 3, 1, 0, 1, 2)]],
+        "conv2d.frag": [(("NQ", nq), ("K", k), ("STRIDE", s), ("DEPTHWISE", d), ("IMAGE", i), ("RESIDUAL", r),
+                         ("ACTIVATION", a)) for nq, k, s, d, i, r, a in
+                        [(8, 1, 1, 0, 0, 0, 2), (1, 3, 1, 1, 0, 1, 2), (2, 3, 2, 0, 0, 0, 0),
+                         (1, 5, 2, 0, 1, 0, 1), (7, 3, 1, 0, 0, 1, 2)]],
         "pooling2d.frag": [(("K", 3), ("STRIDE", 1), ("MAX", 0)), (("K", 2), ("STRIDE", 2), ("MAX", 1))],
         "image_rgb.frag": [(("LINEAR", 1),), (("LINEAR", 0),)],
         "image_yuv420.frag": [(("LINEAR", 1),), (("LINEAR", 0),)],
@@ -73,7 +74,7 @@ def test_every_kernel_compiles_in_a_real_es2_context():
                 source = shader_source.fragment_source(name, defines)
                 assert source.startswith("#version 100\n")
                 assert "highp" in source
-                gl.ctx.program(vertex_shader=shader_source.vertex_source(), fragment_shader=source)
+                compile_program(gl.gl, shader_source.vertex_source(), source, name)
     finally:
         gl.release()
 

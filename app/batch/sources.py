@@ -1,0 +1,112 @@
+"""What to classify: the command's paths as picture files, folders and videos, made into jobs.
+
+Folders are walked recursively in name order and contribute the files whose suffix is a known
+picture or video format; a file named on the command line is taken whatever its suffix (a
+picture unless it is a known video format), so a mistyped or broken one is reported rather
+than silently skipped. Videos are decoded here, every Nth frame becoming a job that carries
+its pixels, so workers need no video decoder and no access to the file.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from app.batch.tasks import Job, shrink
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                            ".ppm", ".pgm"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg",
+                            ".h264"})
+
+Key = tuple[str, "int | None"]  # (path as in the output, video frame or None)
+
+
+@dataclass
+class Inputs:
+    images: list[str] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+
+    def estimated_count(self, every: int) -> int:
+        """Pictures plus the video frames that will be taken (from the containers' headers)."""
+        return len(self.images) + sum(-(-_frame_count(v) // every) for v in self.videos)
+
+
+def collect(paths: Sequence[str]) -> Inputs:
+    inputs = Inputs()
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, subfolders, files in os.walk(path):
+                subfolders.sort()
+                for name in sorted(files):
+                    suffix = os.path.splitext(name)[1].lower()
+                    if suffix in IMAGE_SUFFIXES:
+                        inputs.images.append(os.path.join(folder, name))
+                    elif suffix in VIDEO_SUFFIXES:
+                        inputs.videos.append(os.path.join(folder, name))
+        elif os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
+            inputs.videos.append(path)
+        else:
+            inputs.images.append(path)
+    # A path named twice (or a file named beside its folder) is classified once.
+    inputs.images = list(dict.fromkeys(inputs.images))
+    inputs.videos = list(dict.fromkeys(inputs.videos))
+    return inputs
+
+
+def jobs(inputs: Inputs, every: int, done: Collection[Key] = ()) -> Iterator[Job]:
+    """Jobs for everything in `inputs` that is not in `done`: pictures first, then videos."""
+    for path in inputs.images:
+        if (path, None) not in done:
+            yield picture_job(path)
+    for path in inputs.videos:
+        if (path, None) not in done:  # a video that failed as a whole is finished too
+            yield from video_jobs(path, every, done)
+
+
+def picture_job(path: str) -> Job:
+    """A job naming the file, for workers that share this machine's files."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        return Job(path, error=f"cannot read {path}: {exc.strerror or exc}")
+    return Job(path, location=os.path.abspath(path), size=size)
+
+
+def with_bytes(job: Job) -> Job:
+    """The job carrying the file itself, for workers that cannot read this machine's files."""
+    if job.location is None or job.error is not None:
+        return job
+    try:
+        with open(job.location, "rb") as handle:
+            return replace(job, data=handle.read(), location=None)
+    except OSError as exc:
+        return replace(job, error=f"cannot read {job.path}: {exc.strerror or exc}")
+
+
+def video_jobs(path: str, every: int, done: Collection[Key] = ()) -> Iterator[Job]:
+    """Frames 1, 1 + every, 1 + 2·every, ... of the video, or one job with the error."""
+    import av  # PyAV: python3-av on Debian and Raspberry Pi OS, `av` on PyPI
+    try:
+        with av.open(path) as container:
+            for number, frame in enumerate(container.decode(video=0), 1):
+                if (number - 1) % every == 0 and (path, number) not in done:
+                    pixels = shrink(frame.to_ndarray(format="rgb24"))  # less to send
+                    time_s = None if frame.time is None else round(frame.time, 3)
+                    yield Job(path, frame=number, time_s=time_s, pixels=pixels)
+    except (av.error.FFmpegError, OSError) as exc:
+        yield Job(path, error=f"cannot decode video {path}: {exc}")
+
+
+def _frame_count(path: str) -> int:
+    import av
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return stream.frames
+            if stream.duration and stream.average_rate:
+                return int(stream.duration * stream.time_base * stream.average_rate)
+    except (av.error.FFmpegError, OSError, IndexError):
+        pass
+    return 1

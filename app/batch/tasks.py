@@ -1,0 +1,176 @@
+"""Classify one job: the function a Dask worker runs (and the in-process runner too).
+
+A GL context belongs to the thread that made it, so each process keeps one engine per
+(thread, model) and makes it lazily inside the thread that runs the tasks: with Dask's
+`--nthreads 1` that is the worker's single executor thread, so a worker process makes exactly
+one engine and reuses it for every task. Engines are never pickled; what travels is a
+`ModelRef` (a path every worker can read, checked against its sha256) or a `ModelBytes`
+(the file itself, scattered once and kept by each worker that needs it).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.images import ImageError, decode_image
+
+# Every worker shrinks pictures the same way before upload, so a Pi and a desktop agree:
+# the Pi's GPU takes textures of at most this many texels a side (gpu_engine.profile).
+MAX_SIDE = 2048
+
+
+class PathNotShared(Exception):
+    """This worker cannot see the file the client named (another machine): send the bytes."""
+
+
+class ModelUnavailable(Exception):
+    """This worker has no file at the model's path with the model's sha256: send the bytes."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The model by path, for workers that share the client's files."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelBytes:
+    """The model file itself, for workers that cannot read the client's path."""
+
+    name: str  # the file's name without its suffix, as gpu_engine.load_model names a model
+    sha256: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One picture to classify, and how the worker gets its pixels."""
+
+    path: str                        # as written in the output
+    frame: int | None = None         # video frame number (the first is 1), None for a picture
+    time_s: float | None = None      # the video frame's time
+    location: str | None = None      # absolute path to read where files are shared
+    size: int | None = None          # its size here: a same-named different file is not shared
+    data: bytes | None = field(default=None, repr=False)        # the file where not shared
+    pixels: np.ndarray | None = field(default=None, repr=False)  # a decoded video frame
+    error: str | None = None         # failed before classification (e.g. an unreadable video)
+
+    def record(self) -> dict:
+        """The output record's identifying fields."""
+        if self.frame is None:
+            return {"path": self.path}
+        return {"path": self.path, "frame": self.frame, "time_s": self.time_s}
+
+
+def model_bytes(path: str | os.PathLike[str]) -> ModelBytes:
+    """The model file with its sha256, read here (on the client)."""
+    data = Path(path).read_bytes()
+    return ModelBytes(Path(path).stem, hashlib.sha256(data).hexdigest(), data)
+
+
+def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int) -> dict:
+    """The output record of one job: its top-k classes, or the error that stopped it."""
+    if job.error is not None:
+        return {**job.record(), "error": job.error}
+    loaded, engine = engine_for(model)
+    try:
+        rgb = _pixels(job)
+    except ImageError as exc:
+        return {**job.record(), "error": str(exc)}
+    from app.labels import display_label
+    from gpu_engine import top_k as best
+    probabilities = engine.classify_rgb(rgb)
+    return {**job.record(), "top_k": [
+        {"index": index, "label": label, "display_label": display_label(label), "probability": p}
+        for index, label, p in best(probabilities, loaded.labels, top_k)]}
+
+
+def _pixels(job: Job) -> np.ndarray:
+    if job.pixels is not None:
+        return job.pixels
+    data = job.data
+    if data is None:
+        try:
+            if os.stat(job.location).st_size != job.size:
+                raise PathNotShared(f"{job.location} differs on this worker")
+            with open(job.location, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise PathNotShared(f"{job.location}: {exc.strerror or exc}") from exc
+    return shrink(decode_image(data))
+
+
+def shrink(rgb: np.ndarray) -> np.ndarray:
+    """`rgb` reduced by a whole factor (box filter) until it fits MAX_SIDE."""
+    factor = math.ceil(max(rgb.shape[:2]) / MAX_SIDE)
+    if factor <= 1:
+        return rgb
+    from PIL import Image
+    return np.asarray(Image.fromarray(rgb).reduce(factor))
+
+
+# ---- the per-process engines -----------------------------------------------------------------
+
+_lock = threading.Lock()
+_engines: dict[tuple[int, str], tuple] = {}   # (thread id, sha256) -> (Model, Engine)
+_created: list[tuple[int, str]] = []           # every engine this process made, in order
+
+
+def engine_for(model: ModelRef | ModelBytes):
+    """(Model, Engine) for `model` in the calling thread, made on first use."""
+    key = (threading.get_ident(), model.sha256)
+    with _lock:
+        found = _engines.get(key)
+    if found is not None:
+        return found
+    from gpu_engine import Engine, load_model_bytes
+    loaded = load_model_bytes(_model_data(model), name=_model_name(model))
+    engine = Engine(loaded, api="gles2")
+    with _lock:
+        _engines[key] = (loaded, engine)
+        _created.append((threading.get_ident(), threading.current_thread().name))
+    return loaded, engine
+
+
+def _model_name(model: ModelRef | ModelBytes) -> str:
+    return Path(model.path).stem if isinstance(model, ModelRef) else model.name
+
+
+def _model_data(model: ModelRef | ModelBytes) -> bytes:
+    if isinstance(model, ModelBytes):
+        data = model.data
+    else:
+        try:
+            with open(model.path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise ModelUnavailable(f"{model.path}: {exc.strerror or exc}") from exc
+    if hashlib.sha256(data).hexdigest() != model.sha256:
+        if isinstance(model, ModelRef):
+            raise ModelUnavailable(f"{model.path} on this worker is another file")
+        raise ValueError(f"model {model.name} arrived damaged (sha256 mismatch)")
+    return data
+
+
+def engines_made() -> list[tuple[int, str]]:
+    """(thread id, thread name) of every engine this process made: one on a healthy worker."""
+    with _lock:
+        return list(_created)
+
+
+def release_engines() -> None:
+    """Release the calling thread's engines (their GL contexts belong to it)."""
+    me = threading.get_ident()
+    with _lock:
+        mine = [key for key in _engines if key[0] == me]
+        released = [_engines.pop(key)[1] for key in mine]
+    for engine in released:
+        engine.release()

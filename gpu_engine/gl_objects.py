@@ -1,0 +1,161 @@
+"""GL objects made once at start-up: programs, textures, framebuffers, with ES 2.0 calls only.
+
+Each function leaves the texture unit 0 / framebuffer / program bindings changed; the
+engine makes them before it records any command list, which assumes nothing is bound.
+"""
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpu_engine import gles2 as g
+from gpu_engine.errors import ProfileError
+
+POSITION = 0  # the vertex attribute location every program binds aPosition to
+
+# Uniform types: the call that writes them, floats per element, and whether it is a matrix.
+UNIFORM_SETTERS = {
+    0x1406: ("glUniform1fv", 1, False), 0x8B50: ("glUniform2fv", 2, False),
+    0x8B51: ("glUniform3fv", 3, False), 0x8B52: ("glUniform4fv", 4, False),
+    0x8B5A: ("glUniformMatrix2fv", 4, True), 0x8B5B: ("glUniformMatrix3fv", 9, True),
+    0x8B5C: ("glUniformMatrix4fv", 16, True),
+}
+SAMPLER_2D = 0x8B5E
+
+
+@dataclass
+class Program:
+    id: int
+    label: str
+    active: dict[str, tuple[int, int]]  # uniform name without [..] -> (type, array size)
+    locations: dict[str, int]
+
+
+@dataclass
+class Texture:
+    id: int
+    width: int
+    height: int
+    format: int  # GL_RGBA, GL_RGB, GL_LUMINANCE (ES 2.0) or GL_RED (desktop)
+
+    @property
+    def bytes(self) -> int:
+        return self.width * self.height * {g.GL_RGBA: 4, g.GL_RGB: 3}.get(self.format, 1)
+
+
+def _new_name(gl: g.GLES2, generator: str) -> int:
+    name = ctypes.c_uint(0)
+    gl.checked(generator, 1, ctypes.addressof(name))
+    return name.value
+
+
+def _info_log(gl: g.GLES2, getter: str, object_id: int, log_getter: str) -> str:
+    length = ctypes.c_int(0)
+    gl.checked(getter, object_id, g.GL_INFO_LOG_LENGTH, ctypes.addressof(length))
+    buffer = ctypes.create_string_buffer(max(1, length.value))
+    gl.checked(log_getter, object_id, len(buffer), None, buffer)
+    return buffer.value.decode(errors="replace").strip()
+
+
+def _shader(gl: g.GLES2, kind: int, source: str, label: str) -> int:
+    shader = gl.checked("glCreateShader", kind)
+    text = ctypes.c_char_p(source.encode())
+    gl.checked("glShaderSource", shader, 1, ctypes.addressof(text), None)
+    gl.checked("glCompileShader", shader)
+    status = ctypes.c_int(0)
+    gl.checked("glGetShaderiv", shader, g.GL_COMPILE_STATUS, ctypes.addressof(status))
+    if not status.value:
+        log = _info_log(gl, "glGetShaderiv", shader, "glGetShaderInfoLog")
+        raise ProfileError(f"shader {label} does not compile: {log}")
+    return shader
+
+
+def compile_program(gl: g.GLES2, vertex: str, fragment: str, label: str) -> Program:
+    """Compile and link; a driver that refuses the source raises ProfileError with its log."""
+    shaders = [_shader(gl, g.GL_VERTEX_SHADER, vertex, label),
+               _shader(gl, g.GL_FRAGMENT_SHADER, fragment, label)]
+    program = gl.checked("glCreateProgram")
+    for shader in shaders:
+        gl.checked("glAttachShader", program, shader)
+    gl.checked("glBindAttribLocation", program, POSITION, b"aPosition")
+    gl.checked("glLinkProgram", program)
+    for shader in shaders:
+        gl.checked("glDeleteShader", shader)  # freed with the program
+    status = ctypes.c_int(0)
+    gl.checked("glGetProgramiv", program, g.GL_LINK_STATUS, ctypes.addressof(status))
+    if not status.value:
+        log = _info_log(gl, "glGetProgramiv", program, "glGetProgramInfoLog")
+        raise ProfileError(f"shader {label} does not link: {log}")
+    return Program(program, label, _active_uniforms(gl, program), {})
+
+
+def _active_uniforms(gl: g.GLES2, program: int) -> dict[str, tuple[int, int]]:
+    count = ctypes.c_int(0)
+    gl.checked("glGetProgramiv", program, g.GL_ACTIVE_UNIFORMS, ctypes.addressof(count))
+    active = {}
+    name = ctypes.create_string_buffer(256)
+    size, kind = ctypes.c_int(0), ctypes.c_uint(0)
+    for index in range(count.value):
+        gl.checked("glGetActiveUniform", program, index, len(name), None,
+                   ctypes.addressof(size), ctypes.addressof(kind), name)
+        active[name.value.decode().split("[")[0]] = (kind.value, size.value)
+    return active
+
+
+def location(gl: g.GLES2, program: Program, name: str) -> int:
+    """Where a uniform (or one element, `name[i]`) lives; -1 when the compiler dropped it."""
+    if name not in program.locations:
+        program.locations[name] = gl.checked("glGetUniformLocation", program.id, name.encode())
+    return program.locations[name]
+
+
+def new_texture(gl: g.GLES2, width: int, height: int, format: int,
+                data: np.ndarray | None = None) -> Texture:
+    """A nearest-sampled, edge-clamped texture bound to unit 0; zero-filled without data."""
+    texture = Texture(_new_name(gl, "glGenTextures"), width, height, format)
+    gl.checked("glActiveTexture", g.GL_TEXTURE0)
+    gl.checked("glBindTexture", g.GL_TEXTURE_2D, texture.id)
+    for parameter, value in ((g.GL_TEXTURE_MIN_FILTER, g.GL_NEAREST),
+                             (g.GL_TEXTURE_MAG_FILTER, g.GL_NEAREST),
+                             (g.GL_TEXTURE_WRAP_S, g.GL_CLAMP_TO_EDGE),
+                             (g.GL_TEXTURE_WRAP_T, g.GL_CLAMP_TO_EDGE)):
+        gl.checked("glTexParameteri", g.GL_TEXTURE_2D, parameter, value)
+    if data is None:
+        data = np.zeros(texture.bytes, np.uint8)
+    specify(gl.checked, texture, data)
+    return texture
+
+
+def specify(call, texture: Texture, data: np.ndarray) -> None:
+    """(Re)define a bound texture's storage and contents: `call(name, *args)` makes the call."""
+    internal = g.GL_R8 if texture.format == g.GL_RED else texture.format
+    data = np.ascontiguousarray(data, np.uint8)
+    call("glTexImage2D", g.GL_TEXTURE_2D, 0, internal, texture.width, texture.height, 0,
+         texture.format, g.GL_UNSIGNED_BYTE, data.ctypes.data)
+
+
+def new_framebuffer(gl: g.GLES2, texture: Texture) -> int:
+    """A framebuffer drawing into the texture (left bound)."""
+    framebuffer = _new_name(gl, "glGenFramebuffers")
+    gl.checked("glBindFramebuffer", g.GL_FRAMEBUFFER, framebuffer)
+    gl.checked("glFramebufferTexture2D", g.GL_FRAMEBUFFER, g.GL_COLOR_ATTACHMENT0,
+               g.GL_TEXTURE_2D, texture.id, 0)
+    status = gl.checked("glCheckFramebufferStatus", g.GL_FRAMEBUFFER)
+    if status != g.GL_FRAMEBUFFER_COMPLETE:
+        raise ProfileError(f"a {texture.width}x{texture.height} texture cannot be drawn into "
+                           f"(framebuffer status 0x{status:04x})")
+    return framebuffer
+
+
+def new_quad_buffer(gl: g.GLES2, desktop: bool) -> None:
+    """One triangle covering the viewport, as the vertex attribute every program reads."""
+    if desktop:  # core profiles draw only with a vertex array object bound
+        gl.checked("glBindVertexArray", _new_name(gl, "glGenVertexArrays"))
+    vertices = np.array([-1, -1, 3, -1, -1, 3], np.float32)
+    gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, _new_name(gl, "glGenBuffers"))
+    gl.checked("glBufferData", g.GL_ARRAY_BUFFER, vertices.nbytes, vertices.ctypes.data,
+               g.GL_STATIC_DRAW)
+    gl.checked("glVertexAttribPointer", POSITION, 2, g.GL_FLOAT, 0, 0, None)
+    gl.checked("glEnableVertexAttribArray", POSITION)

@@ -1,0 +1,161 @@
+"""The GPU self-test: passes on a GPU that computes right, and names the op and kernel when
+the GPU got a wrong weight or skipped the draws of a kernel (what vc4 does with a kernel it
+cannot compile), in a real OpenGL ES 2.0 context."""
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.test_engine_cli import shadercam
+from engine.test_engine_gpu_features import feature_model
+from app.cli import main
+from gpu_engine import Engine
+from gpu_engine.chunkfile import parse_chunks, read_chunks
+from gpu_engine.gl_intercept import EVERY_PROGRAM, GLRecorder
+from gpu_engine.model import build_model
+from gpu_engine.selftest import check, probe_model, run_self_test
+
+DEMO = Path(__file__).resolve().parents[2] / "app" / "assets" / "demo_model.chunks"
+
+
+@pytest.fixture(scope="module")
+def feature_chunks():
+    return parse_chunks(feature_model())
+
+
+def test_the_shipped_models_pass(dog_model_path):
+    for path in (dog_model_path, DEMO):
+        report = run_self_test(path)
+        assert report.ok, report.error
+        assert report.error is None and report.kernels >= 5
+
+
+def test_the_probe_keeps_every_kernel_at_a_smaller_input(dog_model_path):
+    chunks = read_chunks(dog_model_path)
+    probe = probe_model(chunks, "dog")
+    full = Engine(build_model(chunks, "dog"))
+    small = Engine(probe)
+    try:
+        assert probe.input_size[0] < 385 / 2
+        assert {p.program_key for p in small.plan.passes} == \
+            {p.program_key for p in full.plan.passes}
+        assert [op.name for op in probe.ops] == [op.name for op in full.model.ops]
+    finally:
+        small.release()
+        full.release()
+
+
+def test_a_wrong_weight_is_found_and_named(feature_chunks):
+    probe = probe_model(feature_chunks, "features")
+    op = next(op for op in probe.ops if op.name == "dw")
+    right = op.weights.copy()
+    op.weights[1, 1, 0, 5] += 0.5  # the GPU gets this weight ...
+    engine = Engine(probe)
+    op.weights[:] = right  # ... the reference the right one
+    try:
+        failures = check(engine, probe)
+    finally:
+        engine.release()
+    assert len(failures) == 1, failures
+    assert failures[0].startswith("op 'dw' (conv2d.frag") and "DEPTHWISE=1" in failures[0]
+    assert "codes differ from the reference" in failures[0]
+
+
+def test_skipped_draws_are_found_and_named(feature_chunks):
+    """vc4 skips every draw of a program it failed to compile, with no GL error: drop the
+    draws of the pointwise convolution's program between the engine and the driver."""
+    probe = probe_model(feature_chunks, "features")
+    recorder = GLRecorder()
+    with recorder.installed():
+        engine = Engine(probe)
+    try:
+        engine.run_op("pw")
+        recorder.drop.add(recorder.draws[-1].program)
+        failures = check(engine, probe)
+    finally:
+        engine.release()
+    named = [f for f in failures if f.startswith("op 'pw' (conv2d.frag")]
+    assert named and "were never drawn" in named[0], failures
+
+
+def test_a_model_whose_sampler_is_skipped_fails_as_a_whole(feature_chunks, tmp_path):
+    path = tmp_path / "features.chunks"
+    path.write_bytes(feature_model())
+    recorder = GLRecorder(drop=EVERY_PROGRAM)
+    with recorder.installed():
+        report = run_self_test(path)
+    assert not report.ok
+    assert report.error.startswith("GPU self-test failed: op 'in' (image sampler, YUV420): "
+                                   "channels 0-3 were never drawn")
+
+
+def test_probe_falls_back_to_the_model_when_nothing_smaller_fits(tmp_path):
+    from engine.builder import build, chain, conv
+    ops = [{"_name": "in", "_type": "image_sampler", "output_width": 7, "output_height": 7},
+           conv("c", 3, 8, 7, activation="sigmoid_like"),
+           {"_name": "fc", "_type": "dense", "output_dims": 4, "use_bias": "true", "_inputs": 8}]
+    chunks = parse_chunks(build(ops, chain("in", "c", "fc")))
+    probe = probe_model(chunks)
+    assert probe.input_size == (7, 7)
+    engine = Engine(probe)
+    try:
+        assert check(engine, probe) == []
+    finally:
+        engine.release()
+
+
+def test_codes_on_a_rounding_tie_may_differ_by_one():
+    from gpu_engine.selftest import _compare
+    exact = np.array([[[10.5 / 255, 20.2 / 255, 30.0 / 255, 0.0]]])
+    failures = []
+    _compare(failures, "t", np.array([[[10, 20, 30, 0]]], np.uint8), exact)
+    _compare(failures, "t", np.array([[[11, 20, 30, 0]]], np.uint8), exact)
+    assert failures == []
+    _compare(failures, "t", np.array([[[11, 21, 30, 0]]], np.uint8), exact)
+    assert failures == ["t: 1 of 4 codes differ from the reference, by up to 1"]
+
+
+def test_bench_and_classify_run_it_unless_told_not_to(tmp_path):
+    result = shadercam("bench", "--model", str(DEMO), "--iterations", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "self-test    passed:" in result.stderr
+    picture = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture)
+    result = shadercam("classify", "--model", str(DEMO), "--no-self-test", str(picture))
+    assert result.returncode == 0, result.stderr
+    assert "self-test" not in result.stderr
+
+
+def test_classify_stops_when_the_self_test_fails(tmp_path, capsys):
+    picture = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture)
+    with GLRecorder(drop=EVERY_PROGRAM).installed():
+        status = main(["classify", "--model", str(DEMO), str(picture)])
+    out, err = capsys.readouterr()
+    assert status == 1 and out == ""
+    assert err.startswith("shadercam classify: error: GPU self-test failed: op ")
+
+
+def test_results_hold_while_other_threads_allocate():
+    """The GPU must read the values the engine recorded whatever other threads do with memory
+    (the service's camera and web threads allocate all the time): a recorded call that holds
+    the address of an array must keep that array alive."""
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            [np.full(n, 7.0, np.float32) for n in (2, 4, 16, 64) for _ in range(8)]
+
+    threads = [threading.Thread(target=churn, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        failures = [report.error for report in (run_self_test(DEMO) for _ in range(8))
+                    if not report.ok]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == []
