@@ -38,7 +38,6 @@ COOKIE_MAX_AGE_S = 365 * 24 * 3600
 LOGIN_BODY_LIMIT = 4096
 WS_POLICY_VIOLATION = 1008
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-OPEN_PATHS = frozenset({"/login", "/api/health"})  # answered without the token
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
