@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import io
 import random
+import time
 
 import httpx
 import numpy as np
@@ -80,8 +81,11 @@ def test_mutated_jpeg_and_png_corpus_gives_4xx_only(service):
     with httpx.Client(base_url=service.base, timeout=60) as http:
         for data, name, kind in corpus:
             answer = classify(http, data, name, kind)
+            while answer.status_code == 429:  # faster than even 6000 a minute: every file
+                time.sleep(0.05)              # is to reach the decoder
+                answer = classify(http, data, name, kind)
             codes[answer.status_code] += 1
-            assert answer.status_code in (200, 400, 413, 415, 429), \
+            assert answer.status_code in (200, 400, 413, 415), \
                 (answer.status_code, answer.text, data[:64])
             if answer.status_code != 200:
                 assert answer.json()["detail"]
