@@ -27,7 +27,6 @@ from urllib.parse import parse_qs
 import jinja2
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
 
 from app.api_models import ErrorAnswer
 from app.limits import (AcceptErrorFilter, LimitsMiddleware, Message, Receive, Scope, Send,
@@ -71,11 +70,7 @@ def install_guards(app: FastAPI, service) -> None:
     app.add_middleware(SecurityMiddleware, token=config.server_token, max_body=max_body,
                        hosts=allowed_hosts(config.server_hosts),
                        health=lambda: service.health()["status"])
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            codes = (401, 403, 413, 421) if route.methods - SAFE_METHODS else (401, 421)
-            route.responses = {**{code: {"model": ErrorAnswer, "description": GUARD_ANSWERS[code]}
-                                  for code in codes}, **route.responses}
+    _document_guard_answers(app)
     _add_docs_page(app)
     for name in ("uvicorn.access", "uvicorn.error"):
         _add_filter_once(logging.getLogger(name), TokenRedactor)
@@ -214,6 +209,28 @@ class TokenRedactor(logging.Filter):
 def _add_filter_once(logger: logging.Logger, kind: type[logging.Filter]) -> None:
     if not any(isinstance(existing, kind) for existing in logger.filters):
         logger.addFilter(kind())
+
+
+def _document_guard_answers(app: FastAPI) -> None:
+    """List the guards' refusals under every operation of the OpenAPI document. Done on the
+    document, not on the routes: newer FastAPI keeps an included router's routes out of
+    `app.routes`."""
+    document_of = app.openapi
+
+    def guarded() -> dict:
+        document = document_of()
+        for operations in document.get("paths", {}).values():
+            for method, operation in operations.items():
+                codes = (401, 421) if method.upper() in SAFE_METHODS else (401, 403, 413, 421)
+                answers = operation.setdefault("responses", {})
+                for code in codes:
+                    answers.setdefault(str(code), {
+                        "description": GUARD_ANSWERS[code],
+                        "content": {"application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{ErrorAnswer.__name__}"}}}})
+        return document
+
+    app.openapi = guarded  # type: ignore[method-assign]
 
 
 def _add_docs_page(app: FastAPI) -> None:
