@@ -13,7 +13,7 @@ PACKAGES=(python3 python3-venv python3-setuptools python3-wheel python3-numpy py
           python3-pydantic python3-uvicorn python3-jinja2 python3-websockets python3-multipart
           python3-moderngl python3-pytest python3-httpx python3-pil python3-skimage python3-av
           python3-jsonschema python3-distributed python3-paho-mqtt python3-prometheus-client
-          mosquitto
+          python3-psutil mosquitto
           libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)
 
 bash "$REPO/scripts/apt-ensure.sh" "${PACKAGES[@]}"

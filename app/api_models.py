@@ -113,6 +113,8 @@ class Health(ApiModel):
     model: ModelStatus
     gl: GLStatus
     fps: float = Field(..., description="frames classified per second")
+    prediction_age_s: Optional[float] = Field(None, description="seconds since the newest "
+                                              "prediction's frame was captured; null before it")
     uptime_s: float
     outputs: Dict[str, Dict[str, Any]] = Field(
         default_factory=dict, description="each output (websocket, metrics, events, mqtt, "

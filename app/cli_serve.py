@@ -66,6 +66,9 @@ def _serve(args: argparse.Namespace) -> int:
     from app.server import create_app
     from app.service import Service
 
+    from app.limits import raise_fd_limit
+
+    raise_fd_limit()  # every client is a file descriptor; take all the unit allows
     service = Service(config, model_path, state_dir())
     # Newer uvicorn re-raises SIGTERM/SIGINT once it has shut down, which would kill us before
     # the camera is released; a Python handler in place turns that re-raise into a no-op.

@@ -34,6 +34,7 @@ class Key:
     kind: type
     default: Any
     check: Callable[[Any], str | None] = lambda value: None  # returns a complaint or None
+    secret: bool = False  # never echoed in error messages
 
     @property
     def dotted(self) -> str:
@@ -68,10 +69,25 @@ def _source_check(value: str) -> str | None:
     return "must be demo, picamera2 or files:PATH (a folder of images, an image or a video file)"
 
 
+def _token_check(value: str) -> str | None:
+    if value == "" or (len(value) >= 16 and value.isascii() and value.isprintable()
+                       and " " not in value):
+        return None
+    return "must be empty (no token) or at least 16 printable ASCII characters without spaces"
+
+
 KEYS: tuple[Key, ...] = (
-    Key("server", "host", str, "0.0.0.0", lambda v: None if v else "must not be empty"),
+    Key("server", "host", str, "127.0.0.1", lambda v: None if v else "must not be empty"),
     Key("server", "port", int, 8080, _between(1, 65535)),
     Key("server", "log_level", str, "info", _one_of("debug", "info", "warning", "error")),
+    Key("server", "token", str, "", _token_check, secret=True),
+    Key("server", "hosts", str, ""),
+    Key("server", "max_upload_mb", float, 8.0, _between(0.1, 100)),
+    Key("server", "upload_max_megapixels", float, 16.0, _between(0.1, 200)),
+    Key("server", "uploads_per_minute", int, 30, _between(1, 6000)),
+    Key("server", "max_stream_clients", int, 8, _between(1, 1000)),
+    Key("server", "max_websocket_clients", int, 32, _between(1, 1000)),
+    Key("server", "client_timeout_s", float, 10.0, _between(0.5, 600)),
     Key("camera", "source", str, "demo", _source_check),
     Key("camera", "fps", float, 10.0, _between(0.1, 120)),
     Key("camera", "width", int, 640, _between(16, 4096)),
@@ -176,10 +192,11 @@ def _coerce(key: Key, raw: Any, origin: str, text: bool = False) -> Any:
             raise TypeError
     except (TypeError, ValueError):
         kind = _KIND_NAMES.get(key.kind, key.kind.__name__)
-        raise ConfigError(f"{where}: expected {kind}, got {raw!r}") from None
+        shown = "a secret value" if key.secret else repr(raw)
+        raise ConfigError(f"{where}: expected {kind}, got {shown}") from None
     complaint = key.check(value)
     if complaint:
-        raise ConfigError(f"{where}: {complaint}, got {value!r}")
+        raise ConfigError(f"{where}: {complaint}" + ("" if key.secret else f", got {value!r}"))
     return value
 
 

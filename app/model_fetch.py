@@ -10,6 +10,7 @@ import os
 import ssl
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,9 +41,25 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to another http(s) URL: never to file://, ftp:// or others."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        target = urllib.parse.urljoin(req.full_url, headers.get("location")
+                                      or headers.get("uri") or "")
+        if not is_url(target):
+            raise FetchError(f"{req.full_url}: redirected to {target.split(':', 1)[0]}:, "
+                             "refused: only http:// and https:// are followed")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
 def fetch(source: str, directory: Path, *, sha256: str | None = None, size: int | None = None,
           progress: Progress | None = None) -> Fetched:
     """Copy or download `source` into `directory`, verifying size and sha256 when given."""
+    if "://" in source and not is_url(source):
+        raise FetchError(f"{source}: only http:// and https:// URLs or local files")
     limit = size if size is not None else MAX_MODEL_BYTES
     fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=PARTIAL_SUFFIX)
     tmp = Path(tmp_name)
@@ -99,7 +116,9 @@ def _download(url: str, out: BinaryIO, limit: int, progress: Progress | None) ->
     # A fresh default context per call: honours SSL_CERT_FILE / SSL_CERT_DIR as set now.
     context = ssl.create_default_context()
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=context) as response:
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                             _HttpOnlyRedirects())
+        with opener.open(request, timeout=TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             if total is not None and total > limit:

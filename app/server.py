@@ -1,22 +1,22 @@
 """The FastAPI app: the page, the JSON API, the websocket and the preview pictures.
 
 Everything here talks to the service facade (app.service.Service) only; each JSON answer has a
-typed model in app.api_models, so /openapi.json describes it. Written for both FastAPI 0.92 /
-Starlette 0.26 (Debian bookworm) and the newest releases: templates are rendered with Jinja2
-directly and no lifespan hooks are used.
+typed model in app.api_models, so /openapi.json describes it. Uploads for POST /api/classify
+are read by app/uploads.py; host, origin, token and resource limits sit in front of every
+route (app/security.py, app/limits.py). Written for both FastAPI 0.92 / Starlette 0.26
+(Debian bookworm) and the newest releases: templates are rendered with Jinja2 directly and no
+lifespan hooks are used.
 """
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 from importlib import resources
 from typing import Any, Union
 
 import jinja2
-import numpy as np
-from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,13 +26,12 @@ from app import api_models as models
 from app.api_events import events_router
 from app.api_metrics import metrics_router
 from app.outputs.websocket import SubscriptionClosed
+from app.security import install_guards
 from app.service import Service, Unavailable
-from app.worker import WorkerBusy, WorkerUnavailable
+from app.uploads import Uploads
 
 log = logging.getLogger(__name__)
 
-UPLOAD_LIMIT = 20 * 1024 * 1024
-UPLOAD_TIMEOUT_S = 120.0
 BOUNDARY = "frame"
 # every part's headers: sent right after the picture before it, because Chromium shows a part
 # only once the next part's headers have arrived (sent later, the picture shows a frame late)
@@ -49,9 +48,11 @@ def _web_dir(name: str) -> str:
     return str(resources.files("web").joinpath(name))
 
 
-def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
-    """`send_timeout_s`: a websocket client that takes longer to accept one message is cut off."""
-    app = FastAPI(title="ShaderCam", version="0.1.0",
+def create_app(service: Service, send_timeout_s: float | None = None) -> FastAPI:
+    """`send_timeout_s`: a websocket client that takes longer to accept one message is cut off
+    (default: `server.client_timeout_s`)."""
+    send_timeout_s = send_timeout_s or service.config.server_client_timeout_s
+    app = FastAPI(title="ShaderCam", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Live image classification on a GPU: latest results, health, "
                               "a websocket of predictions and the camera preview.")
     pages = jinja2.Environment(loader=jinja2.FileSystemLoader(_web_dir("templates")),
@@ -113,28 +114,13 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
         except Unavailable as exc:
             raise HTTPException(503, str(exc)) from None
 
+    uploads = Uploads(service)
+
     @app.post("/api/classify", response_model=models.Prediction,
-              responses=_errors(400, 413, 415, 503, 504),
+              responses=_errors(400, 413, 415, 429, 503, 504),
               summary="Classify an uploaded JPEG or PNG image")
-    async def classify(file: UploadFile = File(...)) -> Any:
-        data = await file.read(UPLOAD_LIMIT + 1)
-        if len(data) > UPLOAD_LIMIT:
-            raise HTTPException(413, f"image larger than {UPLOAD_LIMIT // (1024 * 1024)} MB")
-        if not data:
-            raise HTTPException(400, "the uploaded file is empty")
-        rgb = await run_in_threadpool(_decode_image, data)
-        try:
-            future = service.classify(rgb)
-        except (WorkerBusy, Unavailable) as exc:
-            raise HTTPException(503, str(exc)) from None
-        try:
-            prediction = await asyncio.wait_for(asyncio.wrap_future(future), UPLOAD_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            future.cancel()
-            raise HTTPException(504, "the classifier did not answer in time") from None
-        except WorkerUnavailable as exc:
-            raise HTTPException(503, f"classifier unavailable: {exc}") from None
-        return prediction.to_dict()
+    async def classify(request: Request, file: UploadFile = File(...)) -> Any:
+        return await uploads.classify(request, file)
 
     @app.get("/snapshot.jpg", response_class=Response,
              responses={200: JPEG_ANSWER, **_errors(503)},
@@ -151,7 +137,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
 
     @app.get("/stream.mjpg", summary="The preview as a multipart MJPEG stream: the classified "
              "pictures while the classifier runs, else the camera's",
-             response_class=StreamingResponse)
+             response_class=StreamingResponse, responses=_errors(503))
     def stream() -> StreamingResponse:
         return StreamingResponse(_mjpeg(service), headers={"Cache-Control": "no-store"},
                                  media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -178,6 +164,7 @@ def create_app(service: Service, send_timeout_s: float = 10.0) -> FastAPI:
             receiver.cancel()
             service.unsubscribe(subscription)
 
+    install_guards(app, service)
     return app
 
 
@@ -236,15 +223,3 @@ async def _mjpeg(service: Service):
                 yield data + PART_HEAD
     finally:
         service.stream_clients -= 1
-
-
-def _decode_image(data: bytes) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in ("JPEG", "PNG"):
-                raise HTTPException(415, f"expected a JPEG or PNG image, got {image.format}")
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise HTTPException(400, f"not a readable JPEG or PNG image ({exc})") from None

@@ -26,6 +26,8 @@ from app.worker import InferenceWorker, WorkerUnavailable
 log = logging.getLogger(__name__)
 
 DEMO_MODEL_NAME = "demo_model"
+STALL_INTERVALS = 5  # health is degraded when the newest prediction is this many intervals old
+STALL_GRACE_S = 3.0  # ...and at least this many seconds
 
 
 class Unavailable(RuntimeError):
@@ -57,7 +59,8 @@ class Service:
                                       settings["smoothing"], settings["threshold"],
                                       config.model_gl_api, preview=self.preview,
                                       self_test=config.model_self_test == "on",
-                                      software_gl=config.model_software_gl)
+                                      software_gl=config.model_software_gl,
+                                      frame_wait_s=min(1.0, 2.0 / config.camera_fps))
         self.started_at = time.monotonic()
         self.stream_clients = 0
         self.outputs = build_outputs(config, state_dir, ServiceView(
@@ -125,7 +128,7 @@ class Service:
             status = "error"
         elif worker == "loading" or camera["state"] == "starting":
             status = "starting"
-        elif camera["state"] != "running" or worker != "running":
+        elif camera["state"] != "running" or worker != "running" or self.predictions_stalled():
             status = "degraded"
         else:
             status = "ok"
@@ -134,6 +137,7 @@ class Service:
             status = "degraded"
         return {"status": status, "camera": camera, "model": self.model(), "gl": self.worker.gl_info,
                 "fps": round(self.worker.meter.rate(), 2),
+                "prediction_age_s": self.prediction_age_s(),
                 "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs}
 
     def outputs_status(self) -> dict[str, dict[str, Any]]:
@@ -145,6 +149,21 @@ class Service:
             status["errors"] = status.get("errors", 0) + self.hub.output_errors.get(output.name, 0)
             report[output.name] = status
         return report
+
+    def prediction_age_s(self) -> float | None:
+        """Seconds since the frame of the newest camera prediction was captured."""
+        latest = self.hub.latest
+        return None if latest is None else round(max(0.0, time.time() - latest.timestamp), 2)
+
+    def predictions_stalled(self) -> bool:
+        """True when the newest prediction is older than a few frame intervals (each at least
+        as long as the last inference took)."""
+        age = self.prediction_age_s()
+        if age is None:
+            return time.monotonic() - self.started_at > STALL_GRACE_S
+        interval = max(1.0 / self.config.camera_fps,
+                       self.worker.last_timings_ms.get("total", 0.0) / 1000.0)
+        return age > max(STALL_GRACE_S, STALL_INTERVALS * interval)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,8 @@
 
 It loads the model, creates the engine (whose calls must all come from this thread), then
 classifies the newest camera frame again and again, publishing each result to the hub.
-Uploaded images from POST /api/classify are handed to it as jobs and go before camera frames.
+Uploaded images from POST /api/classify are handed to it as jobs; it serves at most one upload
+between two camera frames, so uploads can slow the live predictions but never stop them.
 """
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ class InferenceWorker(threading.Thread):
     def __init__(self, model_path: Path, slot: FrameSlot, hub: ResultsHub, top_k: int = 5,
                  smoothing: int = 1, threshold: float = 0.0, api: str = "gles2",
                  max_uploads: int = 2, preview: Preview | None = None, self_test: bool = True,
-                 software_gl: str = "auto") -> None:
+                 software_gl: str = "auto", frame_wait_s: float = 1.0) -> None:
+        """`frame_wait_s`: after an upload, how long a camera frame is waited for before the
+        next upload may go first (a stopped camera must not block uploads)."""
         super().__init__(name="inference", daemon=True)
         self.model_path = Path(model_path)
         self.slot = slot
@@ -64,6 +67,7 @@ class InferenceWorker(threading.Thread):
         self._uploads: queue.Queue[tuple[np.ndarray, concurrent.futures.Future]] = \
             queue.Queue(max_uploads)
         self._stop_event = threading.Event()
+        self.frame_wait_s = frame_wait_s
 
     def classify_upload(self, rgb: np.ndarray) -> concurrent.futures.Future[Prediction]:
         """Queue an uploaded image for the GPU; the future resolves to its Prediction."""
@@ -99,10 +103,13 @@ class InferenceWorker(threading.Thread):
         self.state = "running"
         self.ready.set()
         try:
+            camera_turn = False  # set after an upload: a camera frame goes next
             while not self._stop_event.is_set():
-                if self._serve_upload(engine, maker):
+                if not camera_turn and self._serve_upload(engine, maker):
+                    camera_turn = True
                     continue
-                frame = self.slot.take(timeout=1.0)
+                frame = self._next_frame(self.frame_wait_s if camera_turn else 1.0, camera_turn)
+                camera_turn = False
                 if frame is not None and not self._stop_event.is_set():
                     self._classify_frame(engine, maker, frame)
         finally:
@@ -126,6 +133,16 @@ class InferenceWorker(threading.Thread):
         maker = PredictionMaker(self.labels, model.name, self.top_k, self.smoothing,
                                 self.threshold)
         return engine, maker
+
+    def _next_frame(self, timeout: float, ignore_wakes: bool) -> Frame | None:
+        """The newest camera frame within `timeout`; an upload's wake-up ends the wait early
+        unless `ignore_wakes` (it is the camera's turn)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.slot.take(timeout=max(0.0, deadline - time.monotonic()))
+            if (frame is not None or not ignore_wakes or self._stop_event.is_set()
+                    or time.monotonic() >= deadline):
+                return frame
 
     def _trust(self, info) -> None:
         """Refuse a software renderer where the policy wants a GPU; then the self-test, before

@@ -142,11 +142,18 @@ install_config() {
         if [ "$IS_PI" = yes ] && "$VENV/bin/python" -c "import picamera2" 2>/dev/null; then
             source=picamera2
         fi
-        sed "s/^source = \"demo\"/source = \"$source\"/" "$SRC/systemd/config.example.toml" \
-            > "$CONFIG.tmp"
-        chmod 644 "$CONFIG.tmp"
+        # The service answers on the network, behind a random access token made here once;
+        # later runs keep the config, and with it the token.
+        token=$("$VENV/bin/python" -c "import secrets; print(secrets.token_urlsafe(24))")
+        sed -e "s/^source = \"demo\"/source = \"$source\"/" \
+            -e 's/^host = "127.0.0.1"/host = "0.0.0.0"/' \
+            -e "s/^token = \"\"/token = \"$token\"/" \
+            "$SRC/systemd/config.example.toml" > "$CONFIG.tmp"
+        # The token is a secret: only root and the service's group read the config.
+        chgrp "$NAME" "$CONFIG.tmp"
+        chmod 640 "$CONFIG.tmp"
         mv "$CONFIG.tmp" "$CONFIG"
-        say "wrote $CONFIG (camera source: $source)"
+        say "wrote $CONFIG (camera source: $source, a new access token)"
     fi
     install -d -m 755 -o "$NAME" -g "$NAME" "$STATE" "$STATE/models"
     SHADERCAM_CONFIG=$CONFIG "$VENV/bin/python" -c \
@@ -176,10 +183,12 @@ install_model() {
 }
 
 print_url() {
-    port=$(SHADERCAM_CONFIG=$CONFIG "$VENV/bin/python" -c \
-        "from app.config import load_config; print(load_config().get('server.port'))")
+    settings=$(SHADERCAM_CONFIG=$CONFIG "$VENV/bin/python" -c "from app.config import load_config
+c = load_config(); print(c.server_port, c.server_token)")
+    port=${settings%% *}; token=${settings#* }
+    login=${token:+login?token=$token}
     address=$(hostname -I 2>/dev/null | awk '{print $1}')
-    say "done. The page: http://$(hostname).local:$port/${address:+  or  http://$address:$port/}"
+    say "done. The page: http://$(hostname).local:$port/$login${address:+  or  http://$address:$port/$login}${login:+  (the link logs in)}"
     say "logs: journalctl -u $NAME -f    settings: $CONFIG    models: shadercam model list"
 }
 

@@ -10,7 +10,7 @@ from gpu_engine.ops.base import (CODES, IMAGE, MAIN, RESIDUAL, Params, Shape, fl
                                  quantize)
 from gpu_engine.ops.kernel import coordinate, draw, offset, program
 from gpu_engine.ops.window import WindowOp
-from gpu_engine.plan import sampling, vector
+from gpu_engine.plan import Affine, sampling, vector
 
 IMAGE_CHANNELS = 3
 
@@ -174,13 +174,14 @@ class Conv2D(WindowOp):
             texture = builder.texture(textures[0])
             moved = tuple(i for i, t in enumerate(quads) if (t.x, t.y) != (quads[0].x, quads[0].y))
             coords = [sampling(texture, quads[0].x - pad_x, quads[0].y - pad_y, s)]
-            if residual:
-                tile = res_tiles[q]
-                coords.append(sampling(builder.texture(tile.texture), tile.x, tile.y))
             # The other input quads' tiles lie at fixed distances from the first one's (every
             # texture of a tensor has the same size): one varying and a uniform per quad.
             shifts = [((quads[i].x - quads[0].x) / texture.width,
                        (quads[i].y - quads[0].y) / texture.height, 0.0, 0.0) for i in moved]
+            if residual:
+                tile = res_tiles[q]
+                shifts.append(_mapping(coords[0], sampling(builder.texture(tile.texture),
+                                                           tile.x, tile.y)))
             params = self._params(weights, bias, q, group_quads)
             if shifts:
                 params = np.concatenate([params, np.array(shifts, np.float32)])
@@ -216,13 +217,11 @@ class Conv2D(WindowOp):
                f"moved{moved}" + (f" {self.name}#{folded[0]}" if folded else ""))
         if key in builder.programs:
             return key
-        count = 1 + int(residual)
-
         def param(i: int) -> str:
             return vector(folded[1][i]) if folded else f"uParams[{i}]"
 
         shifts = k * k * (1 if self.depthwise else 3 if self.image_input else 4 * quads) + 1
-        lines = [f"    highp vec2 c0 = {coordinate(0, count)};"]
+        lines = [f"    highp vec2 c0 = {coordinate(0, 1)};"]
         lines += [f"    highp vec2 c{i} = " + (f"c0 + {param(shifts + moved.index(i))}.xy;"
                                                  if i in moved else "c0;")
                   for i in range(1, quads)]
@@ -242,10 +241,22 @@ class Conv2D(WindowOp):
                     lines.append(f"    sum += {' + '.join(terms)};")
                     index += len(channels)
         samplers = tuple(f"uInput{n}" for n in range(max(slots) + 1))
-        if residual:
-            lines.append(f"    sum += texture2D(uResidual, {coordinate(count - 1, count)});")
+        if residual:  # its position maps from the first tap's (no varying of its own)
+            mapping = param(shifts + len(moved))
+            lines.append(f"    sum += texture2D(uResidual, c0 * {mapping}.xy + {mapping}.zw);")
             samplers += ("uResidual",)
         return builder.add_program(program(
-            key, "conv2d.frag", count, samplers, params=0 if folded else index + 1 + len(moved),
+            key, "conv2d.frag", 1, samplers,
+            params=0 if folded else index + 1 + len(moved) + int(residual),
             defines=(("ACTIVATION", activation.SHADER_IDS[self.activation]),),
             taps="\n".join(lines), bias=param(index)))
+
+
+def _mapping(tap: Affine, target: Affine) -> tuple[float, float, float, float]:
+    """(scale.xy, offset.xy) with target = tap · scale + offset over the rectangle: both vary
+    linearly along the same axes, so a fetch can derive its position from the first tap's
+    instead of a varying of its own (the VideoCore IV compiler schedules one position and a
+    multiply-add far better than a second interpolated varying)."""
+    scale = (target.along_x[0] / tap.along_x[0], target.along_y[1] / tap.along_y[1])
+    return (scale[0], scale[1], target.origin[0] - tap.origin[0] * scale[0],
+            target.origin[1] - tap.origin[1] * scale[1])

@@ -212,6 +212,25 @@ check "systemd-analyze verify passes on the installed unit" \
     in_root "$ROOT" systemd-analyze verify /etc/systemd/system/shadercam.service
 check "config written from the example, demo camera off the Pi" \
     grep -q '^source = "demo"' "$ROOT/etc/shadercam/config.toml"
+# The access token: made on the first install, readable by root and the service only,
+# printed as the link that logs in, kept by later runs, required by the service.
+TOKEN=$(sed -n 's/^token = "\(.*\)"$/\1/p' "$ROOT/etc/shadercam/config.toml")
+check "first install writes a random access token" test "${#TOKEN}" -ge 32
+check "prints the link that logs in with the token" grep -q "/login?token=$TOKEN" "$WORK/install.log"
+check "the config holding the token is not world-readable" \
+    test "$(chroot "$ROOT" stat -c %a:%U:%G /etc/shadercam/config.toml)" = 640:root:shadercam
+status_of() {  # status_of URL [TOKEN]: the HTTP status of a GET, with the token as Bearer
+    python3 - "$@" <<'EOF'
+import sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 2:
+    request.add_header("Authorization", f"Bearer {sys.argv[2]}")
+try:
+    print(urllib.request.urlopen(request, timeout=10).status)
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+EOF
+}
 in_root --userspec=shadercam:shadercam "$ROOT" /usr/local/bin/shadercam model list \
     > "$WORK/list.log" 2>&1 || true
 check "--model installed the default model, listed for the service user" \
@@ -226,6 +245,8 @@ check "second run keeps the edited config" grep -q "^# local edit" "$ROOT/etc/sh
 check "second run says it keeps the config" grep -q "keeping your /etc/shadercam/config.toml" \
     "$WORK/install2.log"
 check "still one shadercam user" test "$(grep -c '^shadercam:' "$ROOT/etc/passwd")" = 1
+check "second run keeps the access token" grep -q "^token = \"$TOKEN\"$" \
+    "$ROOT/etc/shadercam/config.toml"
 
 log "the service's command line, user and environment, as systemd would run it"
 PORT=$(free_port)
@@ -247,6 +268,9 @@ SERVICE_PID=$!
 health=$(wait_health "$PORT" "$SERVICE_PID")
 if [[ $health == *'"status": "ok"'* ]]; then ok "service reports ok on /api/health: ${health:0:120}"
 else not_ok "service reports ok on /api/health: ${health:0:400}"; tail -n 30 "$WORK/service.log"; fi
+check "the API needs the token: 401 without, 200 with" test \
+    "$(status_of "http://127.0.0.1:$PORT/api/labels")/$(status_of \
+    "http://127.0.0.1:$PORT/api/labels" "$TOKEN")" = 401/200
 kill -TERM "$SERVICE_PID" 2>/dev/null || true  # (it may have died: its log says why)
 set +e
 wait "$SERVICE_PID"

@@ -110,3 +110,23 @@ def test_installer_puts_the_program_where_the_unit_runs_it():
     text = INSTALLER.read_text()
     assert "PREFIX=/opt/shadercam\nVENV=$PREFIX/venv\n" in text
     assert 'CONFIG=$CONF_DIR/config.toml' in text and "CONF_DIR=/etc/shadercam" in text
+
+
+def test_descriptors_and_memory_are_bounded_for_a_pi_zero():
+    """Room for every client the service admits (its stream and websocket caps are far lower),
+    and a memory ceiling that leaves a 512 MB Pi Zero's system its share."""
+    assert [s for s, k, _ in unit_lines() if k in ("LimitNOFILE", "MemoryMax")] == \
+        ["Service", "Service"]
+    assert 1200 <= int(values("LimitNOFILE")[0]) <= 65536
+    mebibytes = {key: int(values(key)[0].rstrip("M")) for key in ("MemoryHigh", "MemoryMax")}
+    assert 200 <= mebibytes["MemoryHigh"] < mebibytes["MemoryMax"] <= 400
+
+
+def test_installer_makes_a_token_once_and_prints_the_link_that_logs_in():
+    text = INSTALLER.read_text()
+    fresh = text[text.index("install_config() {"):text.index("install_unit() {")]
+    # only when it writes a new config: a re-run keeps the config, and with it the token
+    assert fresh.index('if [ -e "$CONFIG" ]') < fresh.index("secrets.token_urlsafe")
+    assert 's/^host = "127.0.0.1"/host = "0.0.0.0"/' in fresh
+    assert 'chmod 640 "$CONFIG.tmp"' in fresh  # the token is a secret
+    assert "login?token=$token" in text[text.index("print_url() {"):]

@@ -29,8 +29,23 @@ def browser():
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield browser
+        yield _ScriptableBrowser(browser)
         browser.close()
+
+
+class _ScriptableBrowser:
+    """The browser, its pages free to run the tests' evaluated scripts: the service's
+    Content-Security-Policy forbids eval, which Playwright's wait_for_function uses. The policy
+    itself is tested, enforced, in test_security_csp.py."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_page(self, **options):
+        return self._browser.new_page(bypass_csp=True, **options)
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture(scope="session")

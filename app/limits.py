@@ -1,0 +1,171 @@
+"""Bounded resources: request bodies, stream and websocket clients, file descriptors, and the
+log lines a flood of failed accept() calls would write.
+
+`LimitsMiddleware` is plain ASGI, so it works the same on Starlette 0.26 (Debian bookworm)
+and the newest releases: it refuses a body over the cap from its Content-Length at once and
+stops reading one without it as soon as it passes the cap; it caps the clients of each
+streaming path (beyond the cap: 503, or websocket close 1013 before the handshake) and drops
+a stream client that has not taken a message for `client_timeout_s`.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import resource
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import HTTPException
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+ACCEPT_LOG_INTERVAL_S = 60.0
+WS_TRY_AGAIN_LATER = 1013
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once a request body passes the cap; answered with 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit // 1024} KiB")
+
+
+class _SlowClient(Exception):
+    """A stream client took longer than the timeout to accept one message."""
+
+
+async def json_answer(send: Send, status: int, detail: str,
+                      headers: Mapping[str, str] | None = None,
+                      payload: Mapping[str, Any] | None = None) -> None:
+    """Answer an HTTP request with the API's JSON error body (or `payload`) and close the
+    connection."""
+    body = json.dumps({"detail": detail} if payload is None else dict(payload)).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+           (b"connection", b"close")]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class LimitsMiddleware:
+    def __init__(self, app, max_body: int, client_caps: Mapping[str, int],
+                 client_timeout_s: float) -> None:
+        """`client_caps`: path -> most clients at once (a streaming route or a websocket)."""
+        self.app = app
+        self.max_body = max_body
+        self.client_caps = dict(client_caps)
+        self.client_timeout_s = client_timeout_s
+        self.clients = {path: 0 for path in client_caps}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            length = _content_length(scope)
+            if length is not None and length > self.max_body:
+                return await json_answer(send, 413, BodyTooLarge(self.max_body).detail)
+            receive = self._capped(receive)
+        path = scope["path"]
+        if path not in self.client_caps:
+            return await self.app(scope, receive, send)
+        if self.clients[path] >= self.client_caps[path]:
+            log.debug("refused a client of %s: %d already connected", path, self.clients[path])
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": WS_TRY_AGAIN_LATER})
+            return await json_answer(send, 503, f"too many clients of {path}; try again later",
+                                     {"Retry-After": "10"})
+        self.clients[path] += 1
+        try:
+            if scope["type"] == "websocket":
+                return await self.app(scope, receive, send)  # the route times its own sends
+            await self._stream(scope, receive, send)
+        finally:
+            self.clients[path] -= 1
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        dropped = False
+
+        async def timed_send(message: Message) -> None:
+            nonlocal dropped
+            try:
+                await asyncio.wait_for(send(message), self.client_timeout_s)
+            except asyncio.TimeoutError:
+                dropped = True
+                raise _SlowClient from None
+
+        try:
+            await self.app(scope, receive, timed_send)
+        except BaseException:
+            if not dropped:
+                raise
+            # The abandoned response's body iterator is left in a reference cycle (task
+            # groups, cancellations); a collection once this request is over runs its
+            # clean-up (client counts) soon. Rare: one per stream client per timeout.
+            asyncio.get_running_loop().call_later(1.0, gc.collect)
+            log.info("dropped a client of %s that took nothing for %g s", scope["path"],
+                     self.client_timeout_s)
+
+    def _capped(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def capped() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise BodyTooLarge(self.max_body)
+            return message
+
+        return capped
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class AcceptErrorFilter(logging.Filter):
+    """Lets one failed-accept() report through per interval: when the process runs out of file
+    descriptors, the event loop reports every retry, which would fill the journal."""
+
+    def __init__(self, interval_s: float = ACCEPT_LOG_INTERVAL_S) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last = -float("inf")
+        self._suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "accept" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if now - self._last < self.interval_s:
+            self._suppressed += 1
+            return False
+        if self._suppressed:
+            record.msg = f"{record.msg} (and {self._suppressed} more in the last " \
+                         f"{now - self._last:.0f} s)"
+        self._last, self._suppressed = now, 0
+        record.exc_info = record.exc_text = None  # one line; the traceback is always the same
+        return True
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft file-descriptor limit to the hard one (systemd's LimitNOFILE=); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft

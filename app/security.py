@@ -1,0 +1,324 @@
+"""Safe on a home network: host names, origins, the access token and security headers.
+
+`SecurityMiddleware` (plain ASGI, the same on Starlette 0.26 and the newest) checks in order:
+  1. the Host header names this machine (its hostname, <hostname>.local, localhost, the
+     address the connection came in on, or a name in `server.hosts`), which defeats DNS
+     rebinding: 421 otherwise;
+  2. a websocket upgrade or a state-changing request that carries an Origin comes from the
+     same origin: 403 otherwise (browsers send Origin with both; scripts send none);
+  3. with `server.token` set, the token: an `Authorization: Bearer` header, a `?token=`
+     query (for MJPEG in Home Assistant and for scripts) or the cookie that /login sets.
+     Unauthenticated, /api/health answers only its status; the page redirects to /login;
+     everything else is 401, and a websocket is closed before it is accepted.
+Every HTTP answer carries headers that keep browsers from sniffing, framing or leaking.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Callable
+from importlib import resources
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from app.api_models import ErrorAnswer
+from app.limits import (AcceptErrorFilter, LimitsMiddleware, Message, Receive, Scope, Send,
+                        json_answer)
+
+COOKIE = "shadercam_session"
+COOKIE_MAX_AGE_S = 365 * 24 * 3600
+LOGIN_BODY_LIMIT = 4096
+WS_POLICY_VIOLATION = 1008
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    # same-origin, not no-referrer: with no-referrer browsers post forms with "Origin: null"
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+     b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+)
+TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
+
+
+# the answers these guards can give to any route, documented on every route
+GUARD_ANSWERS = {
+    401: "the access token is missing or wrong",
+    403: "a state-changing request from another site (Origin)",
+    413: "the request body is larger than server.max_upload_mb",
+    421: "the Host header does not name this machine (server.hosts)",
+}
+
+
+def install_guards(app: FastAPI, service) -> None:
+    """Put the security and resource limits in front of every route of `app`."""
+    config = service.config
+    max_body = int(config.server_max_upload_mb * 1024 * 1024) + 64 * 1024  # + form fields
+    app.add_middleware(LimitsMiddleware, max_body=max_body,
+                       client_caps={"/stream.mjpg": config.server_max_stream_clients,
+                                    "/ws": config.server_max_websocket_clients},
+                       client_timeout_s=config.server_client_timeout_s)
+    app.add_middleware(SecurityMiddleware, token=config.server_token, max_body=max_body,
+                       hosts=allowed_hosts(config.server_hosts),
+                       health=lambda: service.health()["status"])
+    _document_guard_answers(app)
+    _add_docs_page(app)
+    for name in ("uvicorn.access", "uvicorn.error"):
+        _add_filter_once(logging.getLogger(name), TokenRedactor)
+    _add_filter_once(logging.getLogger("asyncio"), AcceptErrorFilter)
+
+
+def allowed_hosts(configured: str) -> frozenset[str] | None:
+    """Host names answered, lower case, without port; None answers any (`server.hosts = "*"`)."""
+    names = {name.strip().lower().rstrip(".") for name in configured.split(",") if name.strip()}
+    if "*" in names:
+        return None
+    hostname = socket.gethostname().lower()
+    names |= {"localhost", hostname, f"{hostname}.local", socket.getfqdn().lower()}
+    return frozenset(names)
+
+
+class SecurityMiddleware:
+    def __init__(self, app, token: str, hosts: frozenset[str] | None,
+                 health: Callable[[], str], max_body: int) -> None:
+        """`max_body`: a refused request's body is read (and dropped) up to this size first,
+        so that its client, still sending, sees the answer instead of a broken pipe."""
+        self.app = app
+        self.max_body = max_body
+        self.token = token
+        self.cookie = _cookie_value(token) if token else ""
+        self.hosts = hosts
+        self.health = health
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        if kind == "http":
+            send = _with_headers(send)
+        headers = _headers(scope)
+        host = headers.get("host", "")
+        refusal = None
+        if not self._host_allowed(host, scope):
+            refusal = 421, f"unknown host name {_host_name(host)!r}; add it to server.hosts"
+        elif (kind == "websocket" or scope["method"] not in SAFE_METHODS) \
+                and not _same_origin(headers.get("origin"), host):
+            refusal = 403, "cross-origin request refused"
+        if refusal:
+            if kind == "websocket":
+                return await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+            await _discard_body(receive, self.max_body)
+            return await json_answer(send, *refusal)
+        if scope["path"] == "/login" and kind == "http":
+            return await self._login(scope, receive, send)
+        if not self.token or self._authenticated(scope, headers):
+            return await self.app(scope, receive, send)
+        if kind == "websocket":
+            return await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+        if scope["path"] == "/api/health":
+            status = self.health()
+            return await json_answer(send, 503 if status == "error" else 200, status,
+                                     payload={"status": status})
+        if scope["path"] == "/" and scope["method"] in SAFE_METHODS:
+            return await _redirect(send, "/login")
+        await _discard_body(receive, self.max_body)
+        await json_answer(send, 401, "this ShaderCam needs its access token: log in at /login, "
+                                     "or send Authorization: Bearer TOKEN or ?token=TOKEN",
+                          {"WWW-Authenticate": "Bearer"})
+
+    def _host_allowed(self, host: str, scope: Scope) -> bool:
+        if self.hosts is None:
+            return True
+        name = _host_name(host)
+        if name in self.hosts:
+            return True
+        try:  # an address, never subject to DNS rebinding: the one the connection came in on
+            return ipaddress.ip_address(name) == ipaddress.ip_address(scope["server"][0])
+        except (ValueError, TypeError, IndexError):
+            return False
+
+    def _authenticated(self, scope: Scope, headers: dict[str, str]) -> bool:
+        scheme, _, credential = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and _equal(credential.strip(), self.token):
+            return True
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if any(_equal(value, self.token) for value in query.get("token", ())):
+            return True
+        return _equal(_cookies(headers.get("cookie", "")).get(COOKIE, ""), self.cookie)
+
+    async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.token:
+            return await _redirect(send, "/")
+        if scope["method"] == "POST":
+            given = parse_qs((await _read_body(receive, LOGIN_BODY_LIMIT)).decode("latin-1"))
+        else:
+            given = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        tokens = given.get("token", [])
+        if tokens and _equal(tokens[0], self.token):
+            cookie = (f"{COOKIE}={self.cookie}; Max-Age={COOKIE_MAX_AGE_S}; Path=/; HttpOnly; "
+                      "SameSite=Strict")
+            return await _redirect(send, "/", cookie)
+        if scope["method"] not in SAFE_METHODS | {"POST"}:
+            return await json_answer(send, 405, "GET or POST /login")
+        page = _LOGIN_PAGE.replace("{message}", "That is not the token." if tokens else "")
+        body = page.encode()
+        await send({"type": "http.response.start", "status": 401 if tokens else 200,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ShaderCam: log in</title></head>
+<body><main>
+<h1>ShaderCam</h1>
+<form method="post" action="/login">
+<p><label>Access token <input name="token" type="password" autocomplete="current-password"
+ required autofocus></label> <button type="submit">Log in</button></p>
+<p role="alert">{message}</p>
+<p>The token is <code>server.token</code> in <code>/etc/shadercam/config.toml</code>; the
+installer printed a link that logs in.</p>
+</form></main></body></html>
+"""
+
+
+class TokenRedactor(logging.Filter):
+    """Keeps `?token=` values out of the access log and error messages."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(TOKEN_IN_TEXT.sub(r"\1***", a) if isinstance(a, str) else a
+                                for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = TOKEN_IN_TEXT.sub(r"\1***", record.msg)
+        return True
+
+
+def _add_filter_once(logger: logging.Logger, kind: type[logging.Filter]) -> None:
+    if not any(isinstance(existing, kind) for existing in logger.filters):
+        logger.addFilter(kind())
+
+
+def _document_guard_answers(app: FastAPI) -> None:
+    """List the guards' refusals under every operation of the OpenAPI document. Done on the
+    document, not on the routes: newer FastAPI keeps an included router's routes out of
+    `app.routes`."""
+    document_of = app.openapi
+
+    def guarded() -> dict:
+        document = document_of()
+        for operations in document.get("paths", {}).values():
+            for method, operation in operations.items():
+                codes = (401, 421) if method.upper() in SAFE_METHODS else (401, 403, 413, 421)
+                answers = operation.setdefault("responses", {})
+                for code in codes:
+                    answers.setdefault(str(code), {
+                        "description": GUARD_ANSWERS[code],
+                        "content": {"application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{ErrorAnswer.__name__}"}}}})
+        return document
+
+    app.openapi = guarded  # type: ignore[method-assign]
+
+
+def _add_docs_page(app: FastAPI) -> None:
+    """/docs: the API as a local page (no scripts from a CDN), generated from the OpenAPI."""
+    template = jinja2.Environment(autoescape=True, loader=jinja2.FileSystemLoader(
+        str(resources.files("web").joinpath("templates")))).get_template("api_docs.html")
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        spec = app.openapi()
+        routes = [(method.upper(), path, operation.get("summary", ""),
+                   sorted(operation.get("responses", {})))
+                  for path, methods in spec["paths"].items()
+                  for method, operation in methods.items()]
+        return HTMLResponse(template.render(title=spec["info"]["title"],
+                                            description=spec["info"].get("description", ""),
+                                            routes=routes))
+
+
+def _with_headers(send: Send) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", ())}
+            extra = [pair for pair in SECURITY_HEADERS if pair[0] not in present]
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return send_with_headers
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", ())}
+
+
+def _host_name(host: str) -> str:
+    """`host[:port]` or `[v6]:port` -> the name or address alone, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host.rstrip(".")
+
+
+def _same_origin(origin: str | None, host: str) -> bool:
+    """No Origin (not a browser) or one naming exactly this scheme-less host and port."""
+    if origin is None:
+        return True
+    scheme, _, rest = origin.partition("://")
+    return scheme in ("http", "https") and rest.lower() == host.strip().lower()
+
+
+def _cookies(text: str) -> dict[str, str]:
+    pairs = (part.strip().partition("=") for part in text.split(";"))
+    return {name: value for name, _, value in pairs if name}
+
+
+def _cookie_value(token: str) -> str:
+    """What the cookie holds: derived from the token, so the cookie never carries the token."""
+    return hmac.new(token.encode(), b"shadercam login cookie", hashlib.sha256).hexdigest()
+
+
+def _equal(given: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The first `limit` bytes of the request body; reading stops once past them."""
+    body, more = b"", True
+    while more and len(body) <= limit:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message["type"] == "http.request" and message.get("more_body", False)
+    return body[:limit]
+
+
+async def _discard_body(receive: Receive, limit: int) -> None:
+    """Read and drop up to `limit` bytes of the body of a request about to be refused."""
+    seen, more = 0, True
+    while more and seen <= limit:
+        message = await receive()
+        seen += len(message.get("body", b""))
+        more = message["type"] == "http.request" and message.get("more_body", False)
+
+
+async def _redirect(send: Send, location: str, cookie: str | None = None) -> None:
+    headers = [(b"location", location.encode()), (b"content-length", b"0"),
+               (b"cache-control", b"no-store")]
+    if cookie:
+        headers.append((b"set-cookie", cookie.encode()))
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
