@@ -93,7 +93,10 @@ def test_the_picture_shown_is_the_frame_classified(browser, colour_model, three_
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         # "live" comes with the first result; its picture may still be decoding
         phone.wait_for_function("document.getElementById('preview').naturalWidth > 0")
-        box = phone.locator("#preview").bounding_box()
+        # measured in one step in the page: each new picture replaces the element, so a
+        # locator can find one that is gone by the time it is measured
+        box = phone.evaluate("(() => { const r = document.getElementById('preview')"
+                             ".getBoundingClientRect(); return {x: r.x, width: r.width}; })()")
         assert box["width"] > 300 and box["x"] >= 0
         phone.screenshot(path=str(artifacts / "page-phone.png"), full_page=True)
 
