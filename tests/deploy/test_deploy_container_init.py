@@ -77,7 +77,7 @@ class FakeNspawn:
 def comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped, or exiting while read (ESRCH)
         return "(gone)"
 
 
