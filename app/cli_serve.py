@@ -70,18 +70,24 @@ def _serve(args: argparse.Namespace) -> int:
 
     raise_fd_limit()  # every client is a file descriptor; take all the unit allows
     service = Service(config, model_path, state_dir())
-    # Newer uvicorn re-raises SIGTERM/SIGINT once it has shut down, which would kill us before
-    # the camera is released; a Python handler in place turns that re-raise into a no-op.
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level=config.server_log_level,
+                                           lifespan="off"))
+
+    def stop_soon(*_: object) -> None:
+        """SIGTERM/SIGINT before uvicorn's own handlers are in place (start-up takes seconds
+        on a Pi, and systemd may stop a unit while it starts): the server stops as soon as it
+        has started. Newer uvicorn also re-raises the signal once it has shut down; this
+        handler keeps that from killing us before the camera is released."""
+        server.should_exit = True
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: None)
+        signal.signal(signum, stop_soon)
     service.start()
     host = f"[{config.server_host}]" if ":" in config.server_host else config.server_host
     logging.getLogger("shadercam").info(
         "serving %s with model %s on http://%s:%d/", config.camera_source, model_path.name,
         host, config.server_port)
     try:
-        server = uvicorn.Server(uvicorn.Config(create_app(service), log_level=config.server_log_level,
-                                               lifespan="off"))
         server.run(sockets=[listener])
     finally:
         service.stop()

@@ -78,3 +78,24 @@ def test_a_taken_port_is_one_clear_error_and_typos_in_variables_are_named(colour
         "SHADERCAM_SERVER_PORT?" in output
     assert f"cannot listen on 127.0.0.1:{port}" in output
     assert "serving" not in output and "Traceback" not in output
+
+
+def test_sigterm_while_starting_stops_it_cleanly(colour_model):
+    """systemd may stop the unit while it starts (a stop right after a restart; start-up takes
+    seconds on a Pi): the stop must not wait for TimeoutStopSec and a SIGKILL."""
+    process = shadercam("serve", "--host", "127.0.0.1", "--port", str(free_port()), "--model",
+                        str(colour_model), "--source", "demo")
+    try:
+        lines = []
+        for line in process.stdout:  # the service has started; the web server has not yet
+            lines.append(line)
+            if "serving" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0, "".join(lines)
+        rest = process.stdout.read()
+        assert "Traceback" not in rest, rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
