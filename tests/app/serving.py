@@ -78,11 +78,13 @@ def engine_up(run: Running) -> None:
     assert worker.state == "running", f"inference worker: {worker.state}: {worker.error}"
 
 
-def wait_for(predicate, timeout: float = 30.0, step: float = 0.05):
+def wait_for(predicate, timeout: float = 30.0, step: float = 0.05, seen=None):
+    """The predicate's first true value; `seen()` says what was there instead when none came."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"condition not met within {timeout} s"
+                         + (f"; instead: {seen()}" if seen else ""))

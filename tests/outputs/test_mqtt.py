@@ -129,7 +129,9 @@ def test_service_talks_to_home_assistant_over_mqtt(broker, tmp_path):
         assert http.get("/api/health").json()["outputs"]["mqtt"]["queued"] >= 1
         broker.start()
         wait_for(lambda: watcher.on(f"{PREFIX}/available", after=went_down) == [b"online"],
-                 timeout=90)
+                 timeout=90, seen=lambda: (watcher.on(f"{PREFIX}/available", after=went_down),
+                                           http.get("/api/health").json()["outputs"]["mqtt"],
+                                           f"watcher connected: {watcher.client.is_connected()}"))
         mqtt = wait_for(lambda: http.get("/api/health").json()["outputs"]["mqtt"], timeout=30)
         assert mqtt["connected"] and mqtt["reconnects"] >= 1
         wait_for(lambda: any(json.loads(p)["event"]["id"] == missed["id"] and
