@@ -46,13 +46,15 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
         # each event is announced when it starts and when it ends (the first may have started
         # before the websocket connected)
         assert all(e["id"] in started for e in ended[1:])
-        for event in ended:
+        for index, event in enumerate(ended):
             label = event["label"]
             # the event spans its class's run of pictures and nothing else
             assert class_of_frame(order, event["start_frame"]) == label, event
             assert class_of_frame(order, event["end_frame"]) == label, event
             assert class_of_frame(order, event["peak_frame"]) == label, event
-            assert position_in_segment(event["start_frame"]) <= 2, event
+            # it starts with its run, except the first: the pictures shown while the engine
+            # was still starting were never classified
+            assert index == 0 or position_in_segment(event["start_frame"]) <= 2, event
             assert position_in_segment(event["end_frame"]) >= FRAMES_PER_CLASS - 3, event
             assert event["start"] < event["end"] and event["peak"] > 0.9
         labels = [e["label"] for e in ended]
