@@ -11,6 +11,18 @@ class ImageError(ValueError):
     """The bytes or file are not an image we can decode."""
 
 
+class ImageUnreadable(ImageError):
+    """The bytes are no image, or a damaged one."""
+
+
+class ImageFormatRefused(ImageError):
+    """An image, but in a format that is not taken here."""
+
+
+class ImageTooLarge(ImageError):
+    """An image whose file or decoded pixels exceed what may be spent on it."""
+
+
 def decode_image(data: bytes) -> np.ndarray:
     """RGB uint8 H×W×3 from JPEG/PNG/BMP/... bytes."""
     from PIL import Image, UnidentifiedImageError

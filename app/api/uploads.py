@@ -6,7 +6,8 @@ picture whose decoded pixels would exceed `server.upload_max_megapixels` is refu
 What is decoded is shrunk on the CPU to about twice the model input, always below the
 smallest GPU texture limit we run on. One picture is decoded at a time, a client sending
 too fast is told to wait (429 + Retry-After), and the worker alternates uploads with camera
-frames, so uploads never stop the live predictions.
+frames, so uploads never stop the live predictions. Refusals are raised as app.errors' and
+app.images' kinds; app/api/errors.py answers them.
 """
 from __future__ import annotations
 
@@ -17,17 +18,17 @@ import time
 from typing import Any
 
 import numpy as np
-from fastapi import HTTPException, Request, UploadFile
+from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from app.service import Service, Unavailable
-from app.worker import WorkerBusy, WorkerUnavailable
+from app.api.port import ServerSettings, ServicePort
+from app.errors import Busy, TimedOut, TooFrequent
+from app.images import ImageFormatRefused, ImageTooLarge, ImageUnreadable
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: the multi-picture JPEGs many phones write
 REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA", "CMYK")
 MAX_SIDE = 2048  # VideoCore IV's largest texture; every GPU we run on takes at least this
 DEFAULT_INPUT = 224  # model input side assumed while the model is still loading
-UPLOAD_TIMEOUT_S = 120.0
 MAX_IN_FLIGHT = 4  # uploads held (body read, decoding or queued for the GPU) at once
 RATE_CLIENTS = 1024  # clients remembered by the rate limiter
 
@@ -58,12 +59,12 @@ class RateLimiter:
 class Uploads:
     """Reads, checks, decodes and classifies uploads for one service."""
 
-    def __init__(self, service: Service) -> None:
-        config = service.config
+    def __init__(self, service: ServicePort, settings: ServerSettings) -> None:
         self.service = service
-        self.max_bytes = int(config.server_max_upload_mb * 1024 * 1024)
-        self.max_pixels = int(config.server_upload_max_megapixels * 1_000_000)
-        per_minute = config.server_uploads_per_minute
+        self.max_bytes = int(settings.max_upload_mb * 1024 * 1024)
+        self.max_pixels = int(settings.upload_max_megapixels * 1_000_000)
+        self.timeout_s = settings.upload_timeout_s
+        per_minute = settings.uploads_per_minute
         self.limiter = RateLimiter(per_minute, burst=max(1, min(10, per_minute // 6)))
         self._decoding = asyncio.Lock()
         self._in_flight = 0
@@ -71,12 +72,10 @@ class Uploads:
     async def classify(self, request: Request, file: UploadFile) -> dict[str, Any]:
         wait = self.limiter.take(request.client.host if request.client else "", time.monotonic())
         if wait:
-            raise HTTPException(429, f"too many uploads from this address; try again in "
-                                     f"{math.ceil(wait)} s",
-                                headers={"Retry-After": str(math.ceil(wait))})
+            raise TooFrequent(f"too many uploads from this address; try again in "
+                              f"{math.ceil(wait)} s", retry_after_s=math.ceil(wait))
         if self._in_flight >= MAX_IN_FLIGHT:
-            raise HTTPException(503, "the classifier is busy with other uploads; try again",
-                                headers={"Retry-After": "1"})
+            raise Busy("the classifier is busy with other uploads; try again")
         self._in_flight += 1
         try:
             return await self._classify(file)
@@ -86,58 +85,52 @@ class Uploads:
     async def _classify(self, file: UploadFile) -> dict[str, Any]:
         data = await file.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
-            raise HTTPException(413, f"image larger than {self.max_bytes // 1024} KiB")
+            raise ImageTooLarge(f"image larger than {self.max_bytes // 1024} KiB")
         if not data:
-            raise HTTPException(400, "the uploaded file is empty")
-        side = 2 * max(self.service.worker.model_info.get("input_size") or [DEFAULT_INPUT])
+            raise ImageUnreadable("the uploaded file is empty")
+        side = 2 * max(self.service.model().get("input_size") or [DEFAULT_INPUT])
         async with self._decoding:  # one decode at a time bounds the memory of all of them
             rgb = await run_in_threadpool(decode_upload, data, side, self.max_pixels)
         del data
+        future = self.service.classify(rgb)
         try:
-            future = self.service.classify(rgb)
-        except WorkerBusy as exc:
-            raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
-        except Unavailable as exc:
-            raise HTTPException(503, str(exc)) from None
-        try:
-            prediction = await asyncio.wait_for(asyncio.wrap_future(future), UPLOAD_TIMEOUT_S)
+            prediction = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
         except asyncio.TimeoutError:
             future.cancel()
-            raise HTTPException(504, "the classifier did not answer in time") from None
-        except WorkerUnavailable as exc:
-            raise HTTPException(503, f"classifier unavailable: {exc}") from None
+            raise TimedOut("the classifier did not answer in time") from None
         return prediction.to_dict()
 
 
 def decode_upload(data: bytes, side: int, max_pixels: int) -> np.ndarray:
     """RGB uint8 whose shorter side is at most about `side` and longer side at most MAX_SIDE.
 
-    Raises HTTPException: 415 for another image format, 413 when decoding would take more
-    than `max_pixels` pixels of memory, 400 for anything the decoder cannot read.
+    Raises ImageFormatRefused for another image format, ImageTooLarge when decoding would take
+    more than `max_pixels` pixels of memory, ImageUnreadable for anything the decoder cannot
+    read.
     """
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in ACCEPTED_FORMATS:
-                raise HTTPException(415, f"expected a JPEG or PNG image, got {image.format}")
+                raise ImageFormatRefused(f"expected a JPEG or PNG image, got {image.format}")
             width, height = image.size
             if image.format in ("JPEG", "MPO"):
                 _draft(image, side)
             decoded = _decoded_pixels(image, width, height)
             if decoded > max_pixels:
-                raise HTTPException(413, f"the image is {width}x{height} pixels; decoding it "
-                                         f"needs {decoded / 1e6:.1f} megapixels, more than the "
-                                         f"{max_pixels / 1e6:g} allowed")
+                raise ImageTooLarge(f"the image is {width}x{height} pixels; decoding it "
+                                    f"needs {decoded / 1e6:.1f} megapixels, more than the "
+                                    f"{max_pixels / 1e6:g} allowed")
             image.load()
             return _shrink(image, side)
-    except HTTPException:
+    except (ImageFormatRefused, ImageTooLarge):
         raise
     except Image.DecompressionBombError as exc:
-        raise HTTPException(413, f"the image has too many pixels ({exc})") from None
+        raise ImageTooLarge(f"the image has too many pixels ({exc})") from None
     except Exception as exc:  # Pillow's decoders raise many kinds; each means a broken file
-        raise HTTPException(400, f"not a readable JPEG or PNG image "
-                                 f"({type(exc).__name__}: {exc})") from None
+        raise ImageUnreadable(f"not a readable JPEG or PNG image "
+                              f"({type(exc).__name__}: {exc})") from None
 
 
 def _draft(image, side: int) -> None:
