@@ -106,11 +106,12 @@ def frames(data: bytes, target: int | None = None, max_pixels: int = DEFAULT_MAX
     the budget (the check is made once: all frames of a file have the picture's size)."""
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
+    taken = " or ".join(sorted(set(formats) - {"MPO"})) if formats is not None else ""
     header = _header(data)
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageUnreadable("not a readable JPEG or PNG image" if formats is not None else
+        raise ImageUnreadable(f"not a readable {taken} image" if taken else
                               "not an image (JPEG, PNG, BMP, GIF, WebP, ... expected)") from None
     except Image.DecompressionBombError:
         raise ImageTooLarge("the image declares more pixels than any picture we decode") from None
@@ -119,7 +120,6 @@ def frames(data: bytes, target: int | None = None, max_pixels: int = DEFAULT_MAX
             from None
     with image:
         if formats is not None and image.format not in formats:
-            taken = " or ".join(sorted(set(formats) - {"MPO"}))
             raise ImageFormatRefused(f"expected a {taken} image, got {image.format}")
         if header is None:
             header = _other_header(image)
@@ -134,8 +134,6 @@ def frames(data: bytes, target: int | None = None, max_pixels: int = DEFAULT_MAX
             for frame in ([image] if still else ImageSequence.Iterator(image)):
                 frame.load()
                 yield _shrink(frame, target)
-        except ImageError:
-            raise
         except Exception as exc:  # Pillow's decoders raise many kinds; each means damage
             raise ImageUnreadable(f"not a readable {header.format} image: the data is damaged "
                                   f"or cut short{_words(exc)}") from None
