@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
 from gpu_engine import load_model_bytes, profile
 from gpu_engine.chunkfile import encode_chunks, write_chunks
+from gpu_engine.model import parse_graph
 from gpu_engine.training.layers import Conv2d, Dense, ImageSampler, Pooling2d
 from gpu_engine.training.network import SOFTMAX_NAME, Network
 
@@ -67,24 +67,11 @@ def describe(net: Network) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _float32(array) -> bytes:
-    return np.ascontiguousarray(array.detach().cpu().numpy(), dtype="<f4").tobytes()
-
-
-def _parameter_chunks(net: Network) -> list[tuple[str, bytes]]:
-    chunks = []
-    for name, op in net.ops.items():
-        if isinstance(op, Conv2d):
-            weight, bias = op.folded_parameters()
-            chunks.append((f"{name}/w", _float32(weight.permute(2, 3, 1, 0))))  # OIHW -> HWIO
-        elif isinstance(op, Dense):
-            weight, bias = op.linear.weight, op.linear.bias  # outputs x inputs, row-major
-            chunks.append((f"{name}/w", _float32(weight)))
-        else:
-            continue
-        if bias is not None:
-            chunks.append((f"{name}/b", _float32(bias)))
-    return chunks
+def _parameter_chunks(net: Network, description: str) -> list[tuple[str, bytes]]:
+    """Each layer's arrays as the engine op of its name declares its weight chunks."""
+    ops = {op.name: op for op in parse_graph(description)}
+    return [record for name, layer in net.ops.items()
+            for record in ops[name].encode_weights(layer.engine_weights())]
 
 
 def _labels_chunk(labels: list[str], classes: int) -> bytes:
@@ -100,7 +87,8 @@ def model_chunks(net: Network, labels: list[str]) -> list[tuple[str, bytes]]:
     """The chunkfile records for `net`, sorted by id as Beatmup's own tools write them."""
     if not isinstance(net.ops[net.last], Dense):
         raise ValueError("the network must end with a dense op")
-    chunks = [("", describe(net).encode("ascii"))] + _parameter_chunks(net)
+    description = describe(net)
+    chunks = [("", description.encode("ascii"))] + _parameter_chunks(net, description)
     chunks.append(("labels", _labels_chunk(labels, net.ops[net.last].linear.out_features)))
     return sorted(chunks, key=lambda chunk: chunk[0].encode("ascii"))
 

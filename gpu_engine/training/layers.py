@@ -71,6 +71,10 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy()
+
+
 class ImageSampler(nn.Module):
     """Corner-aligned crop-and-resize of an RGB image to the network input (§3.2).
 
@@ -87,6 +91,10 @@ class ImageSampler(nn.Module):
 
     def output_shape(self) -> Shape:
         return self.height, self.width, 3
+
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        """The arrays of the engine op's weight chunks (gpu_engine.ops: Op.weight_chunks)."""
+        return {}
 
     def _positions(self, src: int, out: int, margin: float) -> torch.Tensor:
         first, last = margin, src - 1 - margin
@@ -178,6 +186,12 @@ class Conv2d(nn.Module):
         shifted = -bn.running_mean if bias is None else bias - bn.running_mean
         return weight * factor[:, None, None, None], bn.bias.detach() + shifted * factor
 
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        """The arrays of the engine op's weight chunks: weights HWIO, batch norm folded in."""
+        weight, bias = self.folded_parameters()
+        arrays = {"w": _numpy(weight.permute(2, 3, 1, 0))}  # OIHW -> HWIO
+        return arrays if bias is None else {**arrays, "b": _numpy(bias)}
+
     def fold_batch_norm(self) -> None:
         """Replace conv + batch norm by the equivalent conv, e.g. before quantised fine-tuning."""
         if self.bn is None:
@@ -225,6 +239,9 @@ class Pooling2d(nn.Module):
         return (output_size(h, self.size, self.stride, self.padding),
                 output_size(w, self.size, self.stride, self.padding), c)
 
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        return {}
+
     def forward(self, x: torch.Tensor, fake_quant: bool = False) -> torch.Tensor:
         if self.operator == "average" and fake_quant:  # the shader's sum times a literal 1/k²
             literal = float(np.float32(float(f"{1.0 / self.size ** 2:.10f}")))
@@ -261,6 +278,11 @@ class Dense(nn.Module):
             raise ValueError(f"dense expects {self.linear.in_features} inputs, gets "
                              f"{'x'.join(map(str, shape))}")
         return 1, 1, self.linear.out_features
+
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        """The arrays of the engine op's weight chunks: one row of weights per output."""
+        arrays = {"w": _numpy(self.linear.weight)}
+        return arrays if self.linear.bias is None else {**arrays, "b": _numpy(self.linear.bias)}
 
     def forward(self, x: torch.Tensor, fake_quant: bool = False) -> torch.Tensor:
         flat = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
