@@ -148,13 +148,15 @@ def new_framebuffer(gl: g.GLES2, texture: Texture) -> int:
     return framebuffer
 
 
-def new_vertex_buffer(gl: g.GLES2, desktop: bool, vertices: np.ndarray) -> None:
+def new_vertex_buffer(gl: g.GLES2, desktop: bool, vertices: np.ndarray) -> int:
     """Every pass's vertices in one buffer, bound once: location 0 the vec2 position, location
-    k ≥ 1 the vec4 at float 2 + 4(k − 1) of a row (a program reads the attributes it has)."""
+    k ≥ 1 the vec4 at float 2 + 4(k − 1) of a row (a program reads the attributes it has).
+    Returns the buffer's name."""
     if desktop:  # core profiles draw only with a vertex array object bound
         gl.checked("glBindVertexArray", _new_name(gl, "glGenVertexArrays"))
     vertices = np.ascontiguousarray(vertices, np.float32)
-    gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, _new_name(gl, "glGenBuffers"))
+    buffer = _new_name(gl, "glGenBuffers")
+    gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, buffer)
     gl.checked("glBufferData", g.GL_ARRAY_BUFFER, vertices.nbytes, vertices.ctypes.data,
                g.GL_STATIC_DRAW)
     stride = 4 * vertices.shape[1]
@@ -164,3 +166,11 @@ def new_vertex_buffer(gl: g.GLES2, desktop: bool, vertices: np.ndarray) -> None:
         gl.checked("glVertexAttribPointer", POSITION + index, 4, g.GL_FLOAT, 0, stride,
                    ctypes.c_void_p(4 * (2 + 4 * (index - 1))))
         gl.checked("glEnableVertexAttribArray", POSITION + index)
+    return buffer
+
+
+def delete(gl: g.GLES2, deleter: str, names: list[int]) -> None:
+    """Free GL objects by name (glDeleteTextures, glDeleteFramebuffers, glDeleteBuffers)."""
+    if names:
+        array = (ctypes.c_uint * len(names))(*names)
+        gl.checked(deleter, len(names), ctypes.addressof(array))
