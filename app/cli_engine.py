@@ -36,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     classify.add_argument("--top-k", type=positive_int, default=5, metavar="K", dest="top_k",
                           help="classes to show per image")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
-    classify.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     _self_test_flag(classify)
     classify.set_defaults(func=run_classify)
 
@@ -46,7 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="inferences to time")
     bench.add_argument("--image", help="image file to classify (default: a fixed noise frame "
                                        "1.5x the model's input size)")
-    bench.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     bench.add_argument("--reference", action="store_true",
                        help="also time the NumPy reference (gles2 level) in the same run")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -89,18 +87,18 @@ def _engine(args, gl_calls=None):
     path = model_path(args.model)
     try:
         model = load_model(path)
-        engine = Engine(model, api=args.api, gl_calls=gl_calls)
+        engine = Engine(model, gl_calls=gl_calls)
     except ModelError as exc:
         raise CliError(str(exc)) from None
     if args.self_test:
-        _self_test(engine, path, args.api)
+        _self_test(engine, path)
     return model, engine
 
 
-def _self_test(engine, path, api: str) -> None:
+def _self_test(engine, path) -> None:
     """The GPU's results checked against the reference before any is shown (on stderr)."""
     from gpu_engine.selftest import run_self_test
-    report = run_self_test(path, api)
+    report = run_self_test(path)
     if not report.ok:
         engine.release()
         raise CliError(report.error)

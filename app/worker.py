@@ -41,8 +41,8 @@ class GPURefused(RuntimeError):
 
 class InferenceWorker(threading.Thread):
     def __init__(self, model_path: Path, slot: FrameSlot, hub: ResultsHub, top_k: int = 5,
-                 smoothing: int = 1, threshold: float = 0.0, api: str = "gles2",
-                 max_uploads: int = 2, preview: Preview | None = None, self_test: bool = True,
+                 smoothing: int = 1, threshold: float = 0.0, max_uploads: int = 2,
+                 preview: Preview | None = None, self_test: bool = True,
                  software_gl: str = "auto", frame_wait_s: float = 1.0) -> None:
         """`frame_wait_s`: after an upload, how long a camera frame is waited for before the
         next upload may go first (a stopped camera must not block uploads)."""
@@ -51,7 +51,7 @@ class InferenceWorker(threading.Thread):
         self.slot = slot
         self.hub = hub
         self.preview = preview
-        self.top_k, self.smoothing, self.threshold, self.api = top_k, smoothing, threshold, api
+        self.top_k, self.smoothing, self.threshold = top_k, smoothing, threshold
         self.self_test, self.software_gl = self_test, software_gl
         self.state = "loading"
         self.error: str | None = None
@@ -123,7 +123,7 @@ class InferenceWorker(threading.Thread):
         model = gpu_engine.load_model(self.model_path)
         self.model_info = {"name": model.name, "path": str(self.model_path),
                            "classes": model.num_classes, "input_size": list(model.input_size)}
-        engine = gpu_engine.Engine(model, api=self.api)
+        engine = gpu_engine.Engine(model)
         try:
             self._trust(engine.gl_info)
         except BaseException:
@@ -159,7 +159,7 @@ class InferenceWorker(threading.Thread):
                         "(on a Pi, is the service user in the 'render' group?)", info.renderer)
         if not self.self_test:
             return
-        report = run_self_test(self.model_path, self.api)
+        report = run_self_test(self.model_path)
         self.model_info["self_test"] = {"ok": report.ok, "seconds": round(report.seconds, 3),
                                         "kernels": report.kernels, "probe": report.probe}
         if not report.ok:

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from gpu_engine import egl, frame_input, shader_source
+from gpu_engine import frame_input, shader_source
 from gpu_engine import gles2 as g
 from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo
@@ -23,8 +23,8 @@ class Engine:
     """Runs one model on the GPU. Create it, and call it, from one thread only: the GL context
     is current in the thread that made it. `gl_calls` (benchmarks, tests) counts every GL call."""
 
-    def __init__(self, model: Model, api: str = egl.API_GLES2,
-                 profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None,
+    def __init__(self, model: Model, profile: DeviceProfile = VC4_GLES2,
+                 gl_calls: g.CallLog | None = None,
                  fold_weights: bool | None = None):
         """`fold_weights`: weights as literals of a program per draw (see planner.make_plan);
         by default on software renderers, where it makes the kernels several times faster,
@@ -32,7 +32,7 @@ class Engine:
         self.model = model
         self.plan = make_plan(model)
         check_plan(self.plan, profile)
-        self._context = GLContext(api, gl_calls)
+        self._context = GLContext(gl_calls)
         self._gl = self._context.gl
         try:
             if self.gl_info.software if fold_weights is None else fold_weights:
@@ -47,7 +47,6 @@ class Engine:
         gl = self._gl
         self.last_timings: dict[str, float] = {}
         self._max_frame = min(self._check_live_limits(), profile.max_texture_size)
-        self._plane_format = g.GL_RED if self.gl_info.api == egl.API_GL else g.GL_LUMINANCE
         gl.checked("glPixelStorei", g.GL_UNPACK_ALIGNMENT, 1)
         gl.checked("glPixelStorei", g.GL_PACK_ALIGNMENT, 1)
         gl.checked("glDisable", g.GL_DITHER)  # ES 2.0 starts with dithering on
@@ -114,7 +113,7 @@ class Engine:
             first[id(gpu_pass)] = at
             rows[at:at + gpu_pass.vertex_count, :gpu_pass.vertices.shape[1]] = gpu_pass.vertices
             at += gpu_pass.vertex_count
-        new_vertex_buffer(self._gl, self.gl_info.api == egl.API_GL, rows)
+        new_vertex_buffer(self._gl, rows)
         return first
 
     def _uniform(self, program: Program, name: str, value) -> UniformWrite | None:
@@ -228,7 +227,7 @@ class Engine:
         """Convert and resample a YUV420 frame (three planes) on the GPU."""
         self._context.make_current()
         planes = frame_input.reduce_yuv420(*frame_input.check_yuv420(y, u, v), self._max_frame)
-        self._sample("yuv420", list(planes), [self._plane_format] * 3)
+        self._sample("yuv420", list(planes), [g.GL_LUMINANCE] * 3)
 
     def _run(self, recorder: Recorder, checked: bool = False) -> None:
         try:

@@ -50,7 +50,7 @@ class SelfTestReport:
         return "GPU self-test failed: " + "; ".join(self.failures)
 
 
-def run_self_test(model_path: str | Path, api: str = "gles2") -> SelfTestReport:
+def run_self_test(model_path: str | Path) -> SelfTestReport:
     """Build the probe of a model file, run it on this GPU and compare; never raises for a
     wrong result (the report says what is wrong), only for an unreadable model file."""
     from gpu_engine.runtime import Engine
@@ -58,7 +58,7 @@ def run_self_test(model_path: str | Path, api: str = "gles2") -> SelfTestReport:
     probe = probe_model(read_chunks(model_path), Path(model_path).stem)
     size = "x".join(map(str, probe.input_size))
     try:
-        engine = Engine(probe, api=api)
+        engine = Engine(probe)
     except Exception as exc:  # a kernel this GPU refuses is what the self-test is for
         return SelfTestReport(False, time.perf_counter() - start, size, 0,
                               [f"the probe does not run: {type(exc).__name__}: {exc}"])

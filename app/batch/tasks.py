@@ -133,7 +133,7 @@ def engine_for(model: ModelRef | ModelBytes):
         return found
     from gpu_engine import Engine, load_model_bytes
     loaded = load_model_bytes(_model_data(model), name=_model_name(model))
-    engine = Engine(loaded, api="gles2")
+    engine = Engine(loaded)
     with _lock:
         _engines[key] = (loaded, engine)
         _created.append((threading.get_ident(), threading.current_thread().name))
