@@ -66,12 +66,14 @@ def _serve(args: argparse.Namespace) -> int:
     from app.server import create_app
     from app.service import Service
 
+    from app.connections import ConnectionGuard
     from app.limits import raise_fd_limit
 
-    raise_fd_limit()  # every client is a file descriptor; take all the unit allows
+    # every client is a file descriptor: take all the unit allows, and cap clients far below
+    guard = ConnectionGuard.from_config(config, raise_fd_limit())
     service = Service(config, model_path, state_dir())
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level=config.server_log_level,
-                                           lifespan="off"))
+                                           lifespan="off", **guard.uvicorn_options()))
 
     def stop_soon(*_: object) -> None:
         """SIGTERM/SIGINT before uvicorn's own handlers are in place (start-up takes seconds
