@@ -19,7 +19,9 @@ holders included. `ConnectionGuard` plugs into uvicorn as its HTTP protocol
   flooders' own, not a real client's fresh one); when none waits, the new one is closed.
 
 Websocket connections count too; once upgraded, the websocket protocol's pings time them
-out, and the guard releases them when their transport closes. Works with uvicorn 0.17
+out (a client that reads nothing answers none: it is closed within twice `ws_ping_s`, not
+the 20-40 s of uvicorn's defaults; websockets 10.4 on bookworm then waits up to 10 s for the
+client's closing frame), and the guard releases them when their transport closes. Works with uvicorn 0.17
 (Debian bookworm) and the newest, with its h11 and httptools protocols.
 """
 from __future__ import annotations
@@ -41,11 +43,12 @@ class ConnectionGuard:
     """Admits, times and releases the connections of one server (one event loop)."""
 
     def __init__(self, max_total: int, max_per_address: int, head_timeout_s: float,
-                 min_body_rate: float) -> None:
+                 min_body_rate: float, ws_ping_s: float) -> None:
         self.max_total = max_total
         self.max_per_address = max_per_address
         self.head_timeout_s = head_timeout_s
         self.min_body_rate = min_body_rate
+        self.ws_ping_s = ws_ping_s
         self.tick_s = min(1.0, head_timeout_s / 4)
         self.open: dict[Any, str] = {}  # protocol -> its client's address key
         self.per_address: Counter[str] = Counter()
@@ -58,20 +61,24 @@ class ConnectionGuard:
 
     @classmethod
     def from_config(cls, config: Any, fd_limit: int) -> ConnectionGuard:
-        """The guard of `server.*` settings; warns when its total cap leaves less than half
-        of the process's `fd_limit` descriptors to the camera, the GPU and the outputs."""
+        """The guard of `server.*` settings (websockets pinged every half of
+        `server.client_timeout_s`, with as long to answer); warns when its total cap leaves
+        less than half of the process's `fd_limit` descriptors to the camera, the GPU and the
+        outputs."""
         if config.server_max_connections > fd_limit // 2:
             log.warning("server.max_connections (%d) is more than half of the file-descriptor "
                         "limit (%d): a flood of connections can starve the camera and the GPU",
                         config.server_max_connections, fd_limit)
         return cls(config.server_max_connections, config.server_max_connections_per_address,
-                   config.server_head_timeout_s, config.server_min_body_rate)
+                   config.server_head_timeout_s, config.server_min_body_rate,
+                   config.server_client_timeout_s / 2)
 
     def uvicorn_options(self) -> dict[str, Any]:
         """`uvicorn.Config` arguments that put this guard in front of every connection.
         asyncio accepts up to `backlog` connections before any reaches the guard (uvicorn's
         default, 2048, would overshoot the descriptor limit by itself), so that is small."""
-        return {"http": self.protocol(), "backlog": ACCEPT_BATCH}
+        return {"http": self.protocol(), "backlog": ACCEPT_BATCH,
+                "ws_ping_interval": self.ws_ping_s, "ws_ping_timeout": self.ws_ping_s}
 
     def protocol(self, base: type[asyncio.Protocol] | None = None) -> type[asyncio.Protocol]:
         """uvicorn's HTTP protocol class (`base`, else the one uvicorn picks by itself)

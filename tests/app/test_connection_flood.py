@@ -13,6 +13,7 @@ import httpx
 import psutil
 import pytest
 
+from app.connections import address_key
 from attack_server import serve_process, unit_nofile
 from test_security_attacks import raise_own_fd_limit
 
@@ -232,9 +233,10 @@ def steady_upload(port: int, picture: bytes) -> int:
     return int(answer.split()[1])
 
 
-def websocket(port: int) -> socket.socket:
-    """An upgraded websocket from 127.0.0.1, once its first message (hello) has come."""
-    sock = socket.create_connection(("127.0.0.1", port))
+def websocket(port: int, address: str = "127.0.0.1") -> socket.socket | None:
+    """An upgraded websocket from `address`, once its first message (hello) has come and
+    nothing after it is read; None when the server refused it."""
+    sock = socket.create_connection(("127.0.0.1", port), source_address=(address, 0))
     sock.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                  f"Connection: Upgrade\r\nAuthorization: Bearer {TOKEN}\r\n"
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -244,7 +246,9 @@ def websocket(port: int) -> socket.socket:
     while b"\r\n\r\n" not in data:
         data += sock.recv(4096)
     head, _, rest = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
+    if not head.startswith(b"HTTP/1.1 101"):
+        sock.close()
+        return None
     if not rest:
         rest = sock.recv(4096)
     assert rest[:1] == b"\x81", rest[:20]  # a text frame: the hello
@@ -257,6 +261,7 @@ def test_websockets_count_against_the_cap_and_are_released(tmp_path, pictures):
         url = f"{served.base}/api/health"
         for _ in range(2):  # twice: the first three were released when they closed
             sockets = [websocket(served.port) for _ in range(3)]
+            assert all(sockets)
             over_cap = socket.create_connection(("127.0.0.1", served.port))
             over_cap.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             refused_after = closed_by_server(over_cap, 5)
@@ -275,3 +280,37 @@ def test_websockets_count_against_the_cap_and_are_released(tmp_path, pictures):
                     time.sleep(0.3)
             assert refused_after is not None and refused_after < 2, refused_after
             assert other.status_code == 200 and again.status_code == 200
+
+
+def test_websocket_clients_that_read_nothing_free_their_places_within_the_client_timeout(
+        tmp_path, pictures):
+    # the defaults: server.max_websocket_clients = 32, server.client_timeout_s = 10
+    with serve_process(tmp_path, server_token=TOKEN, camera_source=f"files:{pictures}") as served:
+        stuck = [websocket(served.port, "127.0.0.2") for _ in range(32)]
+        started = time.monotonic()
+        try:
+            assert all(stuck)
+            assert websocket(served.port) is None  # all places taken
+            reader = None
+            while reader is None and time.monotonic() - started < 60:
+                time.sleep(0.5)
+                reader = websocket(served.port)
+            waited = time.monotonic() - started
+        finally:
+            for sock in stuck + [reader]:
+                if sock is not None:
+                    sock.close()
+    print(f"\n32 websocket clients that read nothing: a reader got in after {waited:.1f} s")
+    # 10 s: pinged after 5 s, no answer 5 s later; bookworm's websockets 10.4 then waits up to
+    # 10 s more for the client's closing frame (uvicorn's defaults: 40 s, and 50 s on bookworm)
+    assert reader is not None and waited < 25
+
+
+def test_an_ipv6_client_counts_as_its_64_network():
+    # one host may take any address of its /64 (privacy addresses): per-address caps count it
+    assert address_key(("2001:db8:1:2:aaaa::1", 80, 0, 0)) == "2001:db8:1:2::/64"
+    assert address_key(("2001:db8:1:2:bbbb::9", 81, 0, 0)) == "2001:db8:1:2::/64"
+    assert address_key(("2001:db8:1:3::1", 82, 0, 0)) == "2001:db8:1:3::/64"
+    assert address_key(("fe80::1%eth0", 83, 0, 2)) == "fe80::/64"
+    assert address_key(("::ffff:192.0.2.7", 84, 0, 0)) == "192.0.2.7"
+    assert address_key(("192.0.2.7", 85)) == "192.0.2.7"
