@@ -21,8 +21,9 @@ holders included. `ConnectionGuard` plugs into uvicorn as its HTTP protocol
 Websocket connections count too; once upgraded, the websocket protocol's pings time them
 out (a client that reads nothing answers none: it is closed within twice `ws_ping_s`, not
 the 20-40 s of uvicorn's defaults; websockets 10.4 on bookworm then waits up to 10 s for the
-client's closing frame), and the guard releases them when their transport closes. Works with uvicorn 0.17
-(Debian bookworm) and the newest, with its h11 and httptools protocols.
+client's closing frame), and the guard releases them when their transport closes.
+Works with uvicorn 0.17 (Debian bookworm) and the newest, with its h11 and httptools
+protocols.
 """
 from __future__ import annotations
 
@@ -50,10 +51,10 @@ class ConnectionGuard:
         self.min_body_rate = min_body_rate
         self.ws_ping_s = ws_ping_s
         self.tick_s = min(1.0, head_timeout_s / 4)
-        self.open: dict[Any, str] = {}  # protocol -> its client's address key
+        self.open: dict[_Guarded, str] = {}  # connection -> its client's address key
         self.per_address: Counter[str] = Counter()
         # address -> its connections waiting for a request head, oldest first
-        self.waiting: dict[str, OrderedDict[Any, None]] = {}
+        self.waiting: dict[str, OrderedDict[_Guarded, None]] = {}
         self.closed: Counter[str] = Counter()  # reason -> connections since the last report
         self._last_report = -REPORT_INTERVAL_S
         self._timer: asyncio.TimerHandle | None = None
@@ -80,11 +81,11 @@ class ConnectionGuard:
         return {"http": self.protocol(), "backlog": ACCEPT_BATCH,
                 "ws_ping_interval": self.ws_ping_s, "ws_ping_timeout": self.ws_ping_s}
 
-    def protocol(self, base: type[asyncio.Protocol] | None = None) -> type[asyncio.Protocol]:
-        """uvicorn's HTTP protocol class (`base`, else the one uvicorn picks by itself)
-        guarded by this guard, for `uvicorn.Config(http=...)`."""
-        if base is None:
-            from uvicorn.protocols.http.auto import AutoHTTPProtocol as base
+    def protocol(self) -> type[asyncio.Protocol]:
+        """The HTTP protocol class uvicorn picks by itself (httptools when installed, else
+        h11), guarded by this guard, for `uvicorn.Config(http=...)`."""
+        from uvicorn.protocols.http.auto import AutoHTTPProtocol as base
+
         return type(f"Guarded{base.__name__}", (_Guarded, base), {"guard": self})
 
     # --- called by the protocol -------------------------------------------------------

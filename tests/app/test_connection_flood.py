@@ -220,7 +220,8 @@ def steady_upload(port: int, picture: bytes) -> int:
     """POST `picture` at about 8 KB/s (8 times server.min_body_rate); its status."""
     boundary = "B0UNDARY"
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n'
-            "Content-Type: image/png\r\n\r\n").encode() + picture + f"\r\n--{boundary}--\r\n".encode()
+            "Content-Type: image/png\r\n\r\n").encode() + picture \
+        + f"\r\n--{boundary}--\r\n".encode()
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(f"POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n"
