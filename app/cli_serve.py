@@ -68,11 +68,14 @@ def _serve(args: argparse.Namespace) -> int:
     from app.runtime_settings import state_dir
     from app.service import Service
 
-    raise_fd_limit()  # every client is a file descriptor; take all the unit allows
+    from app.api.connections import ConnectionGuard
+
+    # every client is a file descriptor: take all the unit allows, and cap clients far below
+    guard = ConnectionGuard.from_config(config, raise_fd_limit())
     service = Service(config, model_path, state_dir())
     app = create_app(service, ServerSettings.from_config(config))
     server = uvicorn.Server(uvicorn.Config(app, log_level=config.server_log_level,
-                                           lifespan="off"))
+                                           lifespan="off", **guard.uvicorn_options()))
 
     def stop_soon(*_: object) -> None:
         """SIGTERM/SIGINT before uvicorn's own handlers are in place (start-up takes seconds
