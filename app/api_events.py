@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from app import api_models as models
-from app.events import ID_PATTERN, Event
-from app.events_store import EventStore
+from app.events.rules import ID_PATTERN, Event
+from app.events.store import EventStore
 from app.service import Service, Unavailable
 
 ERRORS = {code: {"model": models.ErrorAnswer} for code in (404, 409)}

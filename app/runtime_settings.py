@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from app.model_store import store_dir
+from app.models.store import store_dir
 
 log = logging.getLogger(__name__)
 

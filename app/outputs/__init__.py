@@ -13,8 +13,8 @@ from typing import Any
 
 from app.cameras.preview import Preview
 from app.config import Config
-from app.events import EventRules
-from app.events_store import EventStore
+from app.events.rules import EventRules
+from app.events.store import EventStore
 from app.hub import Output, ResultsHub
 from app.outputs.events import EventRecorder
 from app.outputs.metrics import MetricsOutput

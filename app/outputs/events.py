@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from app.cameras.preview import Preview
-from app.events import Change, EventDetector, EventRules
-from app.events_store import EventStore
+from app.events.rules import Change, EventDetector, EventRules
+from app.events.store import EventStore
 from app.hub import Message
 from app.outputs.queued import QueuedOutput
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.events import ID_PATTERN, Event
+from app.events.rules import ID_PATTERN, Event
 
 log = logging.getLogger(__name__)
 
