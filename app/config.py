@@ -291,6 +291,12 @@ def load_config(path: str | os.PathLike[str] | None = None,
     return Config(values, origins)
 
 
+def check_value(dotted: str, raw: Any, origin: str) -> Any:
+    """`raw` as key `dotted`'s value, held to the same type and range as in a config file
+    (for values kept elsewhere, such as the page's settings); raises ConfigError."""
+    return _coerce(_BY_DOTTED[dotted], raw, origin)
+
+
 def unknown_env(env: Mapping[str, str] | None = None) -> list[str]:
     """One warning per SHADERCAM_* variable that no setting reads (a typo is otherwise silently
     ignored), naming the closest known variable."""

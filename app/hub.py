@@ -36,7 +36,7 @@ class Ranked:
 @dataclass(frozen=True)
 class Prediction:
     """One classified frame. `to_dict` is the one shape of a prediction everywhere: /api/latest,
-    /api/classify, the websocket and the outputs (app.api_models.Prediction describes it)."""
+    /api/classify, the websocket and the outputs (app.api.schemas.Prediction describes it)."""
 
     frame: int  # camera frame number (the preview picture of the same number); 0 for uploads
     timestamp: float  # wall-clock seconds (Unix time) when the frame was captured

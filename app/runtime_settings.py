@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.config import ConfigError, check_value
 from app.models.store import store_dir
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "settings.json"
-KEYS = ("threshold", "smoothing")
+KEYS = {"threshold": "model.threshold", "smoothing": "model.smoothing"}  # -> config key
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -34,15 +35,22 @@ class SettingsFile:
         self.path = Path(directory) / FILE_NAME
 
     def load(self) -> dict[str, Any]:
-        """The stored settings; an unreadable file is logged and ignored (config values stay)."""
+        """The stored settings, each held to its config key's type and range; an unreadable
+        file or a bad value is logged and the whole file ignored (config values stay)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            return {key: check_value(dotted, data[key], str(self.path))
+                    for key, dotted in KEYS.items() if key in data}
         except FileNotFoundError:
+            return {}
+        except ConfigError as exc:
+            log.warning("ignoring %s", exc)
             return {}
         except (OSError, ValueError) as exc:
             log.warning("ignoring %s: %s", self.path, exc)
             return {}
-        return {key: data[key] for key in KEYS if isinstance(data, dict) and key in data}
 
     def save(self, settings: Mapping[str, Any]) -> None:
         """Write atomically: a crash leaves the old file or the new one."""

@@ -1,12 +1,14 @@
 """Wires the parts together: camera supervisor -> frame slot -> inference worker -> results hub
--> outputs, plus the preview; and is the one facade the server talks to: reports for
-/api/health and /api/stats, the latest prediction, pictures, uploads, the page's settings and
-the event history."""
+-> outputs, plus the preview; and is the one facade the web layer talks to (it implements
+app.api.port.ServicePort): reports for /api/health and /api/stats, the latest prediction,
+pictures, uploads, the page's settings, the event history and the metrics, all as plain data.
+What cannot be done is raised as one of app.errors' kinds."""
 from __future__ import annotations
 
 import concurrent.futures
-import logging
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +17,19 @@ import numpy as np
 from app.cameras import CameraSupervisor, FrameSlot, Preview, make_camera
 from app.cameras.base import Camera
 from app.config import Config
+from app.errors import Conflict, NotFound, Unavailable
+from app.events.rules import ID_PATTERN, Event
 from app.events.store import EventStore
 from app.hub import Prediction, ResultsHub
 from app.labels import display_label
 from app.outputs import ServiceView, build_outputs
 from app.outputs.websocket import Subscription
 from app.runtime_settings import SettingsFile
-from app.worker import InferenceWorker, WorkerUnavailable
-
-log = logging.getLogger(__name__)
+from app.worker import InferenceWorker
 
 DEMO_MODEL_NAME = "demo_model"
 STALL_INTERVALS = 5  # health is degraded when the newest prediction is this many intervals old
 STALL_GRACE_S = 3.0  # ...and at least this many seconds
-
-
-class Unavailable(RuntimeError):
-    """What a request needs is not working (model not loaded, no picture yet); says why."""
 
 
 class Service:
@@ -40,7 +38,7 @@ class Service:
         self.config = config
         self.settings_file = None if state_dir is None else SettingsFile(state_dir)
         settings = {"threshold": config.model_threshold, "smoothing": config.model_smoothing,
-                    **self._stored_settings()}
+                    **(self.settings_file.load() if self.settings_file else {})}
         self.hub = ResultsHub()
         self.preview = Preview(config.camera_jpeg_quality)
         self.slot = FrameSlot()
@@ -106,20 +104,6 @@ class Service:
                                   f"{exc.strerror or exc}") from None
         self.worker.configure(new["smoothing"], new["threshold"])
         return new
-
-    def _stored_settings(self) -> dict[str, Any]:
-        if self.settings_file is None:
-            return {}
-        from app.api_models import Settings, dump, parse
-
-        stored = self.settings_file.load()
-        try:
-            return dump(parse(Settings, {**{"threshold": self.config.model_threshold,
-                                             "smoothing": self.config.model_smoothing},
-                                          **stored}))
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            log.warning("ignoring %s: %s", self.settings_file.path, exc)
-            return {}
 
     def health(self) -> dict[str, Any]:
         camera = self.supervisor.status()
@@ -202,11 +186,8 @@ class Service:
                 "display_labels": [display_label(label) for label in labels]}
 
     def classify(self, rgb: np.ndarray) -> concurrent.futures.Future[Prediction]:
-        """Queue an uploaded picture (raises WorkerBusy, or Unavailable without a model)."""
-        try:
-            return self.worker.classify_upload(rgb)
-        except WorkerUnavailable as exc:
-            raise Unavailable(f"classifier unavailable: {exc}") from None
+        """Queue an uploaded picture (raises Busy, or Unavailable without a model)."""
+        return self.worker.classify_upload(rgb)
 
     def picture(self, frame: int | None = None) -> tuple[int, bytes]:
         """(frame, JPEG). With `frame`: that classified picture, if still kept. Without: the
@@ -215,15 +196,20 @@ class Service:
         if frame is not None:
             got = self.preview.classified_jpeg(frame)
             if got is None:
-                raise Unavailable(f"frame {frame} is not kept (only the last few classified "
+                raise NotFound(f"frame {frame} is not kept (only the last few classified "
                                   f"are); the newest is "
                                   f"{self.hub.latest.frame if self.hub.latest else 'none yet'}")
             return got
-        got = self.preview.classified_jpeg() if self.worker.state == "running" else None
-        got = got or self.preview.jpeg()
+        got = self.newest_picture()
         if got is None:
             raise Unavailable("no picture yet: " + self.waiting_reason(self.health()))
         return got
+
+    def newest_picture(self) -> tuple[int, bytes] | None:
+        """(frame, JPEG) of the newest prediction while the classifier runs, else of the
+        newest camera picture; None before the first. Blocking, like `picture`."""
+        got = self.preview.classified_jpeg() if self.worker.state == "running" else None
+        return got or self.preview.jpeg()
 
     async def wait_picture(self, seq: int, timeout: float) -> int:
         """Wait until the pictures change after `seq` (see Preview.wait_newer)."""
@@ -235,11 +221,54 @@ class Service:
     def unsubscribe(self, subscription: Subscription) -> None:
         self.websocket.unsubscribe(subscription)
 
-    def event_store(self) -> EventStore:
-        """The event history (raises Unavailable when events are turned off)."""
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[None]:
+        """Counts an MJPEG client (for /api/stats and the metrics) while it watches."""
+        self.stream_clients += 1
+        try:
+            yield
+        finally:
+            self.stream_clients -= 1
+
+    def metrics_text(self) -> str:
+        """The metrics in Prometheus' text format."""
+        return self.metrics.render()
+
+    def events_list(self, label: str | None = None, since: float | None = None,
+                    limit: int = 50) -> dict[str, Any]:
+        """Recent events, newest first, with the history's size."""
+        store = self._event_store()
+        events = store.list(label, since, limit)
+        return {"events": [event.to_dict() for event in events], "count": len(events),
+                "total": store.status()["count"]}
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        return self._find_event(event_id).to_dict()
+
+    def event_snapshot(self, event_id: str) -> bytes:
+        """The JPEG of the event's best frame."""
+        data = self._event_store().snapshot(self._find_event(event_id).id)
+        if data is None:
+            raise NotFound(f"event {event_id!r} has no snapshot")
+        return data
+
+    def delete_event(self, event_id: str) -> dict[str, Any]:
+        """Remove an event that has ended, with its snapshot."""
+        if self._find_event(event_id).active:
+            raise Conflict(f"event {event_id!r} is still going on")
+        self._event_store().delete(event_id)
+        return {"deleted": event_id}
+
+    def _event_store(self) -> EventStore:
         if self.events is None:
-            raise Unavailable("events are turned off (events.enabled = false)")
+            raise NotFound("events are turned off (events.enabled = false)")
         return self.events.store
+
+    def _find_event(self, event_id: str) -> Event:
+        event = self._event_store().get(event_id) if ID_PATTERN.fullmatch(event_id) else None
+        if event is None:
+            raise NotFound(f"no event {event_id!r}")
+        return event
 
     @staticmethod
     def waiting_reason(health: dict[str, Any]) -> str:

@@ -20,18 +20,11 @@ import numpy as np
 from app.cameras.base import Frame
 from app.cameras.preview import Preview
 from app.cameras.supervisor import FrameSlot
+from app.errors import Busy, Unavailable
 from app.hub import Prediction, PredictionMaker, ResultsHub
 from app.meter import RateMeter
 
 log = logging.getLogger(__name__)
-
-
-class WorkerBusy(RuntimeError):
-    """Too many uploads are already waiting for the GPU."""
-
-
-class WorkerUnavailable(RuntimeError):
-    """The model could not be loaded or the worker has stopped."""
 
 
 class GPURefused(RuntimeError):
@@ -70,14 +63,16 @@ class InferenceWorker(threading.Thread):
         self.frame_wait_s = frame_wait_s
 
     def classify_upload(self, rgb: np.ndarray) -> concurrent.futures.Future[Prediction]:
-        """Queue an uploaded image for the GPU; the future resolves to its Prediction."""
+        """Queue an uploaded image for the GPU; the future resolves to its Prediction (raises
+        Busy when uploads already fill the queue, Unavailable without a working model)."""
         if self.state == "error" or self._stop_event.is_set():
-            raise WorkerUnavailable(self.error or "the inference worker has stopped")
+            raise Unavailable("classifier unavailable: "
+                              + (self.error or "the inference worker has stopped"))
         future: concurrent.futures.Future[Prediction] = concurrent.futures.Future()
         try:
             self._uploads.put_nowait((rgb, future))
         except queue.Full:
-            raise WorkerBusy("the classifier is busy with other uploads; try again") from None
+            raise Busy("the classifier is busy with other uploads; try again") from None
         self.slot.wake()
         return future
 
@@ -216,4 +211,5 @@ class InferenceWorker(threading.Thread):
             except queue.Empty:
                 return
             if future.set_running_or_notify_cancel():
-                future.set_exception(WorkerUnavailable(self.error or "worker stopped"))
+                future.set_exception(Unavailable("classifier unavailable: "
+                                                 + (self.error or "worker stopped")))

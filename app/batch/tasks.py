@@ -10,7 +10,6 @@ one engine and reuses it for every task. Engines are never pickled; what travels
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -18,12 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.images import ImageError, decode_image
-from gpu_engine.profile import VC4_GLES2
-
-# Every worker shrinks pictures the same way before upload, so a Pi and a desktop agree:
-# the Pi's GPU takes textures of at most this many texels a side.
-MAX_SIDE = VC4_GLES2.max_texture_size
+from app.images import ImageError, decode
 
 
 class PathNotShared(Exception):
@@ -106,16 +100,9 @@ def _pixels(job: Job) -> np.ndarray:
                 data = handle.read()
         except OSError as exc:
             raise PathNotShared(f"{job.location}: {exc.strerror or exc}") from exc
-    return shrink(decode_image(data))
-
-
-def shrink(rgb: np.ndarray) -> np.ndarray:
-    """`rgb` reduced by a whole factor (box filter) until it fits MAX_SIDE."""
-    factor = math.ceil(max(rgb.shape[:2]) / MAX_SIDE)
-    if factor <= 1:
-        return rgb
-    from PIL import Image
-    return np.asarray(Image.fromarray(rgb).reduce(factor))
+    # Every worker reduces pictures the same way (to the Pi's texture limit only, so the
+    # answers are the engine's on the picture), within the same memory budget.
+    return decode(data)
 
 
 # ---- the per-process engines -----------------------------------------------------------------

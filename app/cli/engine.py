@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from app.cli.errors import CliError
-from app.images import ImageError, read_image
+from app.images import ImageError, read
 from app.labels import display_label
 from app.models.catalog import KNOWN_MODELS
 from app.models.store import DEMO_MODEL, ModelStore, ModelStoreError, resolve_model_path
@@ -115,7 +115,7 @@ def run_classify(args: argparse.Namespace) -> int:
     try:
         for path in args.images:
             try:
-                probabilities = engine.classify_rgb(read_image(path))
+                probabilities = engine.classify_rgb(read(path, target=_target(model)))
             except ImageError as exc:
                 print(f"shadercam classify: error: {exc}", file=sys.stderr)
                 status = 1
@@ -169,12 +169,17 @@ def run_bench(args: argparse.Namespace) -> int:
 def _frame(args, model) -> np.ndarray:
     if getattr(args, "image", None):
         try:
-            return read_image(args.image)
+            return read(args.image, target=_target(model))
         except ImageError as exc:
             raise CliError(str(exc)) from None
     width, height = model.input_size
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, (height * 3 // 2, width * 3 // 2, 3), dtype=np.uint8)
+
+
+def _target(model) -> int:
+    """The shorter side pictures are decoded at: twice the model input, as for uploads."""
+    return 2 * max(model.input_size)
 
 
 def gl_calls_per_inference(args, frame: np.ndarray) -> dict:

@@ -62,15 +62,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from app.api import create_app
+    from app.api.limits import raise_fd_limit
+    from app.api.port import ServerSettings
     from app.runtime_settings import state_dir
-    from app.server import create_app
     from app.service import Service
-
-    from app.limits import raise_fd_limit
 
     raise_fd_limit()  # every client is a file descriptor; take all the unit allows
     service = Service(config, model_path, state_dir())
-    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level=config.server_log_level,
+    app = create_app(service, ServerSettings.from_config(config))
+    server = uvicorn.Server(uvicorn.Config(app, log_level=config.server_log_level,
                                            lifespan="off"))
 
     def stop_soon(*_: object) -> None:

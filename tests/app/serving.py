@@ -14,7 +14,8 @@ from typing import Any
 import uvicorn
 
 from app.config import load_config
-from app.server import create_app
+from app.api import create_app
+from app.api.port import ServerSettings
 from app.service import Service
 
 
@@ -51,11 +52,13 @@ def uvicorn_thread(app, port: int, ws_ping_s: float = 20.0) -> Iterator[uvicorn.
 
 
 @contextlib.contextmanager
-def running_service(model: Path, send_timeout_s: float = 10.0, ws_ping_s: float = 20.0,
-                    state_dir: Path | None = None, **settings: Any) -> Iterator[Running]:
+def running_service(model: Path, send_timeout_s: float | None = None, ws_ping_s: float = 20.0,
+                    state_dir: Path | None = None, upload_timeout_s: float | None = None,
+                    **settings: Any) -> Iterator[Running]:
     """`settings` are config keys with '_' for '.', e.g. camera_source="files:/x"; `state_dir`
     keeps the page's settings (None: in memory) and the event history (None: a temporary
-    folder, unless `events_dir` is given)."""
+    folder, unless `events_dir` is given). `send_timeout_s` replaces server.client_timeout_s;
+    `upload_timeout_s` is how long an upload may wait for the classifier."""
     with tempfile.TemporaryDirectory(prefix="shadercam-events-") as events_dir:
         if state_dir is None:
             settings.setdefault("events_dir", events_dir)
@@ -65,7 +68,10 @@ def running_service(model: Path, send_timeout_s: float = 10.0, ws_ping_s: float 
         service.start()
         port = free_port()
         try:
-            with uvicorn_thread(create_app(service, send_timeout_s), port, ws_ping_s):
+            changes = {"client_timeout_s": send_timeout_s, "upload_timeout_s": upload_timeout_s}
+            server = ServerSettings.from_config(config, **{
+                name: value for name, value in changes.items() if value is not None})
+            with uvicorn_thread(create_app(service, server), port, ws_ping_s):
                 yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", service)
         finally:
             service.stop()

@@ -25,11 +25,13 @@ EXAMPLES = 30  # per operation and generation mode
 
 def openapi() -> dict:
     """The OpenAPI document, as the app builds it (nothing is started for this)."""
+    from app.api import create_app
+    from app.api.port import ServerSettings
     from app.config import load_config
-    from app.server import create_app
     from app.service import Service
 
-    return create_app(Service(load_config(env={}), DEMO_MODEL)).openapi()
+    config = load_config(env={})
+    return create_app(Service(config, DEMO_MODEL), ServerSettings.from_config(config)).openapi()
 
 
 schema = schemathesis.openapi.from_dict(openapi())

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app import demo_scene
-from app.images import read_image
+from app.images import read
 from batch_helpers import DEMO_MODEL
 from gpu_engine import Engine, load_model
 
@@ -40,7 +40,7 @@ def expected(pictures) -> dict[str, np.ndarray]:
     """The engine's probabilities for every readable picture, classified directly."""
     engine = Engine(load_model(DEMO_MODEL), api="gles2")
     try:
-        return {str(path): engine.classify_rgb(read_image(path))
+        return {str(path): engine.classify_rgb(read(path))
                 for path in sorted(pictures.rglob("p*.*"))}
     finally:
         engine.release()

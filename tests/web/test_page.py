@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from colour_model import COLOURS
+from app.api import create_app
+from app.api.port import ServerSettings
 from app.cameras.base import Camera, Frame
 from app.config import load_config
-from app.server import create_app
 from app.service import Service
 from serving import engine_up, free_port, running_service, uvicorn_thread, wait_for
 
@@ -164,7 +165,7 @@ def test_offline_shows_the_last_result_greyed_with_its_age(browser, colour_model
     service.start()
     port = free_port()
     try:
-        with uvicorn_thread(create_app(service), port, ws_ping_s=1.0):
+        with uvicorn_thread(create_app(service, ServerSettings.from_config(service.config)), port, ws_ping_s=1.0):
             page = browser.new_page(viewport={"width": 1000, "height": 800})
             page.goto(f"http://127.0.0.1:{port}/")
             state_is(page, "live")
@@ -175,7 +176,7 @@ def test_offline_shows_the_last_result_greyed_with_its_age(browser, colour_model
         assert page.inner_text("#status") == "Offline"
         page.screenshot(path=str(artifacts / "page-offline.png"))
         frame_before = page.inner_text("#frame")
-        with uvicorn_thread(create_app(service), port):
+        with uvicorn_thread(create_app(service, ServerSettings.from_config(service.config)), port):
             state_is(page, "live")
             page.wait_for_function(f"document.getElementById('frame').textContent !== "
                                    f"'{frame_before}'", timeout=15000)
@@ -214,7 +215,7 @@ def test_stale_then_stalled_camera(browser, colour_model, artifacts):
     service.start()
     port = free_port()
     try:
-        with uvicorn_thread(create_app(service), port):
+        with uvicorn_thread(create_app(service, ServerSettings.from_config(service.config)), port):
             page = browser.new_page(viewport={"width": 1000, "height": 800})
             page.goto(f"http://127.0.0.1:{port}/")
             state_is(page, "live")

@@ -20,6 +20,8 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from app.api.errors import error_body
+
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
@@ -45,9 +47,9 @@ class _SlowClient(Exception):
 async def json_answer(send: Send, status: int, detail: str,
                       headers: Mapping[str, str] | None = None,
                       payload: Mapping[str, Any] | None = None) -> None:
-    """Answer an HTTP request with the API's JSON error body (or `payload`) and close the
+    """Answer an HTTP request with the API's one error body (or `payload`) and close the
     connection."""
-    body = json.dumps({"detail": detail} if payload is None else dict(payload)).encode()
+    body = json.dumps(error_body(detail) if payload is None else dict(payload)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
            (b"connection", b"close")]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]

@@ -6,15 +6,15 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from app.service import Service
+from app.api.port import ServicePort
 
 
-def metrics_router(service: Service) -> APIRouter:
+def metrics_router(service: ServicePort) -> APIRouter:
     router = APIRouter(tags=["metrics"])
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
-        return Response(await run_in_threadpool(service.metrics.render),
+        return Response(await run_in_threadpool(service.metrics_text),
                         media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -1,5 +1,6 @@
-"""The API's vocabulary as typed models: every JSON answer of /api/*, the websocket's messages
-(and the outputs that reuse them) has one model here, so /openapi.json describes each shape.
+"""The API's vocabulary as typed schemas: every JSON answer of /api/*, the websocket's messages
+(and the outputs that reuse them) has one pydantic model here, so /openapi.json describes
+each shape.
 
 Works with pydantic 1.10 (Debian bookworm) and 2.x. Under 1.10 an optional field's schema gets
 OpenAPI 3.0's `"nullable": true`, which pydantic 1 leaves out; 2.x writes `anyOf [..., null]`.
@@ -173,8 +174,18 @@ class SettingsChange(ApiModel):
     smoothing: Optional[int] = Field(None, ge=1, le=100)
 
 
+class FieldProblem(ApiModel):
+    field: str = Field(..., description="where: the part of the request and the field's name, "
+                                        "e.g. body.threshold")
+    problem: str
+
+
 class ErrorAnswer(ApiModel):
-    detail: str
+    """Every error answer of the API, whatever its status."""
+
+    detail: str = Field(..., description="what went wrong, in one sentence")
+    errors: Optional[List[FieldProblem]] = Field(None, description="each field that is not "
+                                                 "valid (422 only)")
 
 
 class Event(ApiModel):
@@ -235,3 +246,8 @@ def schema_of(model: type) -> Dict[str, Any]:
 
 # Messages that are no route's answer but belong in /openapi.json (the websocket's).
 EXTRA_SCHEMAS = (Hello, Prediction, EventMessage)
+
+
+def error_answers(*codes: int) -> Dict[int | str, Dict[str, Any]]:
+    """A route's documented error answers: each an ErrorAnswer."""
+    return {code: {"model": ErrorAnswer} for code in codes}

@@ -21,16 +21,14 @@ import logging
 import re
 import socket
 from collections.abc import Callable
-from importlib import resources
 from urllib.parse import parse_qs
 
-import jinja2
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 
-from app.api_models import ErrorAnswer
-from app.limits import (AcceptErrorFilter, LimitsMiddleware, Message, Receive, Scope, Send,
-                        json_answer)
+from app.api.limits import (AcceptErrorFilter, LimitsMiddleware, Message, Receive, Scope, Send,
+                            json_answer)
+from app.api.port import ServerSettings
+from app.api.schemas import ErrorAnswer
 
 COOKIE = "shadercam_session"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
@@ -59,19 +57,17 @@ GUARD_ANSWERS = {
 }
 
 
-def install_guards(app: FastAPI, service) -> None:
-    """Put the security and resource limits in front of every route of `app`."""
-    config = service.config
-    max_body = int(config.server_max_upload_mb * 1024 * 1024) + 64 * 1024  # + form fields
+def install_guards(app: FastAPI, settings: ServerSettings, health: Callable[[], str]) -> None:
+    """Put the security and resource limits in front of every route of `app`; `health` gives
+    the service's status, which /api/health tells clients without the token."""
+    max_body = int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024  # + form fields
     app.add_middleware(LimitsMiddleware, max_body=max_body,
-                       client_caps={"/stream.mjpg": config.server_max_stream_clients,
-                                    "/ws": config.server_max_websocket_clients},
-                       client_timeout_s=config.server_client_timeout_s)
-    app.add_middleware(SecurityMiddleware, token=config.server_token, max_body=max_body,
-                       hosts=allowed_hosts(config.server_hosts),
-                       health=lambda: service.health()["status"])
+                       client_caps={"/stream.mjpg": settings.max_stream_clients,
+                                    "/ws": settings.max_websocket_clients},
+                       client_timeout_s=settings.client_timeout_s)
+    app.add_middleware(SecurityMiddleware, token=settings.token, max_body=max_body,
+                       hosts=allowed_hosts(settings.hosts), health=health)
     _document_guard_answers(app)
-    _add_docs_page(app)
     for name in ("uvicorn.access", "uvicorn.error"):
         _add_filter_once(logging.getLogger(name), TokenRedactor)
     _add_filter_once(logging.getLogger("asyncio"), AcceptErrorFilter)
@@ -231,23 +227,6 @@ def _document_guard_answers(app: FastAPI) -> None:
         return document
 
     app.openapi = guarded  # type: ignore[method-assign]
-
-
-def _add_docs_page(app: FastAPI) -> None:
-    """/docs: the API as a local page (no scripts from a CDN), generated from the OpenAPI."""
-    template = jinja2.Environment(autoescape=True, loader=jinja2.FileSystemLoader(
-        str(resources.files("web").joinpath("templates")))).get_template("api_docs.html")
-
-    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
-    def docs() -> HTMLResponse:
-        spec = app.openapi()
-        routes = [(method.upper(), path, operation.get("summary", ""),
-                   sorted(operation.get("responses", {})))
-                  for path, methods in spec["paths"].items()
-                  for method, operation in methods.items()]
-        return HTMLResponse(template.render(title=spec["info"]["title"],
-                                            description=spec["info"].get("description", ""),
-                                            routes=routes))
 
 
 def _with_headers(send: Send) -> Send:

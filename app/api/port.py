@@ -1,0 +1,91 @@
+"""What the web layer may ask of the service, and the server settings it is given.
+
+The routes talk to the service through `ServicePort` only: every method returns plain data
+(or a JPEG, a future, a subscription) and says what went wrong by raising one of app.errors'
+kinds. `app.service.Service` implements it. Limits of the server itself reach the API as a
+`ServerSettings`, built from the configuration once, where the app is wired.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+import numpy as np
+
+from app.config import Config
+from app.hub import Prediction
+from app.outputs.websocket import Subscription
+
+
+class ServicePort(Protocol):
+    def model(self) -> dict[str, Any]:
+        """The model's status (name, state, input_size, ...)."""
+
+    def latest(self) -> dict[str, Any]:
+        """The newest prediction, or a waiting message."""
+
+    def labels(self) -> dict[str, Any]:
+        """The model's class names (raises Unavailable before the model is loaded)."""
+
+    def health(self) -> dict[str, Any]: ...
+
+    def hello(self) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def change_settings(self, threshold: float | None = None,
+                        smoothing: int | None = None) -> dict[str, Any]: ...
+
+    def classify(self, rgb: np.ndarray) -> concurrent.futures.Future[Prediction]: ...
+
+    def picture(self, frame: int | None = None) -> tuple[int, bytes]:
+        """(frame, JPEG); blocking."""
+
+    def newest_picture(self) -> tuple[int, bytes] | None:
+        """Like `picture()`, but None before the first picture; blocking."""
+
+    async def wait_picture(self, seq: int, timeout: float) -> int: ...
+
+    def streaming(self) -> AbstractContextManager[None]:
+        """Counts an MJPEG client while it watches."""
+
+    def subscribe(self) -> Subscription: ...
+
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    def metrics_text(self) -> str: ...
+
+    def events_list(self, label: str | None = None, since: float | None = None,
+                    limit: int = 50) -> dict[str, Any]: ...
+
+    def event(self, event_id: str) -> dict[str, Any]: ...
+
+    def event_snapshot(self, event_id: str) -> bytes: ...
+
+    def delete_event(self, event_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The server's own limits and credentials: the `server.*` keys of the same names (their
+    defaults live in app.config.KEYS only), plus what no key sets."""
+
+    token: str
+    hosts: str
+    max_upload_mb: float
+    upload_max_megapixels: float
+    uploads_per_minute: int
+    max_stream_clients: int
+    max_websocket_clients: int
+    client_timeout_s: float
+    upload_timeout_s: float = 120.0  # an upload the classifier has not answered by then: 504
+
+    @classmethod
+    def from_config(cls, config: Config, **changes: Any) -> ServerSettings:
+        """The settings of `config`; `changes` replace single fields (tests shorten timeouts)."""
+        from_keys = [f.name for f in fields(cls) if f"server.{f.name}" in config.values]
+        return cls(**{**{name: config.get(f"server.{name}") for name in from_keys}, **changes})

@@ -1,0 +1,1 @@
+"""The API's routers, one module a noun; each is made for one service port."""

@@ -1,0 +1,39 @@
+"""The page, its icon and /docs: the API as a local page (no scripts from a CDN)."""
+from __future__ import annotations
+
+from importlib import resources
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.api.port import ServicePort
+
+
+def page_router(service: ServicePort) -> APIRouter:
+    router = APIRouter()
+    templates = jinja2.Environment(autoescape=True, loader=jinja2.FileSystemLoader(
+        str(resources.files("web").joinpath("templates"))))
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(templates.get_template("index.html").render(model=service.model()))
+
+    @router.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        icon = resources.files("web").joinpath("static", "favicon.svg").read_bytes()
+        return Response(icon, media_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=86400"})
+
+    @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        spec = request.app.openapi()
+        routes = [(method.upper(), path, operation.get("summary", ""),
+                   sorted(operation.get("responses", {})))
+                  for path, methods in spec["paths"].items()
+                  for method, operation in methods.items()]
+        return HTMLResponse(templates.get_template("api_docs.html").render(
+            title=spec["info"]["title"], description=spec["info"].get("description", ""),
+            routes=routes))
+
+    return router

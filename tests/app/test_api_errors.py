@@ -1,0 +1,163 @@
+"""Every error answer that /openapi.json documents, provoked on a real service on loopback and
+checked against the one ErrorAnswer schema: one body shape, whatever the status or the layer
+(guards in front of the app, FastAPI's validation, the service's own refusals)."""
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator
+
+import httpx
+from PIL import Image
+
+from colour_model import COLOURS
+from openapi_check import OpenAPI
+from serving import engine_up, running_service, wait_for
+
+TOKEN = "error-answers-token-0123456789"
+EVIL = "http://evil.example"
+# documented on every route by the guards, but /api/health answers its status without a token
+UNREACHABLE = {("GET", "/api/health", "401")}
+
+Provoke = Callable[[httpx.Client], httpx.Response]
+
+
+def documented_errors(document: dict) -> Iterator[tuple[str, str, str]]:
+    """(METHOD, path, status) of every answer documented as an ErrorAnswer."""
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                if schema.get("$ref", "").endswith("/ErrorAnswer"):
+                    yield method.upper(), path, status
+
+
+def concrete(path: str) -> str:
+    return path.replace("{frame}", "1").replace("{event_id}", "20260101T000000000-abcdef")
+
+
+def png(colour: tuple[int, int, int] = COLOURS["red"], fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(out, format=fmt)
+    return out.getvalue()
+
+
+def upload(data: bytes) -> Provoke:
+    return lambda http: http.post("/api/classify", files={"file": ("x", data, "image/x")})
+
+
+def guard_refusal(method: str, path: str, status: str, body_bytes: int) -> Provoke:
+    """What makes the guards give `status` on any route."""
+    url = concrete(path)
+    if status == "401":
+        return lambda http: http.request(method, url, headers={"Authorization": "Bearer wrong"})
+    if status == "421":
+        return lambda http: http.request(method, url, headers={"Host": "evil.example"})
+    if status == "403":
+        return lambda http: http.request(method, url, headers={"Origin": EVIL})
+    assert status == "413", status
+    return lambda http: http.request(method, url, content=b"x" * body_bytes)
+
+
+def check(api: OpenAPI, key: tuple[str, str, str], answer: httpx.Response) -> None:
+    method, path, status = key
+    assert str(answer.status_code) == status, f"{key}: {answer.status_code} {answer.text}"
+    body = api.answer(path, method, answer)
+    api.message("ErrorAnswer", body)
+    assert isinstance(body["detail"], str) and body["detail"], key
+    if status == "422":
+        assert body["errors"] and all(e["field"] and e["problem"] for e in body["errors"]), body
+    if status == "429":
+        assert int(answer.headers["retry-after"]) >= 1
+
+
+def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pictures,
+                                                         tmp_path):
+    state = tmp_path / "state"
+    (state / "settings.json").mkdir(parents=True)  # the page's settings cannot be stored
+    checked: set[tuple[str, str, str]] = set()
+    with running_service(colour_model, camera_source=f"files:{colour_pictures}", camera_fps=8,
+                         state_dir=state, server_token=TOKEN, server_max_upload_mb=0.1,
+                         server_max_stream_clients=1, server_uploads_per_minute=60,
+                         upload_timeout_s=1e-6, events_end_s=3600) as run, \
+            httpx.Client(base_url=run.base, timeout=20,
+                         headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        engine_up(run)
+        api = OpenAPI(http.get("/openapi.json").json())
+        documented = set(documented_errors(api.document))
+        big = int(0.1 * 1024 * 1024) + 128 * 1024
+        provoke: dict[tuple[str, str, str], Provoke] = {
+            key: guard_refusal(*key, big) for key in documented - UNREACHABLE
+            if key[2] in {"401", "403", "413", "421"}}
+        provoke.update({
+            ("PUT", "/api/settings", "503"): lambda h: h.put("/api/settings",
+                                                             json={"threshold": 0.7}),
+            ("PUT", "/api/settings", "422"): lambda h: h.put("/api/settings",
+                                                             json={"smoothing": 0}),
+            ("POST", "/api/classify", "400"): upload(b"hello"),
+            ("POST", "/api/classify", "415"): upload(png(fmt="GIF")),
+            ("POST", "/api/classify", "422"): lambda h: h.post("/api/classify"),
+            ("POST", "/api/classify", "504"): upload(png()),  # no answer within 1 us
+            ("GET", "/preview/{frame}.jpg", "404"): lambda h: h.get("/preview/999999999.jpg"),
+            ("GET", "/preview/{frame}.jpg", "422"): lambda h: h.get("/preview/first.jpg"),
+            ("GET", "/api/events", "422"): lambda h: h.get("/api/events", params={"limit": 0}),
+            ("GET", "/api/events/{event_id}", "404"): lambda h: h.get("/api/events/nothing"),
+            ("GET", "/api/events/{event_id}/snapshot.jpg", "404"):
+                lambda h: h.get("/api/events/nothing/snapshot.jpg"),
+            ("DELETE", "/api/events/{event_id}", "404"):
+                lambda h: h.delete("/api/events/nothing"),
+        })
+        for key, request in provoke.items():
+            check(api, key, request(http))
+            checked.add(key)
+
+        # a red event lasts while the camera shows red: it cannot be deleted yet
+        active = wait_for(lambda: next((e["id"] for e in http.get("/api/events").json()["events"]
+                                        if e["state"] == "active"), None))
+        key = ("DELETE", "/api/events/{event_id}", "409")
+        check(api, key, http.delete(f"/api/events/{active}"))
+        checked.add(key)
+
+        # one stream client at a time: the second is refused while the first watches
+        with http.stream("GET", "/stream.mjpg") as first:
+            assert first.status_code == 200
+            key = ("GET", "/stream.mjpg", "503")
+            check(api, key, second := http.get("/stream.mjpg"))
+            assert second.headers["retry-after"]
+            checked.add(key)
+
+        # 60 uploads a minute in bursts of 10: a quick series runs out
+        key = ("POST", "/api/classify", "429")
+        answers = (upload(b"hello")(http) for _ in range(30))
+        check(api, key, next((a for a in answers if a.status_code == 429), None))
+        checked.add(key)
+
+    broken = tmp_path / "broken.chunks"
+    broken.write_bytes(b"\x05\x00\x00\x00abc")
+    with running_service(broken, camera_source=f"files:{tmp_path / 'nothing'}",
+                         events_enabled=False) as run, \
+            httpx.Client(base_url=run.base, timeout=20) as http:
+        wait_for(lambda: http.get("/api/health").json()["status"] == "error")
+        for key, request in {
+            ("GET", "/api/labels", "503"): lambda h: h.get("/api/labels"),
+            ("POST", "/api/classify", "503"): upload(png()),
+            ("GET", "/snapshot.jpg", "503"): lambda h: h.get("/snapshot.jpg"),
+            ("GET", "/api/events", "404"): lambda h: h.get("/api/events"),
+        }.items():
+            check(api, key, request(http))
+            checked.add(key)
+
+    assert checked == documented - UNREACHABLE, (
+        f"not provoked: {sorted(documented - UNREACHABLE - checked)}; "
+        f"not documented: {sorted(checked - documented)}")
+
+
+def test_unknown_paths_and_methods_answer_the_one_shape(colour_model):
+    with running_service(colour_model) as run, httpx.Client(base_url=run.base, timeout=20) as h:
+        api = OpenAPI(h.get("/openapi.json").json())
+        for answer, status in ((h.get("/no/such/page"), 404), (h.delete("/api/latest"), 405),
+                               (h.post("/api/events"), 405)):
+            assert answer.status_code == status
+            api.message("ErrorAnswer", answer.json())
+        assert not re.search(r"HTTPValidationError|\"ValidationError\"",
+                             h.get("/openapi.json").text)
