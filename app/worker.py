@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 class InferenceWorker(threading.Thread):
     def __init__(self, model_path: Path, slot: FrameSlot, hub: ResultsHub, top_k: int = 5,
-                 smoothing: int = 1, threshold: float = 0.0, api: str = "gles2",
-                 max_uploads: int = 2, preview: Preview | None = None, self_test: bool = True,
+                 smoothing: int = 1, threshold: float = 0.0, max_uploads: int = 2,
+                 preview: Preview | None = None, self_test: bool = True,
                  software_gl: str = "auto", frame_wait_s: float = 1.0) -> None:
         """`frame_wait_s`: after an upload, how long a camera frame is waited for before the
         next upload may go first (a stopped camera must not block uploads)."""
@@ -39,7 +39,7 @@ class InferenceWorker(threading.Thread):
         self.slot = slot
         self.hub = hub
         self.preview = preview
-        self.top_k, self.smoothing, self.threshold, self.api = top_k, smoothing, threshold, api
+        self.top_k, self.smoothing, self.threshold = top_k, smoothing, threshold
         self.self_test, self.software_gl = self_test, software_gl
         self.state = "loading"
         self.error: str | None = None

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from gpu_engine import egl, frame_input, shader_source
+from gpu_engine import frame_input, shader_source
 from gpu_engine import gles2 as g
 from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo
@@ -23,7 +23,7 @@ class Engine:
     """Runs one model on the GPU. Create it, and call it, from one thread only: the GL context
     is current in the thread that made it. `gl_calls` (benchmarks, tests) counts every GL call."""
 
-    def __init__(self, model: Model, api: str = egl.API_GLES2,
+    def __init__(self, model: Model,
                  profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None,
                  fold_weights: bool | None = None, context: GLContext | None = None,
                  owns_context: bool = False):
@@ -31,15 +31,15 @@ class Engine:
         by default on software renderers, where it makes the kernels several times faster,
         and not on a GPU, which reads both from the same uniform stream.
 
-        `context`: make the GL objects in this context (made with its own `gl_calls`; `api`
-        and `gl_calls` are then not used), so that a self-test probe and the engine it vets
+        `context`: make the GL objects in this context (made with its own `gl_calls`, so
+        `gl_calls` is then not used), so that a self-test probe and the engine it vets
         share one context. `release` then deletes only the engine's own objects and leaves the
         context to its maker, unless `owns_context` hands the context over to the engine."""
         self.model = model
         self.plan = make_plan(model)
         check_plan(self.plan, profile)
         self._owns_context = context is None or owns_context
-        self._context = context or GLContext(api, gl_calls)
+        self._context = context or GLContext(gl_calls)
         self._context.make_current()
         self._gl = self._context.gl
         self._programs: dict[str, Program] = {}
@@ -60,7 +60,6 @@ class Engine:
         gl = self._gl
         self.last_timings: dict[str, float] = {}
         self._max_frame = min(self._check_live_limits(), profile.max_texture_size)
-        self._plane_format = g.GL_RED if self.gl_info.api == egl.API_GL else g.GL_LUMINANCE
         gl.checked("glPixelStorei", g.GL_UNPACK_ALIGNMENT, 1)
         gl.checked("glPixelStorei", g.GL_PACK_ALIGNMENT, 1)
         gl.checked("glDisable", g.GL_DITHER)  # ES 2.0 starts with dithering on
@@ -123,7 +122,7 @@ class Engine:
             first[id(gpu_pass)] = at
             rows[at:at + gpu_pass.vertex_count, :gpu_pass.vertices.shape[1]] = gpu_pass.vertices
             at += gpu_pass.vertex_count
-        self._buffer = new_vertex_buffer(self._gl, self.gl_info.api == egl.API_GL, rows)
+        self._buffer = new_vertex_buffer(self._gl, rows)
         return first
 
     def _uniform(self, program: Program, name: str, value) -> UniformWrite | None:
@@ -237,7 +236,7 @@ class Engine:
         """Convert and resample a YUV420 frame (three planes) on the GPU."""
         self._context.make_current()
         planes = frame_input.reduce_yuv420(*frame_input.check_yuv420(y, u, v), self._max_frame)
-        self._sample("yuv420", list(planes), [self._plane_format] * 3)
+        self._sample("yuv420", list(planes), [g.GL_LUMINANCE] * 3)
 
     def _run(self, recorder: Recorder, checked: bool = False) -> None:
         try:

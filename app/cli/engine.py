@@ -37,7 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     classify.add_argument("--top-k", type=positive_int, default=5, metavar="K", dest="top_k",
                           help="classes to show per image")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
-    classify.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     trust_flags(classify)
     classify.set_defaults(func=run_classify)
 
@@ -47,7 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="inferences to time")
     bench.add_argument("--image", help="image file to classify (default: a fixed noise frame "
                                        "1.5x the model's input size)")
-    bench.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     bench.add_argument("--reference", action="store_true",
                        help="also time the NumPy reference (gles2 level) in the same run")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")

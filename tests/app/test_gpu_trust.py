@@ -13,7 +13,7 @@ from app.cli import main
 
 from gpu_engine.trust import MODEL_FILE_ENV, device_model, software_gl_problem
 from gpu_engine import GLInfo
-from gpu_engine.gl_intercept import EVERY_PROGRAM, GLRecorder
+from gl_intercept import EVERY_PROGRAM, GLRecorder
 from serving import running_service, wait_for
 
 LLVMPIPE = GLInfo("Mesa", "llvmpipe (LLVM 15.0.6, 256 bits)", "OpenGL ES 2.0 Mesa 22.3.6",

@@ -12,11 +12,11 @@ from PIL import Image
 
 from engine.test_engine_cli import shadercam
 from engine.test_engine_gpu_features import feature_model
+from gl_intercept import EVERY_PROGRAM, GLRecorder
 from app.cli import main
 from gpu_engine import Engine, GPURefused, load_model, open_engine
 from gpu_engine.chunkfile import parse_chunks, read_chunks
 from gpu_engine.context import GLContext
-from gpu_engine.gl_intercept import EVERY_PROGRAM, GLRecorder
 from gpu_engine.model import build_model
 from gpu_engine.selftest import check, probe_model, run_self_test
 
