@@ -130,12 +130,13 @@ def fit_multiply_adds(examples: int, dimension: int, classes: int,
                       settings: HeadSettings = HeadSettings()) -> int:
     """The multiply-adds of one `fit` (refit plus cross-validation): what bounds its time.
 
-    Counted from the steps above: standardization and the Gram matrix, the power iterations
-    that bound the step, the accelerated steps (one n x n by n x C product each), the weights,
-    and the same per fold on its training part plus the held-out logits.
+    Counted from the steps above: standardization and the Gram matrix (symmetric: numpy's
+    `x @ x.T` computes one triangle), the power iterations that bound the step, the accelerated
+    steps (one n x n by n x C product each), the weights, and the same per fold on its training
+    part plus the held-out logits. Classes are taken as equally large.
     """
     n, d, c = examples, dimension, classes
-    total = 2 * n * d + n * n * d + n * d * c
+    total = 2 * n * d + n * (n + 1) // 2 * d + n * d * c
     folds = min(settings.folds, max(2, n // max(c, 1)))
     train = n - n // folds
     total += _fit_cost(n, c, settings) + folds * (_fit_cost(train, c, settings)
