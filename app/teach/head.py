@@ -27,7 +27,7 @@ class HeadSettings:
     """How a head is fitted and judged (the defaults were chosen by docs/TEACH.md's study)."""
 
     l2: float = 1e-4             # weight decay, relative to the mean squared example length
-    iterations: int = 60         # accelerated gradient steps per fit (bounds the cost)
+    iterations: int = 30         # accelerated gradient steps per fit (bounds the cost)
     folds: int = 5               # k of the stratified k-fold cross-validation
     min_examples: int = 5        # fewer examples in a class: "needs more examples"
     min_accuracy: float = 0.8    # cross-validated accuracy below this: "needs more examples"
