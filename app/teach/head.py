@@ -121,7 +121,7 @@ def fit(features: np.ndarray, labels: list[str], classes: list[str] | None = Non
     weights = xs.T @ coef
     bias = constant * coef.sum(axis=0)
     weights[:, ~present] = 0.0
-    bias[~present] = -np.inf if present.any() else 0.0   # a class without examples is never said
+    bias[~present] = -np.inf   # a class without examples is never the answer
     head = Head(tuple(names), mean, scale, weights, bias, settings.threshold)
     return head, _cross_validate(gram, y, names, counts, settings)
 
