@@ -1,6 +1,4 @@
 """Malformed models: every problem is a clear ModelError, never a crash, hang or wrong model."""
-import struct
-
 import numpy as np
 import pytest
 
@@ -48,9 +46,7 @@ def test_the_small_model_is_valid():
 
 @pytest.mark.parametrize("data, message", [
     (b"", "no model description"),
-    (b"\x05\x00\x00", "trailing bytes"),
-    (struct.pack("<I", 1000) + b"x", "id length"),
-    (struct.pack("<I", 2) + b"ab" + struct.pack("<I", 99) + b"abc", "truncated"),
+    (b"\x05\x00\x00", "trailing bytes"),  # the container's own problems: test_chunkfile.py
     (encode_chunks([("", b"ops:\n - _name: a\n")]), "connections"),
     (encode_chunks([("", b"\xff\xfe")]), "not ASCII"),
 ])
