@@ -38,6 +38,7 @@ check() {  # check "description" command...: passes when the command succeeds
 container_init() { "$REPO/tests/deploy/container_init.sh" "$NSPAWN_PID" "$1"; }
 
 cleanup() {
+    set +e  # every step is tried: a process already gone must not stop the removal of $WORK
     [ -n "${SERVICE_PID:-}" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
     # The newcomer's server runs in a process group of its own (setsid).
     [ -n "${NEWCOMER_PID:-}" ] && kill -TERM -- "-$NEWCOMER_PID" 2>/dev/null &&
@@ -378,7 +379,9 @@ check "runs as shadercam with the video and render groups" ns /bin/sh -c "
     grep '^Groups:' /proc/$main_pid/status | grep -qw \$(getent group render | cut -d: -f3)"
 check "Mesa's shader cache is written to CacheDirectory=" \
     ns /bin/sh -c 'ls -A /var/cache/shadercam/mesa_shader_cache | grep -q .'
-ns /bin/sh -c "kill -9 $main_pid"
+# MainPID 0 (the service already died) would make `kill -9 0` kill the ns call itself
+if [ "${main_pid:-0}" -gt 0 ] 2>/dev/null; then ns /bin/sh -c "kill -9 $main_pid"
+else not_ok "the service has a main process to crash (MainPID ${main_pid:-none})"; fi
 restarted=no
 for _ in $(seq 1 40); do
     if [ "$(ns systemctl show -p NRestarts --value shadercam)" = 1 ] &&
