@@ -24,10 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from app.api.port import ServerSettings, ServicePort
 from app.errors import Busy, TimedOut, TooFrequent
 from app.images import ImageFormatRefused, ImageTooLarge, ImageUnreadable
+from gpu_engine.profile import VC4_GLES2
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: the multi-picture JPEGs many phones write
 REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA", "CMYK")
-MAX_SIDE = 2048  # VideoCore IV's largest texture; every GPU we run on takes at least this
+MAX_SIDE = VC4_GLES2.max_texture_size  # the Pi's largest texture; every GPU we run on takes that
 DEFAULT_INPUT = 224  # model input side assumed while the model is still loading
 MAX_IN_FLIGHT = 4  # uploads held (body read, decoding or queued for the GPU) at once
 RATE_CLIENTS = 1024  # clients remembered by the rate limiter

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from app.images import ImageError, decode_image
+from gpu_engine.profile import VC4_GLES2
 
 # Every worker shrinks pictures the same way before upload, so a Pi and a desktop agree:
-# the Pi's GPU takes textures of at most this many texels a side (gpu_engine.profile).
-MAX_SIDE = 2048
+# the Pi's GPU takes textures of at most this many texels a side.
+MAX_SIDE = VC4_GLES2.max_texture_size
 
 
 class PathNotShared(Exception):
