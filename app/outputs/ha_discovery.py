@@ -119,26 +119,33 @@ def entity_config_topic(discovery_prefix: str, node_id: str, component: str,
 def migration_messages(discovery_prefix: str, node_id: str, config: dict[str, Any],
                        retained: Iterable[str]) -> tuple[list[str], list[str]]:
     """For the per-entity config topics still retained on the broker: (the topics of entities
-    the device config carries on, which get `{"migrate_discovery": true}` before the device
-    config so Home Assistant keeps their entity ids; every one of them, which is cleared
-    after it)."""
+    the device config carries on, which get `{"migrate_discovery": true}` so that Home
+    Assistant unloads them but keeps their registry entries and so their entity ids; every one
+    of them, which is cleared after that and before the device config)."""
     kept = {entity_config_topic(discovery_prefix, node_id, component["platform"], object_id)
             for object_id, component in config["components"].items()}
-    old = sorted(topic for topic in retained if _is_entity_config(discovery_prefix, node_id, topic))
+    old = entity_configs(discovery_prefix, node_id, retained)
     return [topic for topic in old if topic in kept], old
 
 
-def _is_entity_config(discovery_prefix: str, node_id: str, topic: str) -> bool:
-    levels = topic[len(discovery_prefix) + 1:].split("/")
-    return topic.startswith(f"{discovery_prefix}/") and len(levels) == 4 and \
-        levels[0] != "device" and levels[1] == node_id and levels[3] == "config"
+def entity_configs(discovery_prefix: str, node_id: str, topics: Iterable[str]) -> list[str]:
+    """The per-entity config topics of this node among `topics`, sorted."""
+    def of_node(topic: str) -> bool:
+        levels = topic[len(discovery_prefix) + 1:].split("/")
+        return topic.startswith(f"{discovery_prefix}/") and len(levels) == 4 and \
+            levels[0] != "device" and levels[1] == node_id and levels[3] == "config"
+
+    return sorted(filter(of_node, topics))
 
 
 def with_removals(config: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     """`config` plus, for each entity of the `previous` device config it no longer has, the
     platform alone: what tells Home Assistant to remove that entity (it keeps entities that are
-    merely left out)."""
+    merely left out). `previous` is what the broker kept, so anything malformed is skipped."""
+    components = (previous or {}).get("components")
     gone = {object_id: {"platform": component["platform"]}
-            for object_id, component in (previous or {}).get("components", {}).items()
-            if object_id not in config["components"] and len(component) > 1}
+            for object_id, component in (components if isinstance(components, dict) else {})
+            .items()
+            if object_id not in config["components"] and isinstance(component, dict)
+            and isinstance(component.get("platform"), str) and len(component) > 1}
     return {**config, "components": {**config["components"], **gone}} if gone else config

@@ -39,8 +39,8 @@ from app.config import Config
 from app.events.rules import EventRules
 from app.hub import Message
 from app.outputs.base import OutputContext
-from app.outputs.ha_discovery import (class_ids, class_topic, device_config, migration_messages,
-                                      slug, with_removals)
+from app.outputs.ha_discovery import (class_ids, class_topic, device_config, entity_configs,
+                                      migration_messages, slug, with_removals)
 from app.outputs.queued import QueuedOutput
 
 log = logging.getLogger(__name__)
@@ -264,10 +264,12 @@ class MqttOutput(QueuedOutput):
     def _class_topic(self, label: str) -> str | None:
         """The state topic of a class of the model (None: not one of its labels)."""
         if label not in self._class_topics:
-            labels = self.labels()
-            ids = class_ids(labels)
-            self._class_topics = {label: class_topic(self.prefix, ids[label]) for label in labels}
+            self._map_classes(self.labels())
         return self._class_topics.get(label)
+
+    def _map_classes(self, labels: Sequence[str]) -> None:
+        ids = class_ids(labels)
+        self._class_topics = {label: class_topic(self.prefix, ids[label]) for label in labels}
 
     def _watched_classes(self) -> tuple[str, ...]:
         classes = tuple(label for label in self.labels() if self.watched(label))
@@ -286,11 +288,11 @@ class MqttOutput(QueuedOutput):
             self._retained = {}
         if self.connected:
             self.client.unsubscribe([*self._scan_topics, f"{self.prefix}/available"])
-        device = self._retained.get(self._device_topic)
         try:
-            self._device = json.loads(device) if device else None
-        except ValueError:
-            self._device = None
+            device = json.loads(self._retained.get(self._device_topic) or "null")
+        except ValueError:  # not ours after all: it is replaced
+            device = None
+        self._device = device if isinstance(device, dict) else None
 
     def _announce(self, force: bool) -> bool:
         """Send the device config once the model's labels are known, again whenever they or the
@@ -305,8 +307,7 @@ class MqttOutput(QueuedOutput):
         if self._announced == made_from and not force:
             return False
         self._announced = made_from
-        ids = class_ids(labels)
-        self._class_topics = {label: class_topic(self.prefix, ids[label]) for label in labels}
+        self._map_classes(labels)
         if self.settings.discovery:
             name = f"ShaderCam {self.prefix.rsplit('/', 1)[-1]}"
             topic, config = device_config(
@@ -315,15 +316,21 @@ class MqttOutput(QueuedOutput):
                 self.settings.prediction_interval_s, self.settings.stats_interval_s)
             migrate, old = migration_messages(self.settings.discovery_prefix, self.node_id,
                                               config, self._retained)
+            # migrated entities are unloaded with their registry entries kept; clearing their
+            # old topics before the device config comes means Home Assistant sees no conflict
             for old_topic in migrate:
                 self._send(old_topic, MIGRATE, qos=1, retain=True)
+            for old_topic in old:
+                self._send(old_topic, "", qos=1, retain=True)
             config = with_removals(config, self._device)
             self._send(topic, json.dumps(config), qos=1, retain=True)
             self._device = config
-            for old_topic in old:
+        else:  # discovery turned off: no config of this node stays
+            for old_topic in entity_configs(self.settings.discovery_prefix, self.node_id,
+                                            self._retained):
                 self._send(old_topic, "", qos=1, retain=True)
-        elif self._device_topic in self._retained:
-            self._send(self._device_topic, "", qos=1, retain=True)
+            if self._device_topic in self._retained:
+                self._send(self._device_topic, "", qos=1, retain=True)
         # class states: every class with a sensor starts "OFF"; those of unwatched classes go
         announced = {self._class_topics[label] for label in labels if self.watched(label)}
         for label in classes:

@@ -50,6 +50,9 @@ def test_entities_that_went_are_removed_once():
     assert sent["components"]["class_cat"] == {"platform": "binary_sensor"}
     assert with_removals(after, sent) == after  # a removal entry is not sent again
     assert with_removals(after, None) == after
+    # whatever else the broker kept there is no device config of ours
+    for kept in ({"components": []}, {"components": {"x": "y", "z": {"p": "sensor", "a": 1}}}):
+        assert with_removals(after, kept) == after
 
 
 def test_per_entity_configs_of_this_node_are_migrated_or_cleared():
