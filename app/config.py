@@ -103,7 +103,6 @@ KEYS: tuple[Key, ...] = (
     Key("model", "top_k", int, 5, _between(1, 1000)),
     Key("model", "smoothing", int, 1, _between(1, 100)),
     Key("model", "threshold", float, 0.5, _between(0.0, 1.0)),
-    Key("model", "gl_api", str, "gles2", _one_of("gles2", "gl")),
     Key("model", "self_test", str, "on", _one_of("on", "off")),
     Key("model", "software_gl", str, "auto", _one_of("auto", "allow", "refuse")),
     Key("events", "enabled", bool, True),
@@ -138,6 +137,20 @@ KEYS: tuple[Key, ...] = (
     Key("webhooks", "queue", int, 32, _between(1, 10000)),
 )
 _BY_DOTTED = {key.dotted: key for key in KEYS}
+# Keys that older versions read: a file or variable that still sets one fails with the reason,
+# rather than being told "unknown key" or having the setting silently ignored.
+REMOVED_KEYS: dict[str, str] = {
+    "model.gl_api": "ShaderCam always uses OpenGL ES 2.0 (what a Pi's GPU offers)",
+}
+
+
+def _removed_env(dotted: str) -> str:
+    return f"{ENV_PREFIX}{dotted.replace('.', '_')}".upper()
+
+
+def _removed(dotted: str, where: str) -> ConfigError:
+    return ConfigError(f"{dotted} ({where}): this key was removed: {REMOVED_KEYS[dotted]}; "
+                       "delete it")
 
 
 def default(dotted: str) -> Any:
@@ -258,6 +271,8 @@ def _read_file(path: Path) -> dict[str, Any]:
                               f"got {table!r}")
         for name, value in table.items():
             dotted = f"{section}.{name}"
+            if dotted in REMOVED_KEYS:
+                raise _removed(dotted, f"in {path}")
             if dotted not in _BY_DOTTED:
                 raise ConfigError(f"{dotted} (in {path}): unknown key; known keys: "
                                   f"{', '.join(sorted(_BY_DOTTED))}")
@@ -277,6 +292,9 @@ def load_config(path: str | os.PathLike[str] | None = None,
         for dotted, raw in _read_file(Path(file_path)).items():
             values[dotted] = _coerce(_BY_DOTTED[dotted], raw, str(file_path))
             origins[dotted] = str(file_path)
+    for dotted in REMOVED_KEYS:
+        if _removed_env(dotted) in env:
+            raise _removed(dotted, f"from {_removed_env(dotted)}")
     for key in KEYS:
         if key.env in env:
             values[key.dotted] = _coerce(key, env[key.env], key.env, text=True)
@@ -303,7 +321,7 @@ def unknown_env(env: Mapping[str, str] | None = None) -> list[str]:
     """One warning per SHADERCAM_* variable that no setting reads (a typo is otherwise silently
     ignored), naming the closest known variable."""
     env = os.environ if env is None else env
-    known = {key.env for key in KEYS} | OTHER_ENV
+    known = {key.env for key in KEYS} | OTHER_ENV | set(map(_removed_env, REMOVED_KEYS))
     warnings = []
     for name in sorted(env):
         if name.startswith(ENV_PREFIX) and name not in known:

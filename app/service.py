@@ -55,7 +55,7 @@ class Service:
                                            stall_after_s=max(10.0, 5.0 / config.camera_fps))
         self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
                                       settings["smoothing"], settings["threshold"],
-                                      config.model_gl_api, preview=self.preview,
+                                      preview=self.preview,
                                       self_test=config.model_self_test == "on",
                                       software_gl=config.model_software_gl,
                                       frame_wait_s=min(1.0, 2.0 / config.camera_fps))

@@ -3,7 +3,9 @@ from gpu_engine.context import GLInfo
 from gpu_engine.errors import ModelError, ProfileError
 from gpu_engine.model import Model, load_model, load_model_bytes
 from gpu_engine.runtime import Engine
+from gpu_engine.selftest import SelfTestReport
 from gpu_engine.topk import top_k
+from gpu_engine.trust import GPURefused, open_engine
 
-__all__ = ["Engine", "GLInfo", "Model", "ModelError", "ProfileError", "load_model",
-           "load_model_bytes", "top_k"]
+__all__ = ["Engine", "GLInfo", "GPURefused", "Model", "ModelError", "ProfileError",
+           "SelfTestReport", "load_model", "load_model_bytes", "open_engine", "top_k"]

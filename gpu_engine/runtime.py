@@ -6,13 +6,13 @@ import time
 
 import numpy as np
 
-from gpu_engine import egl, frame_input, shader_source
+from gpu_engine import frame_input, shader_source
 from gpu_engine import gles2 as g
 from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo
 from gpu_engine.gl_objects import (SAMPLER_2D, UNIFORM_SETTERS, Program, Texture,
-                                   compile_program, location, new_framebuffer, new_texture,
-                                   new_vertex_buffer, specify)
+                                   compile_program, delete, location, new_framebuffer,
+                                   new_texture, new_vertex_buffer, specify)
 from gpu_engine.model import Model
 from gpu_engine.plan import FRAME, Pass
 from gpu_engine.planner import make_plan
@@ -23,39 +23,47 @@ class Engine:
     """Runs one model on the GPU. Create it, and call it, from one thread only: the GL context
     is current in the thread that made it. `gl_calls` (benchmarks, tests) counts every GL call."""
 
-    def __init__(self, model: Model, api: str = egl.API_GLES2,
+    def __init__(self, model: Model,
                  profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None,
-                 fold_weights: bool | None = None):
+                 fold_weights: bool | None = None, context: GLContext | None = None,
+                 owns_context: bool = False):
         """`fold_weights`: weights as literals of a program per draw (see planner.make_plan);
         by default on software renderers, where it makes the kernels several times faster,
-        and not on a GPU, which reads both from the same uniform stream."""
+        and not on a GPU, which reads both from the same uniform stream.
+
+        `context`: make the GL objects in this context (made with its own `gl_calls`, so
+        `gl_calls` is then not used), so that a self-test probe and the engine it vets
+        share one context. `release` then deletes only the engine's own objects and leaves the
+        context to its maker, unless `owns_context` hands the context over to the engine."""
         self.model = model
         self.plan = make_plan(model)
         check_plan(self.plan, profile)
-        self._context = GLContext(api, gl_calls)
+        self._owns_context = context is None or owns_context
+        self._context = context or GLContext(gl_calls)
+        self._context.make_current()
         self._gl = self._context.gl
+        self._programs: dict[str, Program] = {}
+        self._textures: dict[str, Texture] = {}
+        self._framebuffers: dict[str, int] = {}
+        self._frame_textures: dict[tuple, Texture] = {}
+        self._buffer = 0
         try:
             if self.gl_info.software if fold_weights is None else fold_weights:
                 self.plan = make_plan(model, fold_weights=True)
                 check_plan(self.plan, profile)
             self._set_up(profile)
         except BaseException:
-            self._context.release()  # a model this GPU refuses must not leak its context
+            self.release()  # a model this GPU refuses must not leak its context or objects
             raise
 
     def _set_up(self, profile: DeviceProfile) -> None:
         gl = self._gl
         self.last_timings: dict[str, float] = {}
         self._max_frame = min(self._check_live_limits(), profile.max_texture_size)
-        self._plane_format = g.GL_RED if self.gl_info.api == egl.API_GL else g.GL_LUMINANCE
         gl.checked("glPixelStorei", g.GL_UNPACK_ALIGNMENT, 1)
         gl.checked("glPixelStorei", g.GL_PACK_ALIGNMENT, 1)
         gl.checked("glDisable", g.GL_DITHER)  # ES 2.0 starts with dithering on
         gl.checked("glEnable", g.GL_SCISSOR_TEST)  # each draw's box: see Draw.scissor
-        self._programs: dict[str, Program] = {}
-        self._textures: dict[str, Texture] = {}
-        self._framebuffers: dict[str, int] = {}
-        self._frame_textures: dict[tuple, Texture] = {}
         self._allocate()
         self._sampler_passes = self.plan.frame_passes
         self._first = self._vertex_buffer()
@@ -114,7 +122,7 @@ class Engine:
             first[id(gpu_pass)] = at
             rows[at:at + gpu_pass.vertex_count, :gpu_pass.vertices.shape[1]] = gpu_pass.vertices
             at += gpu_pass.vertex_count
-        new_vertex_buffer(self._gl, self.gl_info.api == egl.API_GL, rows)
+        self._buffer = new_vertex_buffer(self._gl, rows)
         return first
 
     def _uniform(self, program: Program, name: str, value) -> UniformWrite | None:
@@ -228,7 +236,7 @@ class Engine:
         """Convert and resample a YUV420 frame (three planes) on the GPU."""
         self._context.make_current()
         planes = frame_input.reduce_yuv420(*frame_input.check_yuv420(y, u, v), self._max_frame)
-        self._sample("yuv420", list(planes), [self._plane_format] * 3)
+        self._sample("yuv420", list(planes), [g.GL_LUMINANCE] * 3)
 
     def _run(self, recorder: Recorder, checked: bool = False) -> None:
         try:
@@ -358,8 +366,22 @@ class Engine:
         return logits
 
     def release(self) -> None:
+        """Free the engine's GPU memory: its context, or in a context it was given its own
+        programs, textures, framebuffers and vertex buffer."""
         self._context.make_current()
-        self._context.release()
+        if self._owns_context:
+            self._context.release()  # destroying the context frees every object made in it
+            return
+        gl = self._gl
+        delete(gl, "glDeleteFramebuffers", list(self._framebuffers.values()))
+        delete(gl, "glDeleteTextures", [t.id for t in [*self._textures.values(),
+                                                       *self._frame_textures.values()]])
+        delete(gl, "glDeleteBuffers", [self._buffer] if self._buffer else [])
+        for program in self._programs.values():
+            gl.checked("glDeleteProgram", program.id)
+        for made in (self._programs, self._textures, self._framebuffers, self._frame_textures):
+            made.clear()
+        self._buffer = 0
 
 
 def _box(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:

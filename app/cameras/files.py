@@ -1,5 +1,6 @@
 """The `files` source: a folder of images, one image (animated ones play), or a video file,
-looped at a set frame rate. Pictures are shrunk to fit the preview size when decoded."""
+looped at a set frame rate. Pictures are decoded by app.images (within its memory budget, at
+about the preview size) and shrunk to fit the preview size."""
 from __future__ import annotations
 
 import time
@@ -11,6 +12,7 @@ import numpy as np
 from app.cameras.base import Camera, CameraError, Frame
 from app.cameras.paced import Pacer
 from app.cameras.preview import Preview
+from app.images import ImageError, read_frames
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".h264", ".mjpeg", ".mjpg"}
@@ -64,16 +66,13 @@ class FilesCamera(Camera):
         if path.suffix.lower() in VIDEO_SUFFIXES:
             yield from self._decode_video(path)
             return
-        from PIL import Image, ImageSequence, UnidentifiedImageError
-
         try:
-            with Image.open(path) as image:
-                for picture in ImageSequence.Iterator(image):
-                    yield self._shrink(picture.convert("RGB"))
-        except (OSError, UnidentifiedImageError) as exc:
+            for rgb in read_frames(path, target=min(self.max_size)):
+                yield self._fit(rgb)
+        except ImageError as exc:
             if not path.exists():
                 raise CameraError(f"{path} disappeared") from exc
-            raise CameraError(f"cannot decode {path}: {exc}") from exc
+            raise CameraError(f"cannot decode {exc}") from exc  # the message names the file
 
     def _decode_video(self, path: Path) -> Iterator[np.ndarray]:
         try:
@@ -84,12 +83,15 @@ class FilesCamera(Camera):
         try:
             with av.open(str(path)) as container:
                 for video_frame in container.decode(video=0):
-                    yield self._shrink(video_frame.to_image())
+                    yield self._fit(video_frame.to_ndarray(format="rgb24"))
         except av.error.FFmpegError as exc:
             raise CameraError(f"cannot decode video {path}: {exc}") from exc
 
-    def _shrink(self, picture) -> np.ndarray:  # picture: PIL.Image.Image in RGB mode
-        if picture.width > self.max_size[0] or picture.height > self.max_size[1]:
-            picture = picture.copy()
-            picture.thumbnail(self.max_size)
+    def _fit(self, rgb: np.ndarray) -> np.ndarray:
+        """The frame within the preview size, its aspect kept."""
+        if rgb.shape[1] <= self.max_size[0] and rgb.shape[0] <= self.max_size[1]:
+            return rgb
+        from PIL import Image
+        picture = Image.fromarray(rgb)
+        picture.thumbnail(self.max_size)
         return np.asarray(picture, dtype=np.uint8)

@@ -114,6 +114,22 @@ class PeakRss:
         self.peak = max(self.peak, self.process.memory_info().rss)
 
 
+def peak_rise(process: psutil.Process, action):
+    """(what `action()` returned, the process's peak resident memory during it over its
+    resident memory before): the kernel's own peak (VmHWM), reset first, misses nothing."""
+    Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before = _status_kb(process.pid, "VmRSS")
+    result = action()
+    return result, (_status_kb(process.pid, "VmHWM") - before) * 1024
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
 def blank_png(width: int, height: int) -> bytes:
     """A valid 8-bit RGB PNG of any size, made without ever holding its pixels: rows of zeros
     compress to almost nothing, so a file of a few hundred KB declares gigabytes of pixels."""

@@ -14,6 +14,7 @@ from app.cameras import CameraError, CameraSupervisor, FrameSlot, Preview, make_
 from app.cameras.base import Camera, Frame
 from app.cameras.files import FilesCamera
 from app.cameras.picam import yuv420_planes
+from crafted_images import black_png
 from serving import wait_for
 
 
@@ -57,6 +58,14 @@ def test_files_source_loops_a_folder_and_shrinks_large_pictures(tmp_path):
     assert colours == [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 0, 0)]
     assert camera.read().rgb.shape == (240, 320, 3)
     camera.close()
+
+
+def test_files_source_names_a_picture_too_large_to_decode(tmp_path):
+    (tmp_path / "column.png").write_bytes(black_png(1, 16_000_000))  # 60 KB, 192 MB decoded
+    camera = FilesCamera(str(tmp_path), fps=50)
+    camera.open(Preview())
+    with pytest.raises(CameraError, match="cannot decode .*column.png: the image is 1x16000000"):
+        camera.read()
 
 
 def test_files_source_plays_an_animated_image(tmp_path):

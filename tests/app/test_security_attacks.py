@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from attack_server import PeakRss, blank_png, serve_process, unit_nofile
+from attack_server import PeakRss, blank_png, peak_rise, serve_process, unit_nofile
+from crafted_images import black_png, multi_scan_jpeg
 
 MB = 1024 * 1024
 RSS_BOUND = 150 * MB  # peak resident memory over idle, whatever the uploads declare
@@ -47,6 +48,24 @@ def test_decompression_bombs_leave_memory_within_150_mb_of_idle(tmp_path):
     assert alone.peak - idle < RSS_BOUND
     assert together.peak - idle < RSS_BOUND
     assert at_limit.peak - idle < RSS_BOUND
+
+
+def test_pictures_whose_decoders_hold_far_more_than_their_pixels_leave_memory_within_150_mb(
+        tmp_path):
+    crafted = {"multi-scan.jpg": multi_scan_jpeg(12000, 12000),  # 864 MB of coefficients
+               "column.png": black_png(1, 16_000_000),  # 16 M rows, a pointer each
+               "row.png": black_png(16_000_000, 1)}  # rows of 48 MB, two held
+    with serve_process(tmp_path, server_uploads_per_minute="6000") as served:
+        assert post_png(served.base, blank_png(640, 480)).status_code == 200  # warm up
+        answers = {name: peak_rise(served.process, lambda: post_png(served.base, data, name))
+                   for name, data in crafted.items()}
+        assert httpx.get(f"{served.base}/api/health").json()["status"] == "ok"
+    print("\npeak RSS over idle: " + ", ".join(f"{name} ({len(crafted[name]) // 1024} KB) "
+                                              f"{answer.status_code} {rise / MB:.1f} MB"
+                                              for name, (answer, rise) in answers.items()))
+    for name, (answer, rise) in answers.items():
+        assert rise <= RSS_BOUND, (name, answer.status_code, rise / MB)
+        assert answer.status_code == 413, (name, answer.text)
 
 
 def multipart_head(port: int, extra: str = "") -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app import demo_scene
-from app.images import read_image
+from app.images import read
 from batch_helpers import DEMO_MODEL
 from gpu_engine import Engine, load_model
 
@@ -38,9 +38,9 @@ def pictures(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def expected(pictures) -> dict[str, np.ndarray]:
     """The engine's probabilities for every readable picture, classified directly."""
-    engine = Engine(load_model(DEMO_MODEL), api="gles2")
+    engine = Engine(load_model(DEMO_MODEL))
     try:
-        return {str(path): engine.classify_rgb(read_image(path))
+        return {str(path): engine.classify_rgb(read(path))
                 for path in sorted(pictures.rglob("p*.*"))}
     finally:
         engine.release()

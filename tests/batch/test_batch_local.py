@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from app.batch.progress import Progress
-from app.batch.tasks import MAX_SIDE
 from app.cli import main
+from app.images import TEXTURE_LIMIT as MAX_SIDE
 from batch_helpers import DEMO_MODEL, REPO, assert_same_as_engine, read_records
 from gpu_engine import Engine, load_model
 
@@ -24,7 +24,7 @@ def batch(*args: str) -> int:
 
 @pytest.fixture(scope="module")
 def engine():
-    engine = Engine(load_model(DEMO_MODEL), api="gles2")
+    engine = Engine(load_model(DEMO_MODEL))
     yield engine
     engine.release()
 

@@ -194,7 +194,7 @@ check "user shadercam is a system user in video and render" \
         [ "$(id -u shadercam)" -lt 1000 ] && getent passwd shadercam | grep -q nologin'
 check "venv uses bookworm's apt packages (numpy, fastapi 0.92, pydantic 1.10)" \
     in_root "$ROOT" /opt/shadercam/venv/bin/python -c '
-import numpy, fastapi, pydantic, moderngl
+import numpy, fastapi, pydantic
 assert numpy.__file__.startswith("/usr/lib/python3/dist-packages/"), numpy.__file__
 assert fastapi.__version__.startswith("0.92"), fastapi.__version__
 assert pydantic.VERSION.startswith("1.10"), pydantic.VERSION'
