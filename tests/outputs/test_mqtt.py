@@ -273,6 +273,25 @@ def test_leftovers_are_cleared_and_per_entity_discovery_moves_to_the_device(brok
         watcher.close()
 
 
+def test_with_discovery_turned_off_no_config_of_the_node_stays(broker, tmp_path):
+    recorded = json.loads((DATA / "per_entity_discovery.json").read_text())["retained"]
+    publish_recorded(broker.port, {**recorded, DEVICE: {"device": {}, "components": {}},
+                                   "homeassistant/sensor/other_cam/label/config": {"name": "x"}})
+    http_port = free_port()
+    config = tmp_path / "config.toml"
+    write_config(config, http_port, broker.port, tmp_path / "events", "discovery = false")
+    watcher = Watcher(broker.port)
+    process = serve(config, tmp_path / "service.log")
+    try:
+        wait_for(lambda: watcher.on(DEVICE) and watcher.on(DEVICE)[-1] == b"", timeout=90)
+        # another node's config is not this service's to clear
+        assert set(retained(broker.port, "homeassistant/#")) == {
+            "homeassistant/sensor/other_cam/label/config"}
+    finally:
+        stop(process, signal.SIGKILL)
+        watcher.close()
+
+
 @pytest.fixture
 def broker_with_login(broker):
     """The broker again, now refusing anonymous clients; user 'cam', password 's3cr3t-Pw'."""
