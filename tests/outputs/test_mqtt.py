@@ -1,8 +1,9 @@
 """MQTT with a real mosquitto broker and `shadercam serve` in its own process (demo camera,
 demo model): availability and last will, Home Assistant discovery (one device config; what
 earlier runs and versions left retained cleared or moved over), label changes, events with
-snapshots, a broker that goes away and comes back, and a login whose password never reaches
-the log, floods on homeassistant/status. tests/outputs/test_home_assistant.py checks the same against a real Home Assistant."""
+snapshots, a broker that goes away and comes back, a login whose password never reaches the
+log, and floods on homeassistant/status. tests/outputs/test_home_assistant.py checks the same
+against a real Home Assistant."""
 from __future__ import annotations
 
 import io
