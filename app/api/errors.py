@@ -79,18 +79,21 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def document_errors(document: dict[str, Any]) -> None:
     """Make the OpenAPI document say what the handlers answer: every 422 is an ErrorAnswer,
-    and only where a request can be invalid; FastAPI's own validation schemas, no longer
-    answered, go."""
+    and only where a request can be invalid; a body that cannot be parsed at all (not JSON,
+    a broken form) is FastAPI's 400; FastAPI's own validation schemas, no longer answered, go."""
+    error_answer = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             answers = operation.get("responses", {})
+            if "requestBody" in operation:
+                answers.setdefault("400", {"description": "the body cannot be parsed",
+                                           "content": error_answer})
             if "422" not in answers:
                 continue
             if not _can_be_invalid(operation):
                 del answers["422"]
                 continue
-            answers["422"] = {"description": INVALID_REQUEST, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}}
+            answers["422"] = {"description": INVALID_REQUEST, "content": error_answer}
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

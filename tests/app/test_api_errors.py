@@ -97,6 +97,10 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
                                                              json={"threshold": 0.7}),
             ("PUT", "/api/settings", "422"): lambda h: h.put("/api/settings",
                                                              json={"smoothing": 0}),
+            # bytes no JSON decoder reads as text: the body cannot be parsed at all
+            ("PUT", "/api/settings", "400"): lambda h: h.put(
+                "/api/settings", content=b"\xe9A;9\xf5}", headers={
+                    "Content-Type": "application/json"}),
             ("POST", "/api/classify", "400"): upload(b"hello"),
             ("POST", "/api/classify", "415"): upload(png(fmt="GIF")),
             ("POST", "/api/classify", "422"): lambda h: h.post("/api/classify"),
