@@ -109,6 +109,7 @@ KEYS: tuple[Key, ...] = (
     Key("model", "threshold", float, 0.5, _between(0.0, 1.0)),
     Key("model", "self_test", str, "on", _one_of("on", "off")),
     Key("model", "software_gl", str, "auto", _one_of("auto", "allow", "refuse")),
+    Key("model", "fold_weights", str, "auto", _one_of("auto", "on", "off")),
     Key("events", "enabled", bool, True),
     Key("events", "labels", tuple, ("*",)),
     Key("events", "threshold", float, 0.6, _between(0.0, 1.0)),

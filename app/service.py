@@ -58,6 +58,8 @@ class Service:
                                       preview=self.preview,
                                       self_test=config.model_self_test == "on",
                                       software_gl=config.model_software_gl,
+                                      fold_weights={"auto": None, "on": True, "off": False}[
+                                          config.model_fold_weights],
                                       frame_wait_s=min(1.0, 2.0 / config.camera_fps))
         self.started_at = time.monotonic()
         self.stream_clients = 0

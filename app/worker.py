@@ -31,9 +31,11 @@ class InferenceWorker(threading.Thread):
     def __init__(self, model_path: Path, slot: FrameSlot, hub: ResultsHub, top_k: int = 5,
                  smoothing: int = 1, threshold: float = 0.0, max_uploads: int = 2,
                  preview: Preview | None = None, self_test: bool = True,
-                 software_gl: str = "auto", frame_wait_s: float = 1.0) -> None:
+                 software_gl: str = "auto", frame_wait_s: float = 1.0,
+                 fold_weights: bool | None = None) -> None:
         """`frame_wait_s`: after an upload, how long a camera frame is waited for before the
-        next upload may go first (a stopped camera must not block uploads)."""
+        next upload may go first (a stopped camera must not block uploads). `fold_weights`:
+        see gpu_engine.Engine (None: on software GL only)."""
         super().__init__(name="inference", daemon=True)
         self.model_path = Path(model_path)
         self.slot = slot
@@ -41,6 +43,7 @@ class InferenceWorker(threading.Thread):
         self.preview = preview
         self.top_k, self.smoothing, self.threshold = top_k, smoothing, threshold
         self.self_test, self.software_gl = self_test, software_gl
+        self.fold_weights = fold_weights
         self.state = "loading"
         self.error: str | None = None
         self.model_info: dict[str, Any] = {"name": self.model_path.stem, "path": str(model_path)}
@@ -118,7 +121,8 @@ class InferenceWorker(threading.Thread):
                            "classes": model.num_classes, "input_size": list(model.input_size)}
         try:
             engine, report = gpu_engine.open_engine(model, software_gl=self.software_gl,
-                                                    self_test=self.self_test)
+                                                    self_test=self.self_test,
+                                                    fold_weights=self.fold_weights)
         except gpu_engine.GPURefused as exc:
             self.gl_info = exc.gl_info.as_dict()
             self._keep_report(exc.report)

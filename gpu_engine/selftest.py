@@ -53,15 +53,17 @@ class SelfTestReport:
         return "GPU self-test failed: " + "; ".join(self.failures)
 
 
-def run_self_test(model: Model, context: GLContext) -> SelfTestReport:
+def run_self_test(model: Model, context: GLContext,
+                  fold_weights: bool | None = None) -> SelfTestReport:
     """Build the probe of `model`, run it on this GPU in `context` and compare; never raises
-    for a wrong result (the report says what is wrong)."""
+    for a wrong result (the report says what is wrong). `fold_weights` as the engine it vets
+    will have it (see Engine), so that the same shader variants are checked."""
     from gpu_engine.runtime import Engine
     start = time.perf_counter()
     probe = probe_model(model)
     size = "x".join(map(str, probe.input_size))
     try:
-        engine = Engine(probe, context=context)
+        engine = Engine(probe, context=context, fold_weights=fold_weights)
     except Exception as exc:  # a kernel this GPU refuses is what the self-test is for
         return SelfTestReport(False, time.perf_counter() - start, size, 0,
                               [f"the probe does not run: {type(exc).__name__}: {exc}"])

@@ -67,24 +67,27 @@ def software_gl_problem(info: GLInfo, policy: str = "auto") -> str | None:
 
 
 def open_engine(model: Model, *, software_gl: str = "auto", self_test: bool = True,
-                gl_calls: gles2.CallLog | None = None) -> tuple[Engine, SelfTestReport | None]:
+                gl_calls: gles2.CallLog | None = None,
+                fold_weights: bool | None = None) -> tuple[Engine, SelfTestReport | None]:
     """An engine for `model` on this thread's GPU, and the self-test's report (None when
     `self_test` is off). One EGL context serves the policy check, the self-test's probe and
     the engine. Raises GPURefused with the reason, a ModelError or ProfileError for a model
-    this GPU cannot run; nothing is left open when it raises."""
+    this GPU cannot run; nothing is left open when it raises. `fold_weights`: see Engine
+    (None: on software renderers only); the self-test's probe is folded the same way."""
     context = GLContext(calls=gl_calls)
     try:
         info = context.info
         problem = software_gl_problem(info, software_gl)
         if problem:
             raise GPURefused(problem, info)
-        report = run_self_test(model, context) if self_test else None
+        report = run_self_test(model, context, fold_weights) if self_test else None
         if report is not None and not report.ok:
             raise GPURefused(report.error, info, report)
         if report is not None:
             log.info("GPU self-test passed: %d kernels on a %s probe in %.2f s", report.kernels,
                      report.probe, report.seconds)
-        return Engine(model, context=context, owns_context=True), report
+        return Engine(model, context=context, owns_context=True,
+                      fold_weights=fold_weights), report
     except BaseException:
         context.release()
         raise

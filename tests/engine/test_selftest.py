@@ -19,6 +19,7 @@ from gpu_engine.chunkfile import parse_chunks, read_chunks
 from gpu_engine.context import GLContext
 from gpu_engine.features import feature_model as feature_extractor
 from gpu_engine.model import build_model
+from gpu_engine.planner import make_plan
 from gpu_engine.selftest import check, probe_model, run_self_test
 
 DEMO = Path(__file__).resolve().parents[2] / "app" / "assets" / "demo_model.chunks"
@@ -236,3 +237,23 @@ def test_results_hold_while_other_threads_allocate():
             thread.join()
         context.release()
     assert failures == []
+
+
+DOG_MODEL = Path(__file__).resolve().parents[3] / "shared" / "models" / "dog_classifier.chunks"
+
+
+@pytest.mark.skipif(not DOG_MODEL.is_file(), reason=f"no published model at {DOG_MODEL}")
+@pytest.mark.parametrize("fold", [False, True])
+def test_the_self_test_vets_the_weights_as_the_engine_holds_them(fold):
+    """Folded weights (literals in the programs) are other shader variants than weights read
+    from textures: the probe is folded as the engine it vets, so it checks what will run."""
+    model = load_model(DOG_MODEL)
+    engine, report = open_engine(model, software_gl="allow", fold_weights=fold)
+    try:
+        folded = {p.program_key for p in engine.plan.passes} - \
+            {p.program_key for p in make_plan(model).passes}
+        assert bool(folded) == fold
+        probe_plan = make_plan(probe_model(model), fold_weights=fold)
+        assert report.ok and report.kernels == len({p.program_key for p in probe_plan.passes}) + 2
+    finally:
+        engine.release()
