@@ -78,7 +78,7 @@ class TaughtClassifier:
     name: str
     classes: list[str]
     region: Region
-    backbone: dict[str, str]            # {"name": ..., "sha256": ...} of the model it reads
+    backbone: dict[str, str]            # the model it reads: name, sha256 (and its path)
     features: dict[str, Any]            # the descriptor: layer, grid, input_size
     examples: list[Example] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
@@ -92,6 +92,8 @@ class TaughtClassifier:
         self.classes = check_classes(self.classes)
         self.region = check_region(self.region)
         self.features = check_features(self.features)
+        if not {"name", "sha256"} <= set(self.backbone):
+            raise TeachStoreError(f"backbone {self.backbone!r}: a name and a sha256 are needed")
 
     @property
     def counts(self) -> dict[str, int]:
@@ -414,8 +416,8 @@ def _from_parts(manifest: dict, arrays: dict, name: Any) -> TaughtClassifier:
                 for e in manifest["examples"]]
     classifier = TaughtClassifier(
         name=name, classes=manifest["classes"], region=tuple(manifest["region"]),
-        backbone={"name": str(manifest["backbone"]["name"]),
-                  "sha256": str(manifest["backbone"]["sha256"])},
+        backbone={key: str(value) for key, value in manifest["backbone"].items()
+                  if key in ("name", "sha256", "path")},
         features=manifest["features"], created=float(manifest["created"]))
     vectors = np.asarray(arrays["vectors"], np.float32)
     ids = [e.id for e in examples]
