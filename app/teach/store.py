@@ -61,6 +61,14 @@ class NoSuchClassifier(TeachStoreError):
     """No taught classifier of that name (or example of that id)."""
 
 
+class TeachConflict(TeachStoreError):
+    """The name is taken, or the store is full."""
+
+
+class TeachStorageError(TeachStoreError):
+    """The files cannot be written, or what is on disk is damaged."""
+
+
 @dataclass(frozen=True)
 class Example:
     id: str
@@ -294,15 +302,15 @@ class Store:
             except FileNotFoundError:
                 raise NoSuchClassifier(f"no taught classifier {name!r}") from None
             except (OSError, ValueError) as exc:
-                raise TeachStoreError(f"taught classifier {name!r} is damaged "
-                                      f"({folder / MANIFEST}: {exc})") from None
+                raise TeachStorageError(f"taught classifier {name!r} is damaged "
+                                        f"({folder / MANIFEST}: {exc})") from None
             try:
                 with np.load(folder / manifest["data"], allow_pickle=False) as data:
                     arrays = {key: data[key] for key in data.files}
                 return _from_parts(manifest, arrays, name)
             except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-                raise TeachStoreError(f"taught classifier {name!r} is damaged ({folder}: "
-                                      f"{exc})") from None
+                raise TeachStorageError(f"taught classifier {name!r} is damaged ({folder}: "
+                                        f"{exc})") from None
 
     def save(self, classifier: TaughtClassifier, *, new: bool = False) -> None:
         """Write atomically (see the module docstring). `new`: refuse when the name is taken
@@ -311,15 +319,15 @@ class Store:
             folder = self.directory / classifier.name
             exists = (folder / MANIFEST).is_file()
             if new and exists:
-                raise TeachStoreError(f"a taught classifier named {classifier.name!r} exists")
+                raise TeachConflict(f"a taught classifier named {classifier.name!r} exists")
             if not exists and len(self.names()) >= MAX_CLASSIFIERS:
-                raise TeachStoreError(f"there are {MAX_CLASSIFIERS} taught classifiers already; "
-                                      "delete one first")
+                raise TeachConflict(f"there are {MAX_CLASSIFIERS} taught classifiers already; "
+                                    "delete one first")
             try:
                 self._write(folder, classifier)
             except OSError as exc:
-                raise TeachStoreError(f"cannot store taught classifier {classifier.name!r} in "
-                                      f"{folder}: {exc.strerror or exc}") from None
+                raise TeachStorageError(f"cannot store taught classifier {classifier.name!r} "
+                                        f"in {folder}: {exc.strerror or exc}") from None
 
     def delete(self, name: str) -> None:
         folder = self.directory / check_name(name)
