@@ -10,7 +10,7 @@ from gpu_engine.chunkfile import parse_chunks, read_chunks
 from gpu_engine.errors import ModelError
 from gpu_engine.listing import Block, parse_listing
 from gpu_engine.ops import OP_TYPES
-from gpu_engine.ops.base import CODES, LOGITS, MAIN, PROBABILITIES, Connection, Op, Params
+from gpu_engine.ops.base import CODES, FINAL_OUTPUTS, MAIN, Connection, Op, Params
 
 MAX_OPS = 4096
 
@@ -165,9 +165,9 @@ def _check_structure(ops: list[Op]) -> None:
                                f"{source.name!r} ({source.OUTPUT}; it reads "
                                f"{' or '.join(op.accepts(slot))})")
     last = ops[-1]
-    if last.OUTPUT not in (LOGITS, PROBABILITIES):
-        raise ModelError(f"the last op must produce logits or probabilities, not {last.TYPE} "
-                         f"{last.name!r}")
+    if last.OUTPUT not in FINAL_OUTPUTS:
+        raise ModelError(f"the last op must produce logits, probabilities or features, not "
+                         f"{last.TYPE} {last.name!r}")
     consumed = {c.source for op in ops for c in op.inputs.values()}
     if last.name in consumed:
         raise ModelError(f"the last op {last.name!r} feeds another op")

@@ -3,6 +3,7 @@ command list, read the logits; every GL error is drained and raised with its cal
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,9 +15,13 @@ from gpu_engine.gl_objects import (SAMPLER_2D, UNIFORM_SETTERS, Program, Texture
                                    compile_program, delete, location, new_framebuffer,
                                    new_texture, new_vertex_buffer, specify)
 from gpu_engine.model import Model
+from gpu_engine.ops.image_sampler import Region, check_region
 from gpu_engine.plan import FRAME, Pass
 from gpu_engine.planner import make_plan
 from gpu_engine.profile import VC4_GLES2, DeviceProfile, ProfileError, check_plan
+
+if TYPE_CHECKING:
+    from gpu_engine.features import Embedder, FeatureSpec
 
 
 class Engine:
@@ -47,6 +52,7 @@ class Engine:
         self._framebuffers: dict[str, int] = {}
         self._frame_textures: dict[tuple, Texture] = {}
         self._buffer = 0
+        self._embedders: list[Embedder] = []
         try:
             if self.gl_info.software if fold_weights is None else fold_weights:
                 self.plan = make_plan(model, fold_weights=True)
@@ -173,7 +179,8 @@ class Engine:
 
     # ---- per frame ------------------------------------------------------------------------
 
-    def _sample(self, kind: str, planes: list[np.ndarray], formats: list[int]) -> None:
+    def _sample(self, kind: str, planes: list[np.ndarray], formats: list[int],
+                region: Region | None = None) -> None:
         """Upload the frame's planes and draw the sampler pass, each call checked."""
         gl, key = self._gl, (kind, *formats)
         if key != self._last_frame:
@@ -204,7 +211,7 @@ class Engine:
                 specify(lambda *call: recorder.call(*call, label=label), texture, plane)
         height, width = planes[0].shape[:2]
         recorder.draw(self._resolve(self._sampler_passes[kind], textures,
-                                    self.plan.frame_params(width, height)))
+                                    self.plan.frame_params(width, height, region)))
         self._run(recorder, checked=True)
         self._uploaded = key
 
@@ -226,17 +233,21 @@ class Engine:
             self._frames[key] = {False: cold, True: warm}
         return self._frames[key][self._last_frame == key]
 
-    def upload_rgb(self, image: np.ndarray) -> None:
-        """Resample an RGB(A) uint8 frame into the network input on the GPU."""
+    def upload_rgb(self, image: np.ndarray, region: Region | None = None) -> None:
+        """Resample an RGB(A) uint8 frame (or its `region`: x, y, width, height as fractions
+        of the frame) into the network input on the GPU."""
         self._context.make_current()
+        region = None if region is None else check_region(region)
         image = frame_input.reduce_rgb(frame_input.check_rgb(image), self._max_frame)
-        self._sample("rgb", [image], [g.GL_RGBA if image.shape[2] == 4 else g.GL_RGB])
+        self._sample("rgb", [image], [g.GL_RGBA if image.shape[2] == 4 else g.GL_RGB], region)
 
-    def upload_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        """Convert and resample a YUV420 frame (three planes) on the GPU."""
+    def upload_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                      region: Region | None = None) -> None:
+        """Convert and resample a YUV420 frame (three planes), or its `region`, on the GPU."""
         self._context.make_current()
+        region = None if region is None else check_region(region)
         planes = frame_input.reduce_yuv420(*frame_input.check_yuv420(y, u, v), self._max_frame)
-        self._sample("yuv420", list(planes), [g.GL_LUMINANCE] * 3)
+        self._sample("yuv420", list(planes), [g.GL_LUMINANCE] * 3, region)
 
     def _run(self, recorder: Recorder, checked: bool = False) -> None:
         try:
@@ -297,12 +308,22 @@ class Engine:
                              "readback": done - drawn}
         return self.plan.finish(logits)
 
-    def classify_rgb(self, image: np.ndarray) -> np.ndarray:
-        """Probabilities (or logits, for a model without softmax) for an RGB(A) frame."""
-        return self._infer(lambda: self.upload_rgb(image))
+    def classify_rgb(self, image: np.ndarray, region: Region | None = None) -> np.ndarray:
+        """Probabilities (or logits, for a model without softmax) for an RGB(A) frame; the
+        model's output for `region` of it when one is given."""
+        return self._infer(lambda: self.upload_rgb(image, region))
 
-    def classify_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return self._infer(lambda: self.upload_yuv420(y, u, v))
+    def classify_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                        region: Region | None = None) -> np.ndarray:
+        return self._infer(lambda: self.upload_yuv420(y, u, v, region))
+
+    def embedder(self, spec: FeatureSpec) -> Embedder:
+        """A feature extractor of this engine's model (see gpu_engine.features), made in this
+        engine's context: call it from this engine's thread. Released with the engine."""
+        from gpu_engine.features import Embedder
+        embedder = Embedder(self.model, spec, self._context)
+        self._embedders.append(embedder)
+        return embedder
 
     def texture_bytes(self) -> int:
         """Texture memory the engine holds now, frame textures included."""
@@ -367,7 +388,10 @@ class Engine:
 
     def release(self) -> None:
         """Free the engine's GPU memory: its context, or in a context it was given its own
-        programs, textures, framebuffers and vertex buffer."""
+        programs, textures, framebuffers and vertex buffer. Its embedders go first."""
+        for embedder in self._embedders:
+            embedder.release()
+        self._embedders.clear()
         self._context.make_current()
         if self._owns_context:
             self._context.release()  # destroying the context frees every object made in it

@@ -12,9 +12,10 @@ and runs in the context of the engine it vets, its GL objects freed afterwards: 
 of the file, no second EGL context.
 
 Every region the passes draw is first filled with a sentinel code, so a skipped draw shows.
-Then the frame samplers (RGB and YUV420) and each op run one at a time, each op's output
-compared with the op's reference computed from the codes the GPU actually gave its inputs, by
-the rule of `oracle`. A mismatch names the op and its kernel.
+Then the frame samplers (RGB and YUV420, RGB with a region of the frame) and each op run one
+at a time, each op's output compared with the op's reference computed from the codes the GPU
+actually gave its inputs, by the rule of `oracle`. A mismatch names the op and its kernel. A
+feature extractor's probe (gpu_engine.features) checks its grid pooling the same way.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from gpu_engine.reference import view
 
 SENTINEL = 0x5A
 SMALLEST_SIDE = 8
+REGION = (0.15, 0.3, 0.5, 0.45)  # x, y, width, height: off centre, of another aspect
 
 
 @dataclass
@@ -148,6 +150,11 @@ def check(engine, model: Model) -> list[str]:
     engine.upload_yuv420(*planes)
     _compare(failures, f"op {sampler.name!r} (image sampler, YUV420)",
              engine.read_tensor(sampler.name), sampler.reference_yuv420(*planes, "float"))
+
+    # a region of the frame instead of the sampler's own crop: only its uniforms differ
+    engine.upload_rgb(image, REGION)
+    _compare(failures, f"op {sampler.name!r} (image sampler, RGB, region)",
+             engine.read_tensor(sampler.name), sampler.reference(image, "float", REGION))
 
     engine.upload_rgb(image)
     codes = {sampler.name: engine.read_tensor(sampler.name)}

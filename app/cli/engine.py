@@ -91,8 +91,13 @@ def model_path(explicit: str | None):
 def _engine(args, gl_calls=None):
     """The model and its engine, opened as the service opens it (gpu_engine.open_engine): the
     software-GL policy, then the self-test, whose result goes to stderr."""
+    return open_model(model_path(args.model), args, gl_calls)
+
+
+def open_model(path, args, gl_calls=None):
+    """The model at `path` and its engine, opened as `_engine` opens the one of --model (taught
+    classifiers open their backbone so)."""
     from gpu_engine import GPURefused, ModelError, load_model, open_engine
-    path = model_path(args.model)
     try:
         model = load_model(path)
         engine, report = open_engine(model, software_gl=args.software_gl,

@@ -39,6 +39,8 @@ class WeightChunk:
 
 # What an op's output is, for the graph checks: which op may read which.
 IMAGE, CODES, LOGITS, PROBABILITIES = "image", "codes", "logits", "probabilities"
+FEATURES = "features"  # 8-bit codes read back as a feature vector (a feature extractor's end)
+FINAL_OUTPUTS = (LOGITS, PROBABILITIES, FEATURES)  # what a model's last op may produce
 
 
 @dataclass
