@@ -28,7 +28,7 @@ from app.errors import Busy, Unavailable
 from app.hub import Prediction, PredictionMaker, ResultsHub
 from app.meter import RateMeter
 from app.teach.head import Debouncer
-from app.teach.runner import Embedders, file_sha256, yuv420_to_rgb
+from app.teach.runner import Embedders, descriptor_for, file_sha256, yuv420_to_rgb
 from app.teach.store import Region, TaughtClassifier, answer_dict, thumbnail
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class InferenceWorker(threading.Thread):
             queue.Queue(max_uploads)
         self.taught_interval_s, self.taught_agree = taught_interval_s, taught_agree
         self.model_sha256: str | None = None
+        self.teach_features: dict[str, Any] | None = None  # the descriptor of new ones
         self.taught_results: dict[str, dict[str, Any]] = {}  # name -> newest result
         self.taught_errors: dict[str, str] = {}  # name -> why it does not run
         self._taught: dict[str, TaughtClassifier] = {}
@@ -182,6 +183,7 @@ class InferenceWorker(threading.Thread):
                         engine.gl_info.renderer)
         self.labels = list(model.labels)
         self.model_sha256 = file_sha256(self.model_path)
+        self.teach_features = descriptor_for(model)
         maker = PredictionMaker(self.labels, model.name, self.top_k, self.smoothing,
                                 self.threshold)
         return engine, maker
