@@ -111,6 +111,12 @@ class TaughtClassifier:
             counts[example.label] += 1
         return counts
 
+    @property
+    def revision(self) -> tuple:
+        """What its answers depend on: equal revisions answer alike."""
+        return (tuple(self.classes), self.region, json.dumps(self.features, sort_keys=True),
+                self.backbone["sha256"], tuple((e.id, e.label) for e in self.examples))
+
     def add(self, label: str, vectors: np.ndarray, thumbs: list[bytes]) -> list[Example]:
         """Add examples of `label` (one feature row and one JPEG thumbnail each) and refit."""
         vectors = np.asarray(vectors, np.float32)
@@ -359,7 +365,8 @@ class Store:
                 archive.writestr(f"{THUMBS}/{example.id}.jpg", self.thumb(name, example.id))
         return out.getvalue()
 
-    def import_(self, data: bytes, name: str | None = None, replace: bool = False) -> TaughtClassifier:
+    def import_(self, data: bytes, name: str | None = None,
+                replace: bool = False) -> TaughtClassifier:
         """Read an export (checking every part), store it under `name` (default: its own)."""
         if len(data) > MAX_IMPORT_BYTES:
             raise TeachStoreError(f"an exported classifier is at most {MAX_IMPORT_BYTES >> 20} MiB")
