@@ -12,6 +12,9 @@
 paho-mqtt's network thread connects and reconnects with back-off; this output's own thread
 turns hub messages into MQTT messages. While the broker is away, event messages wait in a
 bounded queue; on reconnect they are sent, after the current retained states.
+The service speaks MQTT 5 so that it can tell the broker the largest packet it takes
+(MAX_INCOMING_BYTES): anyone may publish on `homeassistant/status`, and paho reads a whole
+packet into memory before any callback could look at its size.
 Works with paho-mqtt 1.6 (Debian bookworm) and 2.x, whose constructors differ.
 """
 from __future__ import annotations
@@ -26,6 +29,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from app.config import Config
 from app.events.rules import EventRules
@@ -37,16 +42,27 @@ from app.outputs.queued import QueuedOutput
 log = logging.getLogger(__name__)
 
 CONNECTED = object()  # queued by paho's thread when a connection is up: announce everything
-HA_STATUS = object()  # Home Assistant restarted: announce the discovery configs again
 MAX_CLASS_SENSORS = 32
+# what the service receives is "online"/"offline" and the broker's small answers
+MAX_INCOMING_BYTES = 4096
+# Home Assistant's "online" messages within this long of an announcement make one more
+REANNOUNCE_GAP_S = 5.0
 
 
-def new_client(client_id: str) -> paho.Client:
+def new_client(client_id: str, protocol: int = paho.MQTTv311) -> paho.Client:
     """A client with the callback signatures of paho-mqtt 2.x, or 1.6's when that is installed;
     the callbacks below accept both."""
     if hasattr(paho, "CallbackAPIVersion"):  # paho-mqtt 2.x
-        return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
-    return paho.Client(client_id=client_id)
+        return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                           protocol=protocol)
+    return paho.Client(client_id=client_id, protocol=protocol)
+
+
+def _connect_properties() -> Properties:
+    """The broker must not send this client a packet larger than MAX_INCOMING_BYTES."""
+    properties = Properties(PacketTypes.CONNECT)
+    properties.MaximumPacketSize = MAX_INCOMING_BYTES
+    return properties
 
 
 class MqttOutput(QueuedOutput):
@@ -76,11 +92,13 @@ class MqttOutput(QueuedOutput):
         self._snapshot: bytes | None = None  # the latest event's JPEG
         self._classes: dict[str, str] = {}  # class topic -> "ON" / "OFF"
         self._announced = False
+        self._announced_at = float("-inf")  # monotonic time of the last (re)announcement
+        self._reannounce_at: float | None = None  # Home Assistant asked again: when to answer
         self._newest: Message | None = None  # set by the publisher, taken by this thread
         self._prediction: Message | None = None  # waiting for prediction_interval_s
         self._prediction_sent = 0.0
         self._stats_sent = time.monotonic()
-        self.client = new_client(f"shadercam-{self.node_id}")
+        self.client = new_client(f"shadercam-{self.node_id}", paho.MQTTv5)
         self.client.will_set(f"{self.prefix}/available", "offline", qos=1, retain=True)
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password or None)
@@ -102,7 +120,8 @@ class MqttOutput(QueuedOutput):
     # -- lifecycle (service thread) -------------------------------------------------------
     def start(self) -> None:
         super().start()
-        self.client.connect_async(self.settings.host, self.settings.port, keepalive=30)
+        self.client.connect_async(self.settings.host, self.settings.port, keepalive=30,
+                                  properties=_connect_properties())
         self.client.loop_start()
 
     def _finish(self) -> None:
@@ -161,8 +180,9 @@ class MqttOutput(QueuedOutput):
         self.connected = False
 
     def _on_message(self, client, userdata, message) -> None:
-        if message.payload == b"online":
-            self._put(HA_STATUS)
+        """Home Assistant (re)started: announce again, once for a whole burst of these."""
+        if message.payload == b"online" and self._reannounce_at is None:
+            self._reannounce_at = max(time.monotonic(), self._announced_at + REANNOUNCE_GAP_S)
 
     # -- this output's thread -------------------------------------------------------------
     def _handle(self, item: Any) -> None:
@@ -173,9 +193,6 @@ class MqttOutput(QueuedOutput):
             self._stats_sent = 0.0  # and the stats at the next tick
             while self._offline and self.connected:
                 self._send(*self._offline.popleft())
-        elif item is HA_STATUS:
-            self._announce(force=True)
-            self._send_states()
         else:
             self._on_event(item)
 
@@ -192,6 +209,10 @@ class MqttOutput(QueuedOutput):
         if message is not None:
             self._on_prediction(message)
         now = time.monotonic()
+        if self._reannounce_at is not None and now >= self._reannounce_at:
+            self._reannounce_at, self._announced_at = None, now
+            self._announce(force=True)
+            self._send_states()
         if self._prediction is not None and \
                 now - self._prediction_sent >= self.settings.prediction_interval_s:
             self._send(f"{self.prefix}/prediction", self._prediction.json)
@@ -236,7 +257,7 @@ class MqttOutput(QueuedOutput):
         classes = self._watched_classes()
         if not self.labels():
             return False
-        self._announced = True
+        self._announced, self._announced_at = True, time.monotonic()
         device = f"ShaderCam {self.prefix.rsplit('/', 1)[-1]}"
         for topic, payload in discovery_messages(self.settings.discovery_prefix, self.prefix,
                                                  self.node_id, device, self.model_name(),

@@ -1,7 +1,7 @@
 """MQTT with a real mosquitto broker and `shadercam serve` in its own process (demo camera,
 demo model): availability and last will, Home Assistant discovery, label changes, events
-with snapshots, a broker that goes away and comes back, and a login whose password never
-reaches the log."""
+with snapshots, a broker that goes away and comes back, a login whose password never
+reaches the log, and floods on homeassistant/status."""
 from __future__ import annotations
 
 import io
@@ -11,9 +11,12 @@ import subprocess
 import time
 
 import httpx
+import psutil
 import pytest
 from PIL import Image
 
+from app.outputs.mqtt import REANNOUNCE_GAP_S, new_client
+from attack_server import peak_rise
 from mqtt_watch import Watcher, serve
 from serving import free_port, wait_for
 
@@ -214,3 +217,53 @@ def test_login_works_a_wrong_password_is_reported_and_never_logged(broker_with_l
             stop(process)
         assert process.returncode == 0
         assert password not in log.read_text()
+
+
+def test_home_assistant_status_floods_cost_neither_memory_nor_announcements(broker, tmp_path):
+    """Anyone on the broker may publish on homeassistant/status: huge payloads never reach the
+    service, and a burst of "online" messages makes a few announcements, not one each."""
+    http_port = free_port()
+    config = tmp_path / "config.toml"
+    write_config(config, http_port, broker.port, tmp_path / "events")
+    watcher = Watcher(broker.port)
+    flooder = new_client(f"flooder-{time.monotonic_ns()}")
+    flooder.connect("127.0.0.1", broker.port)
+    flooder.loop_start()
+    process = serve(config, tmp_path / "service.log")
+    label_config = f"homeassistant/sensor/{NODE}/label/config"
+    try:
+        wait_for(lambda: watcher.on(label_config), timeout=90)
+        service = psutil.Process(process.pid)
+
+        def big_payloads_then_online() -> None:
+            sent = time.monotonic()
+            for _ in range(3):
+                flooder.publish("homeassistant/status", bytes(50 * 2**20),
+                                qos=1).wait_for_publish(60)
+            flooder.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
+            # the service answers the "online" sent after them: it has had them, or not
+            wait_for(lambda: watcher.on(label_config, after=sent), timeout=60)
+
+        _, rise = peak_rise(service, big_payloads_then_online)
+        assert rise < 30 * 2**20, f"3 x 50 MB on homeassistant/status: +{rise / 2**20:.0f} MB"
+
+        def burst() -> float:
+            started = time.monotonic()
+            for _ in range(4999):
+                flooder.publish("homeassistant/status", "online")
+            flooder.publish("homeassistant/status", "online").wait_for_publish(30)
+            return started
+
+        started, rise = peak_rise(service, burst)
+        wait_for(lambda: watcher.on(label_config, after=started), timeout=30)
+        time.sleep(REANNOUNCE_GAP_S + 2)  # room for any announcement still to come
+        announced = len(watcher.on(label_config, after=started))
+        assert 1 <= announced <= 3, f"{announced} announcements for a burst of 5000"
+        assert rise < 30 * 2**20, f"5000 x online: +{rise / 2**20:.0f} MB"
+        health = httpx.get(f"http://127.0.0.1:{http_port}/api/health", timeout=10).json()
+        assert health["outputs"]["mqtt"]["state"] == "ok"
+    finally:
+        stop(process, signal.SIGKILL)
+        flooder.disconnect()
+        flooder.loop_stop()
+        watcher.close()
