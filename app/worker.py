@@ -28,7 +28,7 @@ from app.errors import Busy, Unavailable
 from app.hub import Prediction, PredictionMaker, ResultsHub
 from app.meter import RateMeter
 from app.teach.head import Debouncer
-from app.teach.runner import Embedders, file_sha256, yuv420_to_rgb
+from app.teach.runner import Embedders, descriptor_for, file_sha256, yuv420_to_rgb
 from app.teach.store import Region, TaughtClassifier, answer_dict, thumbnail
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,12 @@ class InferenceWorker(threading.Thread):
             queue.Queue(max_uploads)
         self.taught_interval_s, self.taught_agree = taught_interval_s, taught_agree
         self.model_sha256: str | None = None
+        self.teach_features: dict[str, Any] | None = None  # the descriptor of new ones
         self.taught_results: dict[str, dict[str, Any]] = {}  # name -> newest result
         self.taught_errors: dict[str, str] = {}  # name -> why it does not run
         self._taught: dict[str, TaughtClassifier] = {}
         self._new_taught: dict[str, TaughtClassifier] | None = None
+        self._new_taught_lock = threading.Lock()
         self._taught_due: dict[str, float] = {}
         self._debouncers: dict[str, Debouncer] = {}
         self._last_frame: Frame | None = None
@@ -106,7 +108,8 @@ class InferenceWorker(threading.Thread):
 
     def set_taught(self, classifiers: dict[str, TaughtClassifier]) -> None:
         """The taught classifiers to run from now on (taken up before the next frame's)."""
-        self._new_taught = dict(classifiers)
+        with self._new_taught_lock:
+            self._new_taught = dict(classifiers)
 
     def _queue(self, work: Callable[..., Any]) -> concurrent.futures.Future:
         if self.state == "error" or self._stop_event.is_set():
@@ -182,6 +185,7 @@ class InferenceWorker(threading.Thread):
                         engine.gl_info.renderer)
         self.labels = list(model.labels)
         self.model_sha256 = file_sha256(self.model_path)
+        self.teach_features = descriptor_for(model)
         maker = PredictionMaker(self.labels, model.name, self.top_k, self.smoothing,
                                 self.threshold)
         return engine, maker
@@ -236,8 +240,10 @@ class InferenceWorker(threading.Thread):
     def _run_taught(self, embedders: Embedders, frame: Frame) -> dict[str, dict[str, Any]]:
         """Run the taught classifier that is due longest, if any, on `frame`; every active
         one's newest result."""
-        if self._new_taught is not None:
-            self._take_taught(self._new_taught)
+        with self._new_taught_lock:
+            new, self._new_taught = self._new_taught, None
+        if new is not None:
+            self._take_taught(new)
         now = time.monotonic()
         due = [name for name in self._taught if self._taught_due.get(name, 0.0) <= now]
         if due:
@@ -268,7 +274,6 @@ class InferenceWorker(threading.Thread):
 
     def _take_taught(self, classifiers: dict[str, TaughtClassifier]) -> None:
         """Swap in the classifiers set by set_taught; one that changed starts afresh."""
-        self._new_taught = None
         errors: dict[str, str] = {}
         for name, classifier in classifiers.items():
             if classifier.head is None:
@@ -278,7 +283,8 @@ class InferenceWorker(threading.Thread):
                                 f"on the one running ({self.model_info['name']!r})")
         active = {name: c for name, c in classifiers.items() if name not in errors}
         for name in set(self._taught) | set(active):
-            if self._taught.get(name) is not active.get(name):
+            old, new = self._taught.get(name), active.get(name)
+            if old is None or new is None or old.revision != new.revision:
                 self.taught_results.pop(name, None)
                 self._debouncers.pop(name, None)
                 self._taught_due.pop(name, None)

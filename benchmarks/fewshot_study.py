@@ -1,6 +1,7 @@
 """Which descriptor of the dog classifier lets a taught head learn a fixed camera's states?
 
-    python benchmarks/fewshot_study.py [--seeds 3] [--shots 10] [--test 40] [--json FILE]
+    python benchmarks/fewshot_study.py [--jobs 2] [--runs region/193/gles2,...] [--seeds 3]
+                                       [--shots 10] [--test 40] [--json FILE]
 
 Builds state tasks from scikit-image's photos the way a fixed camera sees them (a parcel on a
 shelf: present/absent/moved; a door: closed/open/ajar; who is at a flap: cat/person/nobody),
@@ -8,13 +9,13 @@ with camera nuisances (exposure, gamma, noise, blur, JPEG, small shifts and zoom
 hiding up to a quarter of the watched region). Every frame goes through the engine's NumPy
 reference (level 'gles2': the 8-bit codes the GPU stores and reads back; level 'float' to see
 what the quantization costs), whole frame (centre square) or with the region cropped and
-stretched to the model's input, at 385x385 and at smaller inputs. Candidate descriptors are
+stretched to the model's input, at 385x385 and at 193x193. Candidate descriptors are
 grid-pooled maps of the later layers; each is scored with the head of app/teach/head.py and
 with nearest-class-mean, `shots` examples per class, on `test` unseen frames per class, for
 several random splits of each task's frames. Prints markdown tables (docs/TEACH.md).
 
-Reference outputs are cached per frame under ~/.cache/shadercam/fewshot (a few MB); a first run
-takes about 25 minutes on one core, a second one a minute.
+The pooled maps are cached per frame under ~/.cache/shadercam/fewshot (about 300 MB); a first
+run takes about 40 minutes of one core (2,700 frames), a second one a few minutes.
 """
 from __future__ import annotations
 

@@ -83,8 +83,9 @@ def main() -> None:
           f"overall)")
     print(f"Pi Zero estimate: {macs / PI_ZERO_MACS_PER_S:.2f} s at an assumed "
           f"{PI_ZERO_MACS_PER_S / 1e6:.0f} M multiply-adds/s")
+    ratio = rate / PI_ZERO_MACS_PER_S
     print(f"pessimistic check: all of the x86 time (numpy's per-call overhead too) scaled by the "
-          f"rate ratio {rate / PI_ZERO_MACS_PER_S:.0f}: {seconds * rate / PI_ZERO_MACS_PER_S:.2f} s")
+          f"rate ratio {ratio:.0f}: {seconds * ratio:.2f} s")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ class GLContext:
     `calls` when one is given)."""
 
     def __init__(self, calls: g.CallLog | None = None):
+        # The engine whose calls ran last here: engines sharing the context (a feature
+        # extractor and its engine) forget what they left bound when another one ran.
+        self.user: object | None = None
         self._egl = egl.create_context()
         try:
             self.gl = g.GLES2(self._egl.get_proc_address, log=calls)

@@ -156,14 +156,26 @@ def new_vertex_buffer(gl: g.GLES2, vertices: np.ndarray) -> int:
     gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, buffer)
     gl.checked("glBufferData", g.GL_ARRAY_BUFFER, vertices.nbytes, vertices.ctypes.data,
                g.GL_STATIC_DRAW)
-    stride = 4 * vertices.shape[1]
+    point_attributes(gl, buffer, vertices.shape[1])
+    return buffer
+
+
+def point_attributes(gl: g.GLES2, buffer: int, floats: int, others: int = 0) -> None:
+    """Bind `buffer` (rows of `floats` floats) and point the attributes into it, as
+    new_vertex_buffer lays them out: attribute arrays are context state, so an engine sharing
+    its context with another one points them back before it draws again, disabling the arrays
+    beyond its own up to `others` (the most the other one enabled)."""
+    gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, buffer)
+    stride = 4 * floats
     gl.checked("glVertexAttribPointer", POSITION, 2, g.GL_FLOAT, 0, stride, None)
     gl.checked("glEnableVertexAttribArray", POSITION)
-    for index in range(1, (vertices.shape[1] - 2) // 4 + 1):
+    count = (floats - 2) // 4 + 1
+    for index in range(1, count):
         gl.checked("glVertexAttribPointer", POSITION + index, 4, g.GL_FLOAT, 0, stride,
                    ctypes.c_void_p(4 * (2 + 4 * (index - 1))))
         gl.checked("glEnableVertexAttribArray", POSITION + index)
-    return buffer
+    for index in range(count, others):
+        gl.checked("glDisableVertexAttribArray", POSITION + index)
 
 
 def delete(gl: g.GLES2, deleter: str, names: list[int]) -> None:

@@ -108,6 +108,7 @@ _SIGNATURES: dict[str, tuple] = {  # name: (return type, argument types)
     "glBufferData": (None, _u, ctypes.c_ssize_t, _p, _u),
     "glVertexAttribPointer": (None, _u, _i, _u, ctypes.c_ubyte, _i, _p),
     "glEnableVertexAttribArray": (None, _u),
+    "glDisableVertexAttribArray": (None, _u),
     "glCreateShader": (_u, _u),
     "glShaderSource": (None, _u, _i, _p, _p),
     "glCompileShader": (None, _u),

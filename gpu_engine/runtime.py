@@ -13,12 +13,15 @@ from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, reco
 from gpu_engine.context import GLContext, GLInfo
 from gpu_engine.gl_objects import (SAMPLER_2D, UNIFORM_SETTERS, Program, Texture,
                                    compile_program, delete, location, new_framebuffer,
-                                   new_texture, new_vertex_buffer, specify)
+                                   new_texture, new_vertex_buffer, point_attributes,
+                                   specify)
 from gpu_engine.model import Model
 from gpu_engine.ops.image_sampler import Region, check_region
 from gpu_engine.plan import FRAME, Pass
 from gpu_engine.planner import make_plan
 from gpu_engine.profile import VC4_GLES2, DeviceProfile, ProfileError, check_plan
+
+ATTRIBUTES = 8  # vertex attributes ES 2.0 guarantees (and vc4 has): what another engine enabled
 
 if TYPE_CHECKING:
     from gpu_engine.features import Embedder, FeatureSpec
@@ -46,6 +49,7 @@ class Engine:
         self._owns_context = context is None or owns_context
         self._context = context or GLContext(gl_calls)
         self._context.make_current()
+        self._context.user = self
         self._gl = self._context.gl
         self._programs: dict[str, Program] = {}
         self._textures: dict[str, Texture] = {}
@@ -81,6 +85,15 @@ class Engine:
         self._frames: dict[tuple, dict[bool, Recorder]] = {}
         self._last_frame: tuple | None = None  # the frame format whose command list ran last
         self._warm_up()
+
+    def _enter(self) -> None:
+        """Make the context current; if another engine in it ran since, nothing it left bound
+        or set is what this engine's command lists assume, its vertex arrays included."""
+        self._context.make_current()
+        if self._context.user is not self:
+            self._forget_state()
+            point_attributes(self._gl, self._buffer, self._vertex_floats, ATTRIBUTES)
+            self._context.user = self
 
     @property
     def gl_info(self) -> GLInfo:
@@ -129,6 +142,7 @@ class Engine:
             rows[at:at + gpu_pass.vertex_count, :gpu_pass.vertices.shape[1]] = gpu_pass.vertices
             at += gpu_pass.vertex_count
         self._buffer = new_vertex_buffer(self._gl, rows)
+        self._vertex_floats = width
         return first
 
     def _uniform(self, program: Program, name: str, value) -> UniformWrite | None:
@@ -236,7 +250,7 @@ class Engine:
     def upload_rgb(self, image: np.ndarray, region: Region | None = None) -> None:
         """Resample an RGB(A) uint8 frame (or its `region`: x, y, width, height as fractions
         of the frame) into the network input on the GPU."""
-        self._context.make_current()
+        self._enter()
         region = None if region is None else check_region(region)
         image = frame_input.reduce_rgb(frame_input.check_rgb(image), self._max_frame)
         self._sample("rgb", [image], [g.GL_RGBA if image.shape[2] == 4 else g.GL_RGB], region)
@@ -244,7 +258,7 @@ class Engine:
     def upload_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
                       region: Region | None = None) -> None:
         """Convert and resample a YUV420 frame (three planes), or its `region`, on the GPU."""
-        self._context.make_current()
+        self._enter()
         region = None if region is None else check_region(region)
         planes = frame_input.reduce_yuv420(*frame_input.check_yuv420(y, u, v), self._max_frame)
         self._sample("yuv420", list(planes), [g.GL_LUMINANCE] * 3, region)
@@ -336,7 +350,7 @@ class Engine:
         channels; borders stay zero. A draw the GPU skips then leaves the code visible."""
         if not 0 <= code <= 255:
             raise ValueError(f"code {code} is not an 8-bit value")
-        self._context.make_current()
+        self._enter()
         gl, value = self._gl, code / 255.0
         regions = {(self._framebuffers[p.target], rect)
                    for p in [*self.plan.passes, *self._sampler_passes.values()]
@@ -350,7 +364,7 @@ class Engine:
 
     def write_tensor(self, name: str, values: np.ndarray) -> None:
         """Store an op's output (values in [0, 1], H×W×C) as its 8-bit codes."""
-        self._context.make_current()
+        self._enter()
         layout = self.plan.tensors[name]
         codes = np.floor(np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8)
         codes = _pad_channels(codes, layout.quads)
@@ -365,7 +379,7 @@ class Engine:
 
     def read_tensor(self, name: str) -> np.ndarray:
         """An op's stored output as H×W×C codes."""
-        self._context.make_current()
+        self._enter()
         layout = self.plan.tensors[name]
         quads = [self._read(self._framebuffers[tile.texture], *layout.rect(q))
                  for q, tile in enumerate(layout.tiles)]
@@ -375,13 +389,13 @@ class Engine:
 
     def run_op(self, name: str) -> None:
         """Draw only the passes of one op, on whatever its input tensors hold."""
-        self._context.make_current()
+        self._enter()
         self._forget_state()  # the op's uniform writes change what the warm frame expects
         draws = [d for d, p in zip(self._draws, self.plan.passes) if p.op == name]
         self._run(record(self._gl, draws), checked=True)
 
     def logits(self) -> np.ndarray:
-        self._context.make_current()
+        self._enter()
         logits = self._logits()
         self._gl.check("reading the logits")
         return logits

@@ -111,21 +111,30 @@ def open_model(path, args, gl_calls=None):
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    from app.cli.teach import TaughtRunner, find_taught
     from gpu_engine import top_k
-    model, engine = _engine(args)
+    taught = find_taught(args.model)
+    if taught is not None:  # a taught classifier: its classes, on its backbone's features
+        runner = TaughtRunner(taught, args)
+        model, labels, name = runner.model, taught.classes, taught.name
+        score, release = runner.probabilities, runner.close
+    else:
+        model, engine = _engine(args)
+        labels, name = model.labels, model.name
+        score, release = engine.classify_rgb, engine.release
     status = 0
     try:
         for path in args.images:
             try:
-                probabilities = engine.classify_rgb(read(path, target=_target(model)))
+                probabilities = score(read(path, target=_target(model)))
             except ImageError as exc:
                 print(f"shadercam classify: error: {exc}", file=sys.stderr)
                 status = 1
                 continue
-            best = top_k(probabilities, model.labels, args.top_k)
+            best = top_k(probabilities, labels, args.top_k)
             if args.json:
                 print(json.dumps({
-                    "image": path, "model_name": model.name,
+                    "image": path, "model_name": name,
                     "top_k": [{"index": i, "label": label, "display_label": display_label(label),
                                "probability": float(p)} for i, label, p in best],
                     "probabilities": [float(p) for p in probabilities]}), flush=True)
@@ -135,7 +144,7 @@ def run_classify(args: argparse.Namespace) -> int:
                     print(f"  {p:7.2%}  {display_label(label)} ({label}, {index})")
                 sys.stdout.flush()
     finally:
-        engine.release()
+        release()
     return status
 
 

@@ -11,8 +11,8 @@ from app.cli.engine import MODEL_HELP, model_path, open_model, trust_flags
 from app.cli.errors import CliError
 from app.images import ImageError, read
 from app.teach.head import TeachError
-from app.teach.store import (DEFAULT_FEATURES, WHOLE_FRAME, Store, TaughtClassifier,
-                             check_region, thumbnail)
+from app.teach.store import (WHOLE_FRAME, Store, TaughtClassifier, check_name, check_region,
+                             thumbnail)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,22 +59,23 @@ def class_folders(root: str) -> dict[str, list[str]]:
 
 
 def run_teach(args: argparse.Namespace) -> int:
-    from app.teach.runner import Embedders, file_sha256
+    from app.teach.runner import Embedders, descriptor_for, file_sha256
     store = taught_store()
     folders = class_folders(args.folder)
     backbone = model_path(args.model)
     try:
-        classifier = TaughtClassifier(
-            name=args.name, classes=list(folders), region=args.region,
-            backbone={"name": Path(backbone).stem, "sha256": file_sha256(backbone),
-                      "path": str(Path(backbone).absolute())},
-            features=DEFAULT_FEATURES)
+        check_name(args.name)
     except TeachError as exc:
         raise CliError(str(exc)) from None
     model, engine = open_model(backbone, args)
     embedders = Embedders(engine)
     skipped = 0
     try:
+        classifier = TaughtClassifier(
+            name=args.name, classes=list(folders), region=args.region,
+            backbone={"name": Path(backbone).stem, "sha256": file_sha256(backbone),
+                      "path": str(Path(backbone).absolute())},
+            features=descriptor_for(model))
         for label, paths in folders.items():
             vectors, thumbs = [], []
             for path in paths:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from app.teach.store import Region, TaughtClassifier, TeachStoreError
+from app.teach.store import DEFAULT_FEATURES, Region, TaughtClassifier, TeachStoreError
 
 REGION_WHOLE = (0.0, 0.0, 1.0, 1.0)
 
@@ -35,6 +35,18 @@ def find_backbone(classifier: TaughtClassifier) -> Path | None:
         if path.is_file() and file_sha256(path) == classifier.backbone["sha256"]:
             return path
     return None
+
+
+def descriptor_for(model: Any) -> dict[str, Any]:
+    """The descriptor a new taught classifier of `model` uses: DEFAULT_FEATURES where the model
+    has that map (the dog classifier), else its last 8-bit map on a 1x1 grid."""
+    from gpu_engine.ops.base import CODES
+    maps = [op.name for op in model.ops[1:] if op.OUTPUT == CODES and op.ON_GPU]
+    if not maps:
+        raise TeachStoreError(f"model {model.name!r} has no map to teach on")
+    if DEFAULT_FEATURES["layer"] in maps:
+        return dict(DEFAULT_FEATURES)
+    return {"layer": maps[-1], "grid": 1, "input_size": None}
 
 
 class Embedders:

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import Unavailable
-from app.teach.store import (DEFAULT_FEATURES, WHOLE_FRAME, Region, Store, TaughtClassifier,
-                             TeachStoreError)
+from app.teach.store import WHOLE_FRAME, Region, Store, TaughtClassifier, TeachStoreError
 from app.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -55,13 +54,13 @@ class Teaching:
     def create(self, name: str, classes: list[str],
                region: Region | None = None) -> dict[str, Any]:
         """A new classifier on the service's model, without examples yet."""
-        if self.worker.model_sha256 is None:
+        if self.worker.model_sha256 is None or self.worker.teach_features is None:
             raise Unavailable("the model is not loaded yet: a taught classifier is made on it")
         classifier = TaughtClassifier(
             name=name, classes=classes, region=WHOLE_FRAME if region is None else region,
             backbone={"name": self.worker.model_info["name"], "sha256": self.worker.model_sha256,
                       "path": str(self.worker.model_path)},
-            features=DEFAULT_FEATURES)
+            features=self.worker.teach_features)
         classifier.refit()
         with self._lock:
             self.store.save(classifier, new=True)

@@ -47,8 +47,9 @@ MAX_THUMB_BYTES = 64 * 1024
 MAX_DIMENSION = 16384     # feature values per example
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 WHOLE_FRAME = (0.0, 0.0, 1.0, 1.0)
-# The descriptor chosen by docs/TEACH.md's study: the dog classifier's b3-scale map on a 3x3 grid.
-DEFAULT_FEATURES = {"layer": "b3-scale", "grid": 3, "input_size": None}
+# The descriptor chosen by docs/TEACH.md's study: the dog classifier's b3-scale map on a 3x3 grid,
+# the region fed to it at 193x193 (a quarter of the fragments of its own input, as accurate).
+DEFAULT_FEATURES = {"layer": "b3-scale", "grid": 3, "input_size": [193, 193]}
 
 Region = tuple[float, float, float, float]
 
@@ -109,6 +110,12 @@ class TaughtClassifier:
         for example in self.examples:
             counts[example.label] += 1
         return counts
+
+    @property
+    def revision(self) -> tuple:
+        """What its answers depend on: equal revisions answer alike."""
+        return (tuple(self.classes), self.region, json.dumps(self.features, sort_keys=True),
+                self.backbone["sha256"], tuple((e.id, e.label) for e in self.examples))
 
     def add(self, label: str, vectors: np.ndarray, thumbs: list[bytes]) -> list[Example]:
         """Add examples of `label` (one feature row and one JPEG thumbnail each) and refit."""
@@ -358,7 +365,8 @@ class Store:
                 archive.writestr(f"{THUMBS}/{example.id}.jpg", self.thumb(name, example.id))
         return out.getvalue()
 
-    def import_(self, data: bytes, name: str | None = None, replace: bool = False) -> TaughtClassifier:
+    def import_(self, data: bytes, name: str | None = None,
+                replace: bool = False) -> TaughtClassifier:
         """Read an export (checking every part), store it under `name` (default: its own)."""
         if len(data) > MAX_IMPORT_BYTES:
             raise TeachStoreError(f"an exported classifier is at most {MAX_IMPORT_BYTES >> 20} MiB")

@@ -18,13 +18,17 @@ def test_feature_model_shapes():
 
 
 def test_every_kernel_file_is_used_and_compiles_in_a_real_es2_context(dog_model):
-    """The programs generated for the feature model and the dog classifier use every kernel
-    file, and each compiles with the ES 2.0 context's GLSL ES 1.00 compiler."""
+    """The programs generated for the feature model, the dog classifier and one of its feature
+    extractors use every kernel file, and each compiles with the ES 2.0 context's GLSL ES 1.00
+    compiler."""
+    from gpu_engine import FeatureSpec
     from gpu_engine.context import GLContext
+    from gpu_engine.features import feature_model as extractor
     from gpu_engine.gl_objects import compile_program
     from gpu_engine.planner import make_plan
     programs = {}
-    for model in (load_model_bytes(feature_model()), dog_model):
+    for model in (load_model_bytes(feature_model()), dog_model,
+                  extractor(dog_model, FeatureSpec("b3-scale", 3))):
         programs.update(make_plan(model).programs)
     assert sorted({p.kernel for p in programs.values()}) == shader_source.all_kernels()
     gl = GLContext()

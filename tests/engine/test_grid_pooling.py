@@ -82,6 +82,7 @@ def test_the_vector_is_the_pooled_layer_cell_by_cell(dog_features):
 
 def test_embedder_of_an_engine(gles2_engine):
     frame = natural("astronaut")
+    probabilities = gles2_engine.classify_rgb(frame)
     embedder = gles2_engine.embedder(FeatureSpec("b4-scale", 3, (193, 193)))
     try:
         assert isinstance(embedder, Embedder)
@@ -100,8 +101,10 @@ def test_embedder_of_an_engine(gles2_engine):
             embedder.embed_rgb(frame, (0.6, 0.0, 0.5, 1.0))
         report = embedder.self_test()
         assert report.ok, report.error
-        # the classifier runs on as before, in the same context
-        assert gles2_engine.classify_rgb(frame).shape == (gles2_engine.model.num_classes,)
+        # the classifier and the embedder take turns in one context, each as if alone
+        for _ in range(2):
+            np.testing.assert_array_equal(gles2_engine.classify_rgb(frame), probabilities)
+            np.testing.assert_array_equal(embedder.embed_rgb(frame, (0.0, 0.0, 0.5, 1.0)), left)
     finally:
         embedder.release()
     embedder.release()  # twice is harmless

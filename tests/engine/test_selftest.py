@@ -14,9 +14,10 @@ from engine.test_engine_cli import shadercam
 from engine.test_engine_gpu_features import feature_model
 from gl_intercept import EVERY_PROGRAM, GLRecorder
 from app.cli import main
-from gpu_engine import Engine, GPURefused, load_model, open_engine
+from gpu_engine import Engine, FeatureSpec, GPURefused, load_model, open_engine
 from gpu_engine.chunkfile import parse_chunks, read_chunks
 from gpu_engine.context import GLContext
+from gpu_engine.features import feature_model as feature_extractor
 from gpu_engine.model import build_model
 from gpu_engine.selftest import check, probe_model, run_self_test
 
@@ -122,6 +123,35 @@ def test_skipped_draws_are_found_and_named(feature_chunks):
         engine.release()
     named = [f for f in failures if f.startswith("op 'pw' (conv2d k1")]
     assert named and "were never drawn" in named[0], failures
+
+
+def test_the_feature_path_is_checked(dog_model, feature_chunks):
+    """A feature extractor's probe checks its grid pooling and the sampler with a region, and
+    names the grid pooling when its draws are skipped."""
+    extractor = feature_extractor(dog_model, FeatureSpec("b4-scale", 3, (193, 193)))
+    probe = probe_model(extractor)
+    assert probe.input_size < (193, 193) and probe.ops[-1].TYPE == "grid_pooling"
+    context = GLContext()
+    try:
+        report = run_self_test(extractor, context)
+    finally:
+        context.release()
+    assert report.ok, report.error
+    small = probe_model(feature_extractor(build_model(feature_chunks, "features"),
+                                          FeatureSpec("c1", 3)))
+    recorder = GLRecorder()
+    with recorder.installed():
+        engine = Engine(small)
+    try:
+        engine.run_op(small.ops[-1].name)
+        drawn = sum(p.op == small.ops[-1].name for p in engine.plan.passes)
+        recorder.drop.update(draw.program for draw in recorder.draws[-drawn:])
+        failures = check(engine, small)
+    finally:
+        engine.release()
+    assert any(f.startswith("op 'c1-grid3' (grid_pooling") and "were never drawn" in f
+               for f in failures), failures
+    assert not any("region" in f for f in failures), failures
 
 
 def test_a_model_whose_sampler_is_skipped_fails_as_a_whole(feature_chunks, tmp_path):

@@ -157,3 +157,12 @@ def test_delete_removes_the_folder(tmp_path):
     assert store.names() == [] and not (tmp_path / "taught" / "door").exists()
     with pytest.raises(NoSuchClassifier):
         store.delete("door")
+
+
+def test_the_revision_changes_with_what_the_answers_depend_on(tmp_path):
+    store = Store(tmp_path)
+    classifier = taught()
+    store.save(classifier)
+    assert store.load("door").revision == classifier.revision
+    classifier.relabel(classifier.examples[0].id, "open")
+    assert store.load("door").revision != classifier.revision

@@ -41,7 +41,7 @@ def test_teach_fits_the_folder_and_stores_it(taught):
     assert report["counts"] == {"cat": 6, "coffee": 6, "rocket": 6}
     assert report["unreadable"] == 1 and "broken.jpg" in stderr
     assert report["report"]["accuracy"] >= 0.9, report["report"]
-    assert report["features"] == {"layer": "b3-scale", "grid": 3, "input_size": None}
+    assert report["features"] == {"layer": "b3-scale", "grid": 3, "input_size": [193, 193]}
     assert report["region"] == pytest.approx(list(WATCHED))
     folder = root / "state" / "taught" / "flap"
     assert len(list((folder / "thumbs").glob("*.jpg"))) == 18
@@ -56,6 +56,16 @@ def test_eval_scores_the_taught_classifier_on_unseen_pictures(taught, tmp_path):
     assert report["model_name"] == "flap" and report["images"] == 15
     assert report["top1"] >= 0.9, report
     assert "top-1" in done.stdout and (tmp_path / "report.png").is_file()
+
+
+def test_classify_answers_with_the_taught_classes(taught, tmp_path):
+    root, _, _ = taught
+    unseen = write_set(tmp_path / "unseen", per_class=1, seed=3)
+    done = shadercam(root / "state", "classify", "--model", "flap", "--json", "--no-self-test",
+                     str(unseen / "rocket" / "00.jpg"), str(unseen / "coffee" / "00.jpg"))
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["top_k"][0]["label"] for a in answers] == ["rocket", "coffee"]
+    assert all(a["model_name"] == "flap" and len(a["probabilities"]) == 3 for a in answers)
 
 
 def test_teach_says_what_is_wrong_in_one_line(taught, tmp_path):

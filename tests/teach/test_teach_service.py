@@ -136,3 +136,29 @@ def test_which_taught_classifiers_run_is_a_config_key_and_an_environment_variabl
     config = load_config(env={"SHADERCAM_TEACH_ACTIVE": "door, parcel"})
     assert config.teach_active == ("door", "parcel")
     assert config.origins["teach.active"] == "SHADERCAM_TEACH_ACTIVE"
+
+
+def test_a_yuv_camera_gives_examples_and_live_results(monkeypatch, tmp_path):
+    """picamera2's lores stream (Y, U, V planes, here from the stand-in): examples captured
+    from it and the taught result computed on it, with the colour model as the backbone."""
+    import picamera2_standin
+    from colour_model import write_colour_model
+    picamera2_standin.install(monkeypatch)
+    model = write_colour_model(tmp_path / "colours.chunks")
+    with running_service(model, state_dir=tmp_path / "state", camera_source="picamera2",
+                         camera_fps=10, model_self_test="off", teach_interval_s=0.0) as run, \
+            httpx.Client(base_url=run.base, timeout=60) as http:
+        engine_up(run)
+        made = http.post("/api/teach", json={"name": "ramp", "classes": ["left", "right"],
+                                             "region": [0.0, 0.0, 0.5, 1.0]})
+        assert made.status_code == 201, made.text
+        assert made.json()["features"]["layer"] == "pool"  # the colour model's last map
+        wait_for(lambda: http.get("/api/latest").json().get("frame"))
+        for label in ("left", "right", "left", "right"):
+            added = http.post("/api/teach/ramp/examples", params={"label": label})
+            assert added.status_code == 201, added.text
+        thumb = http.get(added.json()["example"]["thumb"]).content
+        assert Image.open(io.BytesIO(thumb)).size[0] > 0
+        result = wait_for(lambda: http.get("/api/latest").json()["taught"].get("ramp"))
+        assert result["label"] in ("left", "right", "unknown") and result["frame"] >= 1
+        assert http.get("/api/stats").json()["frames"]["failed"] == 0

@@ -34,7 +34,7 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
         return teaching.create(body.name, body.classes, body.region)
 
     @router.post("/api/teach/import", response_model=schemas.TaughtClassifierDetail,
-                 status_code=201, responses=schemas.error_answers(400, 409, 413, 503),
+                 status_code=201, responses=schemas.error_answers(400, 409),
                  summary="Import a taught classifier from its export")
     async def import_classifier(
             file: UploadFile = File(...),
@@ -52,14 +52,14 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
         return teaching.get(name)
 
     @router.delete("/api/teach/{name}", response_model=schemas.Deleted,
-                   responses=schemas.error_answers(400, 404, 503),
+                   responses=schemas.error_answers(400, 404),
                    summary="Delete a taught classifier and its examples")
     def delete(name: str) -> Any:
         return teaching.delete(name)
 
     @router.post("/api/teach/{name}/examples", response_model=schemas.ExampleAdded,
-                 status_code=201, responses=schemas.error_answers(400, 404, 413, 415, 429, 503,
-                                                                  504),
+                 status_code=201,
+                 responses=schemas.error_answers(400, 404, 415, 429, 503, 504),
                  summary="Add an example of a class: the camera's newest frame, or an uploaded "
                          "JPEG or PNG; answers with the refitted accuracy")
     async def add_example(request: Request, name: str,
@@ -77,14 +77,14 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
 
     @router.patch("/api/teach/{name}/examples/{example_id}",
                   response_model=schemas.TaughtClassifier,
-                  responses=schemas.error_answers(400, 404, 503),
+                  responses=schemas.error_answers(400, 404),
                   summary="Give an example another class; answers with the refitted accuracy")
     def relabel(name: str, example_id: str, body: schemas.Relabel) -> Any:
         return teaching.relabel_example(name, example_id, body.label)
 
     @router.delete("/api/teach/{name}/examples/{example_id}",
                    response_model=schemas.TaughtClassifier,
-                   responses=schemas.error_answers(400, 404, 503),
+                   responses=schemas.error_answers(400, 404),
                    summary="Delete an example; answers with the refitted accuracy")
     def delete_example(name: str, example_id: str) -> Any:
         return teaching.delete_example(name, example_id)
@@ -98,7 +98,7 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
 
     @router.get("/api/teach/{name}/export", response_class=Response,
                 responses={200: {"content": {"application/zip": {}}},
-                           **schemas.error_answers(400, 404, 503)},
+                           **schemas.error_answers(400, 404)},
                 summary="The taught classifier as one file, to import elsewhere")
     def export(name: str) -> Response:
         data = teaching.export(name)
