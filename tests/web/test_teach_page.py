@@ -1,8 +1,8 @@
 """Teaching a classifier from the page, in headless Chromium against the real service (the dog
 classifier's features on llvmpipe, uvicorn on loopback, behind the token): draw the region on
 the live picture, create it, capture examples of each class while the camera looks at that
-state, upload photos, relabel and delete an example, read the accuracy, then see its live result
-on the main page follow the camera. Text contrast, visible keyboard focus, the phone layout and
+state, upload photos, relabel and delete an example, read the accuracy, see its live result on
+the main page follow the camera, then export, delete and import it. Text contrast, visible keyboard focus, the phone layout and
 dark mode are checked; screenshots go to test-artifacts/."""
 from __future__ import annotations
 
@@ -84,6 +84,12 @@ def done(page, note: str, timeout: float = 120_000) -> None:
                            f".startsWith({json.dumps(note)})", timeout=timeout)
 
 
+def logged_in(page, run, path: str) -> None:
+    """Open `path` in a page of its own browser context, logged in by the installer's link."""
+    page.goto(f"{run.base}/login?token={TOKEN}")
+    page.goto(run.base + path)
+
+
 def count_of(page, label: str) -> str:
     return page.inner_text(f".class-box[data-class={json.dumps(label)}] .count")
 
@@ -114,7 +120,7 @@ def test_teach_a_classifier_from_the_page(browser, dog_model_path, camera, tmp_p
         engine_up(run)
         wait_for(lambda: run.service.hub.latest is not None, timeout=60)
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
-        page.goto(f"{run.base}/login?token={TOKEN}")  # the installer's link: the cookie
+        logged_in(page, run, "/")
         page.click(".head-nav a[href='/teach']")
         page.wait_for_url(run.base + "/teach")
         page.wait_for_function("document.getElementById('teach-preview').naturalWidth > 0")
@@ -184,6 +190,7 @@ def test_teach_a_classifier_from_the_page(browser, dog_model_path, camera, tmp_p
         done(page, "Moved an example to coffee")
         assert examples_of(page, "coffee") == 6 and examples_of(page, "cat") == 4
         assert "'cat' has 4 examples" in page.inner_text("#advice")
+        page.screenshot(path=str(artifacts / "teach-needs-more.png"), full_page=True)
         page.click(f".gallery li[data-id='{moved}'] .remove")
         done(page, "Deleted an example of coffee")
         assert examples_of(page, "coffee") == 5
@@ -207,7 +214,7 @@ def test_teach_a_classifier_from_the_page(browser, dog_model_path, camera, tmp_p
 
         # the live result on the main page follows the camera
         main = browser.new_page(viewport={"width": 1200, "height": 1000})
-        main.goto(run.base + "/")
+        logged_in(main, run, "/")
         main.wait_for_selector("#taught li[data-name=flap]", timeout=60_000)
         main.wait_for_function("document.querySelector('#taught li[data-name=flap]')"
                                ".dataset.label === 'cat'", timeout=60_000)
@@ -226,7 +233,7 @@ def test_teach_a_classifier_from_the_page(browser, dog_model_path, camera, tmp_p
             phone = browser.new_page(viewport={"width": 390, "height": 844},
                                      device_scale_factor=2, is_mobile=True, has_touch=True,
                                      color_scheme=scheme)
-            phone.goto(run.base + "/teach")
+            logged_in(phone, run, "/teach")
             phone.click("#classifiers li[data-name=flap] button")
             phone.wait_for_selector(".class-box[data-class=coffee] .gallery img")
             phone.wait_for_function("document.getElementById('teach-preview').naturalWidth > 0")
@@ -242,16 +249,26 @@ def test_teach_a_classifier_from_the_page(browser, dog_model_path, camera, tmp_p
                              full_page=True)
             phone.close()
         dark = browser.new_page(viewport={"width": 1200, "height": 1000}, color_scheme="dark")
-        dark.goto(run.base + "/teach")
+        logged_in(dark, run, "/teach")
         dark.click("#classifiers li[data-name=flap] button")
         dark.wait_for_selector(".class-box[data-class=coffee] .gallery img")
         dark.wait_for_function("document.getElementById('teach-preview').naturalWidth > 0")
         assert looks_dark(dark) and dark.evaluate(LOW_CONTRAST, "body") == []
         dark.screenshot(path=str(artifacts / "teach-desktop-dark.png"), full_page=True)
 
-        # deleted from the page: gone from the service
+        # exported, deleted, imported again: all from the page
+        with page.expect_download() as download:
+            page.click("#export")
+        assert download.value.suggested_filename == "flap.shadercam-taught.zip"
+        exported = tmp_path / "flap.zip"
+        download.value.save_as(exported)
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("#delete-classifier")
         page.wait_for_selector("#list-empty:not([hidden])")
         assert page.is_hidden("#classifier")
         assert run.service.teaching.list()["classifiers"] == []
+        page.set_input_files("#import", str(exported))
+        page.wait_for_selector("#classifiers li[data-name=flap]")
+        page.wait_for_selector(".class-box[data-class=coffee] .gallery img")
+        assert examples_of(page, "cat") == 5 and examples_of(page, "coffee") == 5
+        assert run.service.teaching.get("flap")["counts"] == {"cat": 5, "coffee": 5}
