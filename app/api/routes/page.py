@@ -22,7 +22,7 @@ def page_router(service: ServicePort) -> APIRouter:
 
     @router.get("/teach", response_class=HTMLResponse, include_in_schema=False)
     def teach_page() -> HTMLResponse:
-        return HTMLResponse(templates.get_template("teach.html").render(model=service.model()))
+        return HTMLResponse(templates.get_template("teach.html").render())
 
     @router.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
