@@ -2,8 +2,9 @@
 classifier's features on llvmpipe, uvicorn on loopback, behind the token): draw the region on
 the live picture, create it, capture examples of each class while the camera looks at that
 state, upload photos, relabel and delete an example, read the accuracy, see its live result on
-the main page follow the camera, then export, delete and import it. Text contrast, visible keyboard focus, the phone layout and
-dark mode are checked; screenshots go to test-artifacts/."""
+the main page follow the camera, then export, delete and import it. Text contrast, visible
+keyboard focus, the phone layout and dark mode are checked; screenshots go to test-artifacts/.
+"""
 from __future__ import annotations
 
 import io

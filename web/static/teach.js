@@ -31,7 +31,9 @@ async function api(method, url, body) {
   }
   if (response.status === 401) throw new ApiError("log in with the service's token first");
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(answer.detail || response.status + " " + response.statusText);
+  if (!response.ok) {
+    throw new ApiError(answer.detail || response.status + " " + response.statusText);
+  }
   return answer;
 }
 
@@ -235,7 +237,8 @@ function renderResult(result) {
   const live = $("live");
   live.classList.toggle("uncertain", !!(result && result.uncertain));
   if (!result) {
-    live.textContent = teach.detail && teach.detail.ready ? "waiting for a frame" : "not taught yet";
+    const ready = teach.detail && teach.detail.ready;
+    live.textContent = ready ? "waiting for a frame" : "not taught yet";
     live.dataset.label = "";
     return;
   }
