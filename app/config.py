@@ -134,6 +134,9 @@ KEYS: tuple[Key, ...] = (
     Key("mqtt", "queue", int, 100, _between(1, 10000)),
     # the page's address Home Assistant links to; empty: made from server.host and server.port
     Key("mqtt", "page_url", str, "", lambda v: _urls_check((v,)) if v else None),
+    Key("teach", "active", tuple, ("*",)),
+    Key("teach", "interval_s", float, 1.0, _between(0.0, 3600)),
+    Key("teach", "agree", int, 3, _between(1, 100)),
     Key("webhooks", "urls", tuple, (), _urls_check),
     Key("webhooks", "timeout_s", float, 5.0, _between(0.1, 300)),
     Key("webhooks", "retries", int, 3, _between(0, 100)),

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -49,6 +49,9 @@ class Prediction:
     origin: str  # "camera" or "upload"
     smoothing: int = 1
     threshold: float = 0.0
+    # each active taught classifier's newest result by name (app.teach.store.answer_dict, plus
+    # its debounced `state` and the `frame` and `timestamp` it was taken from); camera only
+    taught: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "prediction", **asdict(self)}
@@ -75,7 +78,8 @@ class PredictionMaker:
         self.threshold = threshold
 
     def make(self, probabilities: np.ndarray, frame: int, timestamp: float,
-             timings_s: dict[str, float], origin: str = "camera") -> Prediction:
+             timings_s: dict[str, float], origin: str = "camera",
+             taught: dict[str, dict[str, Any]] | None = None) -> Prediction:
         """Rank one result; camera frames are smoothed with the previous ones, uploads are not."""
         probabilities = np.asarray(probabilities, dtype=np.float32)
         if origin == "camera" and self.smoothing > 1:
@@ -91,7 +95,8 @@ class PredictionMaker:
             uncertain=uncertain, top_k=ranked,
             timings_ms={k: round(v * 1000.0, 3) for k, v in timings_s.items()},
             model_name=self.model_name, origin=origin,
-            smoothing=self.smoothing if origin == "camera" else 1, threshold=self.threshold)
+            smoothing=self.smoothing if origin == "camera" else 1, threshold=self.threshold,
+            taught=taught or {})
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,7 +1,8 @@
 """Wires the parts together: camera supervisor -> frame slot -> inference worker -> results hub
 -> outputs, plus the preview; and is the one facade the web layer talks to (it implements
 app.api.port.ServicePort): reports for /api/health and /api/stats, the latest prediction,
-pictures, uploads, the page's settings, the event history and the metrics, all as plain data.
+pictures, uploads, the page's settings, the event history, the metrics and the taught
+classifiers, all as plain data.
 What cannot be done is raised as one of app.errors' kinds."""
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from app.hub import Prediction, ResultsHub
 from app.labels import display_label
 from app.outputs import ServiceView, build_outputs
 from app.outputs.websocket import Subscription
-from app.runtime_settings import SettingsFile
+from app.runtime_settings import SettingsFile, state_dir as default_state_dir
+from app.teach.service import Teaching
+from app.teach.store import Store
 from app.worker import InferenceWorker
 
 DEMO_MODEL_NAME = "demo_model"
@@ -60,7 +63,11 @@ class Service:
                                       software_gl=config.model_software_gl,
                                       fold_weights={"auto": None, "on": True, "off": False}[
                                           config.model_fold_weights],
-                                      frame_wait_s=min(1.0, 2.0 / config.camera_fps))
+                                      frame_wait_s=min(1.0, 2.0 / config.camera_fps),
+                                      taught_interval_s=config.teach_interval_s,
+                                      taught_agree=config.teach_agree)
+        self.teaching = Teaching(Store(state_dir or default_state_dir()), self.worker,
+                                 config.teach_active)
         self.started_at = time.monotonic()
         self.stream_clients = 0
         self.outputs = build_outputs(config, state_dir, ServiceView(
@@ -73,6 +80,7 @@ class Service:
         for output in self.outputs.all:
             output.start()
             self.hub.attach(output)
+        self.teaching.activate()
         self.worker.start()  # the engine compiles while the camera starts
         self.supervisor.start()
 

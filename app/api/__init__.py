@@ -27,6 +27,7 @@ from app.api.routes.predictions import predictions_router
 from app.api.routes.settings import settings_router
 from app.api.routes.status import status_router
 from app.api.routes.streams import streams_router
+from app.api.routes.teach import teach_router
 from app.api.security import install_guards
 
 
@@ -40,6 +41,7 @@ def create_app(service: ServicePort, settings: ServerSettings) -> FastAPI:
     for router in (events_router(service), metrics_router(service), page_router(service),
                    predictions_router(service, settings), model_router(service),
                    status_router(service), settings_router(service),
+                   teach_router(service, settings),
                    streams_router(service, settings.client_timeout_s)):
         app.include_router(router)
     install_error_handlers(app)

@@ -1,8 +1,8 @@
 """Every error answer of the API in one shape, from one table.
 
-Routes and the service raise the service's own errors (app.errors) and the image errors
-(app.images); `install_error_handlers` maps each kind to its status here, once. FastAPI's
-request validation (422) and Starlette's own refusals (404 for an unknown path, 405, ...) get
+Routes and the service raise the service's own errors (app.errors), the image errors
+(app.images) and the taught classifiers' (app.teach); `install_error_handlers` maps each kind
+to its status here, once. FastAPI's request validation (422) and Starlette's own refusals (404 for an unknown path, 405, ...) get
 the same body, `{"detail": "<one sentence>"}`, plus `errors` (one entry a field) for a 422,
 as do the guards in front of the app (app.api.security, app.api.limits) through `error_body`.
 """
@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException
 
 from app.errors import Busy, Conflict, NotFound, TimedOut, TooFrequent, Unavailable
 from app.images import ImageError, ImageFormatRefused, ImageTooLarge, ImageUnreadable
+from app.teach.head import TeachError
+from app.teach.store import NoSuchClassifier, TeachConflict, TeachStorageError
 
 # each kind of error -> the status it is answered with (the most specific class wins)
 STATUS: Mapping[type[Exception], int] = {
@@ -25,6 +27,10 @@ STATUS: Mapping[type[Exception], int] = {
     ImageUnreadable: 400,
     ImageTooLarge: 413,
     ImageFormatRefused: 415,
+    TeachError: 400,
+    NoSuchClassifier: 404,
+    TeachConflict: 409,
+    TeachStorageError: 503,
     NotFound: 404,
     Conflict: 409,
     TooFrequent: 429,

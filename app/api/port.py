@@ -19,7 +19,42 @@ from app.hub import Prediction
 from app.outputs.websocket import Subscription
 
 
+class TeachingPort(Protocol):
+    """The taught classifiers (app.teach.service.Teaching): plain data, app.teach's errors."""
+
+    def list(self) -> dict[str, Any]: ...
+
+    def get(self, name: str) -> dict[str, Any]: ...
+
+    def create(self, name: str, classes: list[str],
+               region: list[float] | None = None) -> dict[str, Any]: ...
+
+    def delete(self, name: str) -> dict[str, Any]: ...
+
+    def embed(self, name: str, label: str,
+              rgb: np.ndarray | None = None) -> concurrent.futures.Future:
+        """The future (feature vector, thumbnail) of a new example, computed on the GPU."""
+
+    def add_example(self, name: str, label: str, vector: np.ndarray,
+                    thumb: bytes) -> dict[str, Any]:
+        """Blocking (disk)."""
+
+    def delete_example(self, name: str, example_id: str) -> dict[str, Any]: ...
+
+    def relabel_example(self, name: str, example_id: str, label: str) -> dict[str, Any]: ...
+
+    def thumb(self, name: str, example_id: str) -> bytes: ...
+
+    def export(self, name: str) -> bytes: ...
+
+    def import_(self, data: bytes, name: str | None = None,
+                replace: bool = False) -> dict[str, Any]:
+        """Blocking (disk)."""
+
+
 class ServicePort(Protocol):
+    teaching: TeachingPort
+
     def model(self) -> dict[str, Any]:
         """The model's status (name, state, input_size, ...)."""
 

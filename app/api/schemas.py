@@ -33,6 +33,20 @@ class Ranked(ApiModel):
     probability: float
 
 
+class TaughtResult(ApiModel):
+    """A taught classifier's newest result on the camera's frames."""
+
+    label: str = Field(..., description="the most probable class, or 'unknown' below the "
+                                        "classifier's threshold")
+    probability: float = Field(..., description="the most probable class's probability")
+    uncertain: bool
+    probabilities: Dict[str, float] = Field(..., description="each class's probability")
+    state: Optional[str] = Field(..., description="the label once `teach.agree` results in a "
+                                                  "row gave it; null until then")
+    frame: int = Field(..., description="the camera frame it was taken from")
+    timestamp: float
+
+
 class Prediction(ApiModel):
     """One classified frame (or uploaded picture)."""
 
@@ -50,6 +64,9 @@ class Prediction(ApiModel):
     origin: Literal["camera", "upload"]
     smoothing: int
     threshold: float
+    taught: Dict[str, TaughtResult] = Field(default_factory=dict, description="each active "
+                                            "taught classifier's newest result, by name "
+                                            "(camera frames only)")
 
 
 class Waiting(ApiModel):
@@ -221,6 +238,83 @@ class EventMessage(ApiModel):
 
 class Deleted(ApiModel):
     deleted: str
+
+
+class TeachReport(ApiModel):
+    """How well a taught classifier does on its own examples, after each change."""
+
+    counts: Dict[str, int] = Field(..., description="examples per class")
+    accuracy: Optional[float] = Field(..., description="k-fold cross-validated accuracy; null "
+                                                       "with fewer than two examples a class")
+    class_accuracy: Dict[str, float] = Field(..., description="held-out recall per class")
+    folds: int
+    advice: List[str] = Field(..., description="what to add, when it needs more examples")
+    needs_more_examples: bool
+
+
+class Backbone(ApiModel):
+    name: str = Field(..., description="the model whose features it reads")
+    sha256: str
+    path: Optional[str] = None
+
+
+class Descriptor(ApiModel):
+    layer: str = Field(..., description="the backbone's map pooled into the feature vector")
+    grid: int = Field(..., description="cells a side the map is averaged over")
+    input_size: Optional[List[int]] = Field(..., description="the backbone's input, width "
+                                                             "and height; null: its own")
+
+
+class TaughtClassifier(ApiModel):
+    """A taught classifier; a damaged one has only its name and `error`."""
+
+    name: str
+    classes: Optional[List[str]] = None
+    region: Optional[List[float]] = Field(None, description="x, y, width, height as fractions "
+                                                            "of the frame")
+    backbone: Optional[Backbone] = None
+    features: Optional[Descriptor] = None
+    counts: Optional[Dict[str, int]] = None
+    report: Optional[TeachReport] = None
+    ready: Optional[bool] = Field(None, description="it has a fitted head")
+    created: Optional[float] = None
+    active: bool = Field(..., description="it runs on the camera's frames")
+    error: Optional[str] = Field(..., description="why it does not run, when it does not")
+    result: Optional[TaughtResult] = Field(..., description="its newest result")
+
+
+class TaughtExample(ApiModel):
+    id: str
+    label: str
+    added: float
+    thumb: str = Field(..., description="URL of the example's small JPEG")
+
+
+class TaughtClassifierDetail(TaughtClassifier):
+    examples: List[TaughtExample]
+
+
+class ExampleAdded(TaughtClassifier):
+    """The classifier after the new example, refitted."""
+
+    example: TaughtExample
+
+
+class TaughtList(ApiModel):
+    classifiers: List[TaughtClassifier]
+    active: List[str] = Field(..., description="the names of those that run")
+
+
+class TaughtCreate(ApiModel):
+    name: str = Field(..., description="lower-case letters, digits, '_' and '-'",
+                      max_length=32)
+    classes: List[str] = Field(..., description="2 to 10 class names")
+    region: Optional[List[float]] = Field(None, description="x, y, width, height as fractions "
+                                          "of the frame (default: the whole frame)")
+
+
+class Relabel(ApiModel):
+    label: str = Field(..., max_length=32)
 
 
 def dump(model: BaseModel) -> Dict[str, Any]:

@@ -8,7 +8,7 @@
      same origin: 403 otherwise (browsers send Origin with both; scripts send none);
   3. with `server.token` set, the token: an `Authorization: Bearer` header, a `?token=`
      query (for MJPEG in Home Assistant and for scripts) or the cookie that /login sets.
-     Unauthenticated, /api/health answers only its status; the page redirects to /login;
+     Unauthenticated, /api/health answers only its status; the pages redirect to /login;
      everything else is 401, and a websocket is closed before it is accepted.
 Every HTTP answer carries headers that keep browsers from sniffing, framing or leaking.
 """
@@ -45,6 +45,7 @@ SECURITY_HEADERS = (
      b"default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
      b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
 )
+PAGES = frozenset({"/", "/teach"})  # a browser without the token is sent to /login
 TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
 
 
@@ -124,7 +125,7 @@ class SecurityMiddleware:
             status = self.health()
             return await json_answer(send, 503 if status == "error" else 200, status,
                                      payload={"status": status})
-        if scope["path"] == "/" and scope["method"] in SAFE_METHODS:
+        if scope["path"] in PAGES and scope["method"] in SAFE_METHODS:
             return await _redirect(send, "/login")
         await _discard_body(receive, self.max_body)
         await json_answer(send, 401, "this ShaderCam needs its access token: log in at /login, "

@@ -14,6 +14,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 from fastapi import Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
@@ -63,28 +64,33 @@ class Uploads:
         self._in_flight = 0
 
     async def classify(self, request: Request, file: UploadFile) -> dict[str, Any]:
-        wait = self.limiter.take(request.client.host if request.client else "", time.monotonic())
-        if wait:
-            raise TooFrequent(f"too many uploads from this address; try again in "
-                              f"{math.ceil(wait)} s", retry_after_s=math.ceil(wait))
-        if self._in_flight >= MAX_IN_FLIGHT:
-            raise Busy("the classifier is busy with other uploads; try again")
+        self._admit(request)
         self._in_flight += 1
         try:
             return await self._classify(file)
         finally:
             self._in_flight -= 1
 
+    async def picture(self, request: Request, file: UploadFile) -> np.ndarray:
+        """An uploaded picture, read and decoded within the same limits as for classify (a
+        taught classifier's example)."""
+        self._admit(request)
+        self._in_flight += 1
+        try:
+            return await self._decode(file)
+        finally:
+            self._in_flight -= 1
+
+    def _admit(self, request: Request) -> None:
+        wait = self.limiter.take(request.client.host if request.client else "", time.monotonic())
+        if wait:
+            raise TooFrequent(f"too many uploads from this address; try again in "
+                              f"{math.ceil(wait)} s", retry_after_s=math.ceil(wait))
+        if self._in_flight >= MAX_IN_FLIGHT:
+            raise Busy("the classifier is busy with other uploads; try again")
+
     async def _classify(self, file: UploadFile) -> dict[str, Any]:
-        data = await file.read(self.max_bytes + 1)
-        if len(data) > self.max_bytes:
-            raise ImageTooLarge(f"image larger than {self.max_bytes // 1024} KiB")
-        if not data:
-            raise ImageUnreadable("the uploaded file is empty")
-        side = 2 * max(self.service.model().get("input_size") or [DEFAULT_INPUT])
-        async with self._decoding:  # one decode at a time bounds the memory of all of them
-            rgb = await run_in_threadpool(decode, data, side, self.max_pixels, UPLOAD_FORMATS)
-        del data
+        rgb = await self._decode(file)
         future = self.service.classify(rgb)
         try:
             prediction = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
@@ -92,3 +98,13 @@ class Uploads:
             future.cancel()
             raise TimedOut("the classifier did not answer in time") from None
         return prediction.to_dict()
+
+    async def _decode(self, file: UploadFile) -> np.ndarray:
+        data = await file.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise ImageTooLarge(f"image larger than {self.max_bytes // 1024} KiB")
+        if not data:
+            raise ImageUnreadable("the uploaded file is empty")
+        side = 2 * max(self.service.model().get("input_size") or [DEFAULT_INPUT])
+        async with self._decoding:  # one decode at a time bounds the memory of all of them
+            return await run_in_threadpool(decode, data, side, self.max_pixels, UPLOAD_FORMATS)

@@ -6,12 +6,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.cli import batch, engine, model, serve
+from app.cli import batch, engine, model, serve, teach
 from app.cli.errors import CliError
 from app.version import version
 
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
-COMMAND_MODULES = [engine, model, serve, batch]
+COMMAND_MODULES = [engine, model, serve, batch, teach]
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -109,26 +109,44 @@ def run_batch(args: argparse.Namespace) -> int:
     return 1 if progress.errors else 0
 
 
+@contextmanager
+def _taught_runner(runner):
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from app.batch.confusion_png import draw_confusion
     from app.batch.evaluation import Scores, find_labelled
     from app.batch.progress import Progress
     from app.batch.sources import picture_job
-    model_file, model, loaded = _model(args)
+    from app.cli.teach import TaughtRunner, find_taught
+    taught = find_taught(args.model)
+    if taught is not None:  # a taught classifier: scored here, on its backbone's engine
+        if args.workers is not None or args.scheduler is not None:
+            raise CliError(f"{taught.name!r} is a taught classifier: it is scored on this "
+                           "machine only (leave out --workers and --scheduler)")
+        name, labels, sha256 = taught.name, taught.classes, taught.backbone["sha256"]
+    else:
+        model_file, model, loaded = _model(args)
+        name, labels, sha256 = loaded.name, loaded.labels, model.sha256
     if not os.path.isdir(args.folder):
         raise CliError(f"{args.folder} is not a folder")
     if not Path(args.report).absolute().parent.is_dir():
         raise CliError(f"no folder for the report {args.report}")
-    labelled = find_labelled(args.folder, loaded.labels)
-    for name in labelled.unknown:
-        print(f"shadercam eval: folder {name!r} matches no label of {loaded.name}; left out",
+    labelled = find_labelled(args.folder, labels)
+    for folder in labelled.unknown:
+        print(f"shadercam eval: folder {folder!r} matches no label of {name}; left out",
               file=sys.stderr)
     if not labelled.pictures:
-        raise CliError(f"no pictures in folders named after {loaded.name}'s labels in "
+        raise CliError(f"no pictures in folders named after {name}'s labels in "
                        f"{args.folder}")
-    scores = Scores(loaded.labels, labelled)
+    scores = Scores(labels, labelled)
     try:
-        with _runner(args, model, model_file, 5) as runner:  # top-5 accuracy
+        with (_taught_runner(TaughtRunner(taught, args)) if taught is not None
+              else _runner(args, model, model_file, 5)) as runner:  # top-5 accuracy
             progress = Progress(len(labelled.pictures), label="eval")
             start = time.monotonic()
             for record in runner.run(picture_job(path) for path in labelled.pictures):
@@ -138,13 +156,13 @@ def run_eval(args: argparse.Namespace) -> int:
             progress.finish()
     except BatchError as exc:
         raise CliError(str(exc)) from None
-    report = {"model_name": loaded.name, "model_sha256": model.sha256, "folder": args.folder,
+    report = {"model_name": name, "model_sha256": sha256, "folder": args.folder,
               **scores.report(seconds)}
     picture = str(Path(args.report).with_suffix(".png"))
     report["confusion_png"] = picture
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     draw_confusion(report["confusion"]["labels"], report["confusion"]["counts"],
-                   f"{loaded.name} on {os.path.basename(os.path.abspath(args.folder))}: "
+                   f"{name} on {os.path.basename(os.path.abspath(args.folder))}: "
                    f"top-1 {_percent(report['top1'])}", picture)
     _print_summary(report, args.report)
     return 0

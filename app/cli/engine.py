@@ -91,8 +91,13 @@ def model_path(explicit: str | None):
 def _engine(args, gl_calls=None):
     """The model and its engine, opened as the service opens it (gpu_engine.open_engine): the
     software-GL policy, then the self-test, whose result goes to stderr."""
+    return open_model(model_path(args.model), args, gl_calls)
+
+
+def open_model(path, args, gl_calls=None):
+    """The model at `path` and its engine, opened as `_engine` opens the one of --model (taught
+    classifiers open their backbone so)."""
     from gpu_engine import GPURefused, ModelError, load_model, open_engine
-    path = model_path(args.model)
     try:
         model = load_model(path)
         engine, report = open_engine(model, software_gl=args.software_gl,
@@ -106,21 +111,30 @@ def _engine(args, gl_calls=None):
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    from app.cli.teach import TaughtRunner, find_taught
     from gpu_engine import top_k
-    model, engine = _engine(args)
+    taught = find_taught(args.model)
+    if taught is not None:  # a taught classifier: its classes, on its backbone's features
+        runner = TaughtRunner(taught, args)
+        model, labels, name = runner.model, taught.classes, taught.name
+        score, release = runner.probabilities, runner.close
+    else:
+        model, engine = _engine(args)
+        labels, name = model.labels, model.name
+        score, release = engine.classify_rgb, engine.release
     status = 0
     try:
         for path in args.images:
             try:
-                probabilities = engine.classify_rgb(read(path, target=_target(model)))
+                probabilities = score(read(path, target=_target(model)))
             except ImageError as exc:
                 print(f"shadercam classify: error: {exc}", file=sys.stderr)
                 status = 1
                 continue
-            best = top_k(probabilities, model.labels, args.top_k)
+            best = top_k(probabilities, labels, args.top_k)
             if args.json:
                 print(json.dumps({
-                    "image": path, "model_name": model.name,
+                    "image": path, "model_name": name,
                     "top_k": [{"index": i, "label": label, "display_label": display_label(label),
                                "probability": float(p)} for i, label, p in best],
                     "probabilities": [float(p) for p in probabilities]}), flush=True)
@@ -130,7 +144,7 @@ def run_classify(args: argparse.Namespace) -> int:
                     print(f"  {p:7.2%}  {display_label(label)} ({label}, {index})")
                 sys.stdout.flush()
     finally:
-        engine.release()
+        release()
     return status
 
 

@@ -36,7 +36,8 @@ def documented_errors(document: dict) -> Iterator[tuple[str, str, str]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{frame}", "1").replace("{event_id}", "20260101T000000000-abcdef")
+    return path.replace("{frame}", "1").replace("{event_id}", "20260101T000000000-abcdef") \
+        .replace("{name}", "flap").replace("{example_id}", "0123456789ab")
 
 
 def png(colour: tuple[int, int, int] = COLOURS["red"], fmt: str = "PNG") -> bytes:
@@ -78,6 +79,8 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
                                                          tmp_path):
     state = tmp_path / "state"
     (state / "settings.json").mkdir(parents=True)  # the page's settings cannot be stored
+    (state / "taught" / "damaged").mkdir(parents=True)  # a taught classifier that cannot be read
+    (state / "taught" / "damaged" / "classifier.json").write_text("{")
     checked: set[tuple[str, str, str]] = set()
     with running_service(colour_model, camera_source=f"files:{colour_pictures}", camera_fps=8,
                          state_dir=state, server_token=TOKEN, server_max_upload_mb=0.1,
@@ -86,6 +89,8 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
             httpx.Client(base_url=run.base, timeout=20,
                          headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         engine_up(run)
+        assert http.post("/api/teach", json={"name": "flap", "classes": ["red", "blue"]}
+                         ).status_code == 201
         api = OpenAPI(http.get("/openapi.json").json())
         documented = set(documented_errors(api.document))
         big = int(0.1 * 1024 * 1024) + 128 * 1024
@@ -113,6 +118,49 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
                 lambda h: h.get("/api/events/nothing/snapshot.jpg"),
             ("DELETE", "/api/events/{event_id}", "404"):
                 lambda h: h.delete("/api/events/nothing"),
+            ("POST", "/api/teach", "400"):
+                lambda h: h.post("/api/teach", json={"name": "../x", "classes": ["a", "b"]}),
+            ("POST", "/api/teach", "409"):
+                lambda h: h.post("/api/teach", json={"name": "flap", "classes": ["a", "b"]}),
+            ("POST", "/api/teach", "422"): lambda h: h.post("/api/teach", json={}),
+            ("POST", "/api/teach/import", "400"):
+                lambda h: h.post("/api/teach/import", files={"file": ("x.zip", b"PK")}),
+            ("POST", "/api/teach/import", "409"): lambda h: h.post(
+                "/api/teach/import", files={"file": ("x.zip", h.get("/api/teach/flap/export")
+                                                     .content)}),
+            ("POST", "/api/teach/import", "422"): lambda h: h.post("/api/teach/import"),
+            ("GET", "/api/teach/{name}", "400"): lambda h: h.get("/api/teach/Bad!"),
+            ("GET", "/api/teach/{name}", "404"): lambda h: h.get("/api/teach/porch"),
+            ("GET", "/api/teach/{name}", "503"): lambda h: h.get("/api/teach/damaged"),
+            ("DELETE", "/api/teach/{name}", "400"): lambda h: h.delete("/api/teach/Bad!"),
+            ("DELETE", "/api/teach/{name}", "404"): lambda h: h.delete("/api/teach/porch"),
+            ("POST", "/api/teach/{name}/examples", "400"):
+                lambda h: h.post("/api/teach/flap/examples", params={"label": "green"}),
+            ("POST", "/api/teach/{name}/examples", "404"):
+                lambda h: h.post("/api/teach/porch/examples", params={"label": "red"}),
+            ("POST", "/api/teach/{name}/examples", "415"): lambda h: h.post(
+                "/api/teach/flap/examples", params={"label": "red"},
+                files={"file": ("x", png(fmt="GIF"), "image/gif")}),
+            ("POST", "/api/teach/{name}/examples", "422"):
+                lambda h: h.post("/api/teach/flap/examples"),
+            ("POST", "/api/teach/{name}/examples", "504"):  # no answer within 1 us
+                lambda h: h.post("/api/teach/flap/examples", params={"label": "red"}),
+            ("PATCH", "/api/teach/{name}/examples/{example_id}", "400"): lambda h: h.patch(
+                "/api/teach/Bad!/examples/0123456789ab", json={"label": "red"}),
+            ("PATCH", "/api/teach/{name}/examples/{example_id}", "404"): lambda h: h.patch(
+                "/api/teach/flap/examples/0123456789ab", json={"label": "red"}),
+            ("PATCH", "/api/teach/{name}/examples/{example_id}", "422"):
+                lambda h: h.patch("/api/teach/flap/examples/0123456789ab", json={}),
+            ("DELETE", "/api/teach/{name}/examples/{example_id}", "400"):
+                lambda h: h.delete("/api/teach/Bad!/examples/0123456789ab"),
+            ("DELETE", "/api/teach/{name}/examples/{example_id}", "404"):
+                lambda h: h.delete("/api/teach/flap/examples/0123456789ab"),
+            ("GET", "/api/teach/{name}/examples/{example_id}.jpg", "400"):
+                lambda h: h.get("/api/teach/Bad!/examples/0123456789ab.jpg"),
+            ("GET", "/api/teach/{name}/examples/{example_id}.jpg", "404"):
+                lambda h: h.get("/api/teach/flap/examples/0123456789ab.jpg"),
+            ("GET", "/api/teach/{name}/export", "400"): lambda h: h.get("/api/teach/Bad!/export"),
+            ("GET", "/api/teach/{name}/export", "404"): lambda h: h.get("/api/teach/porch/export"),
         })
         for key, request in provoke.items():
             check(api, key, request(http))
@@ -154,11 +202,16 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
         answers = (upload(b"hello")(http) for _ in range(30))
         check(api, key, next((a for a in answers if a.status_code == 429), None))
         checked.add(key)
+        key = ("POST", "/api/teach/{name}/examples", "429")
+        answers = (http.post("/api/teach/flap/examples", params={"label": "red"},
+                             files={"file": ("x", b"hello")}) for _ in range(30))
+        check(api, key, next((a for a in answers if a.status_code == 429), None))
+        checked.add(key)
 
     broken = tmp_path / "broken.chunks"
     broken.write_bytes(b"\x05\x00\x00\x00abc")
     with running_service(broken, camera_source=f"files:{tmp_path / 'nothing'}",
-                         events_enabled=False) as run, \
+                         events_enabled=False, state_dir=state) as run, \
             httpx.Client(base_url=run.base, timeout=20) as http:
         wait_for(lambda: http.get("/api/health").json()["status"] == "error")
         for key, request in {
@@ -166,6 +219,10 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
             ("POST", "/api/classify", "503"): upload(png()),
             ("GET", "/snapshot.jpg", "503"): lambda h: h.get("/snapshot.jpg"),
             ("GET", "/api/events", "404"): lambda h: h.get("/api/events"),
+            ("POST", "/api/teach", "503"):  # a taught classifier is made on the loaded model
+                lambda h: h.post("/api/teach", json={"name": "door", "classes": ["a", "b"]}),
+            ("POST", "/api/teach/{name}/examples", "503"):
+                lambda h: h.post("/api/teach/flap/examples", params={"label": "red"}),
         }.items():
             check(api, key, request(http))
             checked.add(key)

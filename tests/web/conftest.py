@@ -1,4 +1,5 @@
-"""Browser tests: the service helpers of tests/app, the tiny colour model, headless Chromium."""
+"""Browser tests: the service helpers of tests/app, the tiny colour model, the scenes of
+tests/teach, headless Chromium."""
 from __future__ import annotations
 
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))  # photo_sets.py
 
 from colour_model import write_colour_model  # noqa: E402
 

@@ -1,6 +1,6 @@
 """The page in real Chromium under the service's own Content-Security-Policy, behind the access
-token: log in through /login, then the live page (websocket, preview pictures) works and the
-browser reports no policy violation."""
+token: log in through /login, then the live page (websocket, preview pictures) and the Teach
+page work and the browser reports no policy violation."""
 from __future__ import annotations
 
 import re
@@ -37,6 +37,11 @@ def test_login_then_live_page_under_the_policy(browser, colour_model, tmp_path):
             page.locator("#preview[src]").wait_for(state="attached", timeout=30_000)
             cookies = {c["name"]: c for c in page.context.cookies()}
             assert cookies["shadercam_session"]["httpOnly"] and TOKEN not in str(cookies)
+            page.click(".head-nav a[href='/teach']")  # the Teach page, its script running
+            page.wait_for_url(run.base + "/teach")
+            page.locator("#list-empty:not([hidden])").wait_for(timeout=10_000)
+            page.locator("#teach-preview[src^='blob:']").wait_for(state="attached",
+                                                                 timeout=10_000)
         finally:
             page.close()
     assert violations == []

@@ -18,7 +18,7 @@ def settings_router(service: ServicePort) -> APIRouter:
         return service.settings()
 
     @router.put("/api/settings", response_model=schemas.Settings,
-                responses=schemas.error_answers(503),
+                responses=schemas.error_answers(400, 503),
                 summary="Change threshold and/or smoothing now; kept across restarts")
     def change_settings(change: schemas.SettingsChange) -> Any:
         return service.change_settings(change.threshold, change.smoothing)

@@ -1,0 +1,82 @@
+"""`shadercam teach` and `shadercam eval --model NAME` as a user runs them: real processes, the
+dog classifier's features on the GPU (llvmpipe, ES 2.0), a folder per class of real photos."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from photo_sets import WATCHED, write_set
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def shadercam(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(REPO),
+                               "STATE_DIRECTORY": str(state),
+                               "SHADERCAM_MODEL_STORE": str(state / "models")})
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory, dog_model_path):
+    root = tmp_path_factory.mktemp("teach")
+    write_set(root / "examples", per_class=6, seed=1)
+    (root / "examples" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 not a picture")
+    region = ",".join(str(v) for v in WATCHED)
+    done = shadercam(root / "state", "teach", "flap", str(root / "examples"), "--model",
+                     str(dog_model_path), "--region", region, "--json", "--no-self-test")
+    return root, json.loads(done.stdout), done.stderr
+
+
+def test_teach_fits_the_folder_and_stores_it(taught):
+    root, report, stderr = taught
+    assert report["name"] == "flap" and report["classes"] == ["cat", "coffee", "rocket"]
+    assert report["counts"] == {"cat": 6, "coffee": 6, "rocket": 6}
+    assert report["unreadable"] == 1 and "broken.jpg" in stderr
+    assert report["report"]["accuracy"] >= 0.9, report["report"]
+    assert report["features"] == {"layer": "b3-scale", "grid": 3, "input_size": [193, 193]}
+    assert report["region"] == pytest.approx(list(WATCHED))
+    folder = root / "state" / "taught" / "flap"
+    assert len(list((folder / "thumbs").glob("*.jpg"))) == 18
+
+
+def test_eval_scores_the_taught_classifier_on_unseen_pictures(taught, tmp_path):
+    root, _, _ = taught
+    unseen = write_set(tmp_path / "unseen", per_class=5, seed=2)
+    done = shadercam(root / "state", "eval", "--model", "flap", "--report",
+                     str(tmp_path / "report.json"), "--no-self-test", str(unseen))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["model_name"] == "flap" and report["images"] == 15
+    assert report["top1"] >= 0.9, report
+    assert "top-1" in done.stdout and (tmp_path / "report.png").is_file()
+
+
+def test_classify_answers_with_the_taught_classes(taught, tmp_path):
+    root, _, _ = taught
+    unseen = write_set(tmp_path / "unseen", per_class=1, seed=3)
+    done = shadercam(root / "state", "classify", "--model", "flap", "--json", "--no-self-test",
+                     str(unseen / "rocket" / "00.jpg"), str(unseen / "coffee" / "00.jpg"))
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["top_k"][0]["label"] for a in answers] == ["rocket", "coffee"]
+    assert all(a["model_name"] == "flap" and len(a["probabilities"]) == 3 for a in answers)
+
+
+def test_teach_says_what_is_wrong_in_one_line(taught, tmp_path):
+    root, _, _ = taught
+    (tmp_path / "only").mkdir()
+    done = shadercam(root / "state", "teach", "x", str(tmp_path), "--model", "demo", check=False)
+    assert done.returncode == 1 and "needs a subfolder per class" in done.stderr
+    done = shadercam(root / "state", "teach", "../x", str(root / "examples"), "--model", "demo",
+                     check=False)
+    assert done.returncode == 1 and "bad classifier name" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = shadercam(root / "state", "teach", "x", str(root / "examples"), "--region",
+                     "0.5,0,0.6,1", check=False)
+    assert done.returncode == 2 and "not inside the frame" in done.stderr
