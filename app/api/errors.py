@@ -4,7 +4,8 @@ Routes and the service raise the service's own errors (app.errors), the image er
 (app.images) and the taught classifiers' (app.teach); `install_error_handlers` maps each kind
 to its status here, once. FastAPI's request validation (422) and Starlette's own refusals
 (404 for an unknown path, 405, ...) get the same body, `{"detail": "<one sentence>"}`, plus
-`errors` (one entry a field) for a 422, as do the guards in front of the app (app.api.security, app.api.limits) through `error_body`.
+`errors` (one entry a field) for a 422, as do the guards in front of the app
+(app.api.security, app.api.limits) through `error_body`.
 """
 from __future__ import annotations
 
