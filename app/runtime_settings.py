@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.atomic import write_atomically
 from app.config import ConfigError, check_value
 from app.models.store import store_dir
 
@@ -55,11 +55,4 @@ class SettingsFile:
     def save(self, settings: Mapping[str, Any]) -> None:
         """Write atomically: a crash leaves the old file or the new one."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({key: settings[key] for key in KEYS}, out)
-            os.replace(temporary, self.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(self.path, json.dumps({key: settings[key] for key in KEYS}).encode())

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpu_engine import frame_input, shader_source
+from gpu_engine import frame_input
 from gpu_engine import gles2 as g
 from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo

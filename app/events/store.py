@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from app.atomic import write_atomically
 from app.config import Config, default
 from app.events.rules import ID_PATTERN, Event
 
@@ -103,16 +103,7 @@ class EventStore:
         self.prune()  # retention holds in memory whatever the disk does
 
     def _write(self, name: str, data: bytes) -> int:
-        temporary = self.directory / f".{name}.tmp"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.directory / name)
-        except OSError:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_atomically(self.directory / name, data, 0o644)
         return len(data)
 
     def _size_of(self, name: str) -> int:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.atomic import fsync_dir, write_atomically
 from app.models import catalog
 from app.models.fetch import FetchError, Progress, fetch, is_url, remove_stale_partials
 from gpu_engine.errors import ModelError
@@ -123,7 +124,7 @@ class ModelStore:
             if not same:
                 fetched.path.chmod(0o644)  # the service user reads what an administrator installs
                 os.replace(fetched.path, target)
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
         finally:
             fetched.path.unlink(missing_ok=True)
         if self.default_name() is None or not self.path_of(self.default_name()).exists():
@@ -146,13 +147,7 @@ class ModelStore:
         if not self.path_of(name).is_file():
             raise ModelStoreError(f"no model named {name!r} in {self.directory}; "
                                   "install it first (shadercam model install SOURCE)")
-        tmp = self.directory / f".{DEFAULT_FILE}.{os.getpid()}.tmp"
-        try:
-            tmp.write_text(name + "\n", encoding="utf-8")
-            tmp.chmod(0o644)
-            os.replace(tmp, self.directory / DEFAULT_FILE)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(self.directory / DEFAULT_FILE, (name + "\n").encode(), 0o644)
 
     def default_path(self) -> Path | None:
         name = self.default_name()
@@ -228,10 +223,3 @@ def _sha256_of(path: Path) -> str:
             hasher.update(block)
     return hasher.hexdigest()
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

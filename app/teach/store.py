@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 import zipfile
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from app.atomic import fsync_dir, write_atomically
 from app.teach.head import UNKNOWN, Answer, FitReport, Head, TeachError, fit
 
 FOLDER = "taught"
@@ -393,12 +393,12 @@ class Store:
         thumbs = folder / THUMBS
         thumbs.mkdir(parents=True, exist_ok=True)
         for example_id, data in classifier.pending_thumbs.items():
-            _write_atomically(thumbs / f"{example_id}.jpg", data)
+            write_atomically(thumbs / f"{example_id}.jpg", data)
         generation = f"data-{secrets.token_hex(4)}.npz"
         manifest, arrays = _to_parts(classifier, generation)
-        _write_atomically(folder / generation, _npz(arrays))
-        _write_atomically(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
-        _fsync_dir(folder)
+        write_atomically(folder / generation, _npz(arrays))
+        write_atomically(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
+        fsync_dir(folder)
         classifier.pending_thumbs.clear()
         keep = {f"{e.id}.jpg" for e in classifier.examples}
         for path in thumbs.iterdir():
@@ -465,22 +465,3 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return out.getvalue()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

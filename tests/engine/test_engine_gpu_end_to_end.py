@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.images import natural, synthetic
-from gpu_engine import Engine, reference, top_k
+from gpu_engine import reference, top_k
 
 IMAGES = {"synthetic": synthetic, "chelsea": lambda: natural("chelsea"),
           "coffee": lambda: natural("coffee"), "astronaut": lambda: natural("astronaut"),

@@ -6,7 +6,7 @@ import pytest
 
 from engine.builder import feature_model as small_model
 from engine.images import natural, yuv420
-from engine.op_check import assert_codes_match, check_ops
+from engine.op_check import check_ops
 from gpu_engine import Embedder, Engine, FeatureSpec, ModelError, load_model_bytes, reference
 from gpu_engine.features import feature_model
 from gpu_engine.ops.grid_pooling import GridPooling

@@ -60,7 +60,7 @@ def test_per_entity_configs_of_this_node_are_migrated_or_cleared():
     retained = [f"homeassistant/sensor/{NODE}/label/config",
                 f"homeassistant/binary_sensor/{NODE}/class_cat/config",
                 f"homeassistant/binary_sensor/{NODE}/class_dog/config",
-                f"homeassistant/binary_sensor/other_node/class_dog/config",
+                "homeassistant/binary_sensor/other_node/class_dog/config",
                 f"homeassistant/device/{NODE}/config", "shadercam/cam/class/cat"]
     migrate, old = migration_messages("homeassistant", NODE, payload, retained)
     assert migrate == [f"homeassistant/binary_sensor/{NODE}/class_dog/config",
