@@ -20,15 +20,6 @@ ROOT=$PREFIX/root
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 bash "$REPO/scripts/apt-ensure.sh" debootstrap >&2
 
-mirror() {  # the Debian mirror this machine's apt already uses
-    local uri
-    uri=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-          | grep -v -- -security | head -n1 || true)
-    [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' \
-                          /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$uri" ] || { echo "no Debian mirror found in /etc/apt" >&2; exit 2; }
-    printf '%s\n' "$uri"
-}
 # in_root COMMAND...: in the tree, /proc and /dev mounted in a private mount namespace that
 # ends with the command, with a clean environment.
 in_root() {
@@ -43,7 +34,7 @@ rm -rf "$ROOT"
 mkdir -p "$PREFIX/debs"
 echo "debootstrap trixie into $ROOT" >&2
 debootstrap --variant=minbase --include=python3,python3-venv,python3-dev,ca-certificates,gcc,libc6-dev \
-    --cache-dir="$PREFIX/debs" trixie "$ROOT" "$(mirror)" > "$PREFIX/debootstrap.log" 2>&1 \
+    --cache-dir="$PREFIX/debs" trixie "$ROOT" "$(bash "$REPO/tests/deploy/debian_mirror.sh")" > "$PREFIX/debootstrap.log" 2>&1 \
     || { tail -n 30 "$PREFIX/debootstrap.log" >&2; exit 1; }
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 python3 "$REPO/tests/deploy/host_cas.py" "$ROOT"

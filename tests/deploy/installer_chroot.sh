@@ -65,15 +65,6 @@ trap cleanup EXIT
 [ -f "$MODEL" ] || { echo "test model $MODEL is missing" >&2; exit 2; }
 bash "$REPO/scripts/apt-ensure.sh" debootstrap
 
-mirror() {  # the Debian mirror this machine's apt already uses
-    local uri
-    uri=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-          | grep -v -- -security | head -n1 || true)
-    [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' \
-                          /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$uri" ] || { echo "no Debian mirror found in /etc/apt" >&2; exit 2; }
-    printf '%s\n' "$uri"
-}
 
 # tree-env COMMAND...: COMMAND with the one environment every command for a tree gets (each
 # chroot, debootstrap's, systemd-nspawn, nsenter): none of this script's caller's. A TMPDIR,
@@ -136,7 +127,7 @@ copy_checkout() {  # copy_checkout DIR: the working tree's files (tracked and ne
 log "debootstrap bookworm into $ROOT"
 mkdir -p "$CACHE/debs" "$CACHE/apt-archives/partial"
 "$TREE_ENV" debootstrap --variant=minbase --include=systemd --cache-dir="$CACHE/debs" \
-    bookworm "$ROOT" "$(mirror)" > "$WORK/debootstrap.log" 2>&1 \
+    bookworm "$ROOT" "$(bash "$REPO/tests/deploy/debian_mirror.sh")" > "$WORK/debootstrap.log" 2>&1 \
     || { tail -n 30 "$WORK/debootstrap.log"; exit 1; }
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"  # no daemons start in here
