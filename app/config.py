@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ENV_PREFIX = "SHADERCAM_"
@@ -137,6 +138,12 @@ KEYS: tuple[Key, ...] = (
 _BY_DOTTED = {key.dotted: key for key in KEYS}
 
 
+def default(dotted: str) -> Any:
+    """A key's default, for the parts that are also made without a configuration (tests, tools),
+    so that every default is written once, in KEYS."""
+    return _BY_DOTTED[dotted].default
+
+
 @dataclass(frozen=True)
 class Config:
     """Validated settings, read as `config.get("camera.fps")` or `config.camera_fps`."""
@@ -146,6 +153,16 @@ class Config:
 
     def get(self, dotted: str) -> Any:
         return self.values[dotted]
+
+    def section(self, name: str) -> SimpleNamespace:
+        """One table's values by their short names (`section("mqtt").port`), for a part that
+        takes a whole table."""
+        prefix = f"{name}."
+        values = {dotted[len(prefix):]: value for dotted, value in self.values.items()
+                  if dotted.startswith(prefix)}
+        if not values:
+            raise KeyError(f"no configuration table [{name}]")
+        return SimpleNamespace(**values)
 
     def __getattr__(self, name: str) -> Any:
         section, _, key = name.partition("_")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.labels import display_label
+from gpu_engine import topk
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ class PredictionMaker:
         if origin == "camera" and self.smoothing > 1:
             self._recent.append(probabilities)
             probabilities = np.mean(self._recent, axis=0)
-        order = np.argsort(-probabilities, kind="stable")[: self.top_k]
-        ranked = [Ranked(int(i), self.labels[i], self.display_labels[i],
-                         round(float(probabilities[i]), 6)) for i in order]
+        best = topk.top_k(probabilities, self.labels, self.top_k)
+        ranked = [Ranked(index, label, self.display_labels[index], round(probability, 6))
+                  for index, label, probability in best]
         uncertain = ranked[0].probability < self.threshold
         return Prediction(
             frame=frame, timestamp=timestamp, label=None if uncertain else ranked[0].label,

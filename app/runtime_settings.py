@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import ConfigError, check_value
-from app.model_store import store_dir
+from app.models.store import store_dir
 
 log = logging.getLogger(__name__)
 

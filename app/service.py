@@ -18,8 +18,8 @@ from app.cameras import CameraSupervisor, FrameSlot, Preview, make_camera
 from app.cameras.base import Camera
 from app.config import Config
 from app.errors import Conflict, NotFound, Unavailable
-from app.events import ID_PATTERN, Event
-from app.events_store import EventStore
+from app.events.rules import ID_PATTERN, Event
+from app.events.store import EventStore
 from app.hub import Prediction, ResultsHub
 from app.labels import display_label
 from app.outputs import ServiceView, build_outputs

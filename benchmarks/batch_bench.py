@@ -30,7 +30,7 @@ from PIL import Image  # noqa: E402
 from app import demo_scene  # noqa: E402
 from app.batch.sources import collect, jobs  # noqa: E402
 from app.batch.tasks import model_bytes  # noqa: E402
-from app.model_store import resolve_model_path  # noqa: E402
+from app.models.store import resolve_model_path  # noqa: E402
 
 
 def write_pictures(folder: Path, count: int, size: tuple[int, int]) -> None:

@@ -6,7 +6,7 @@ measured in one run, so the ratio is meaningful even on a shared, noisy machine.
 import argparse
 import sys
 
-from app.cli_engine import run_bench
+from app.cli.engine import run_bench
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

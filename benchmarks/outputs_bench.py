@@ -99,7 +99,7 @@ def main() -> int:
                              "classifier the bottleneck, so any CPU the outputs take shows; "
                              "slower (say 10, a Pi camera's rate) shows whether they ever stall it")
     args = parser.parse_args()
-    from app.model_store import DEMO_MODEL
+    from app.models.store import DEMO_MODEL
 
     model = args.model or DEMO_MODEL
     receivers = subprocess.Popen([sys.executable, "-c", RECEIVERS], stdout=subprocess.PIPE,

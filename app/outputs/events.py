@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from app.cameras.preview import Preview
-from app.events import Change, EventDetector, EventRules
-from app.events_store import EventStore
+from app.config import Config
+from app.events.rules import Change, EventDetector, EventRules
+from app.events.store import EventStore
 from app.hub import Message
+from app.outputs.base import OutputContext
 from app.outputs.queued import QueuedOutput
 
 
@@ -35,6 +37,14 @@ class EventRecorder(QueuedOutput):
         self._best: dict[str, tuple[float, bytes | None, bool]] = {}
         self.recorded = 0
         self.active: tuple[str, ...] = ()  # classes with an event going on, for status()
+
+    @classmethod
+    def from_config(cls, config: Config, context: OutputContext) -> EventRecorder | None:
+        if not config.events_enabled:
+            return None
+        store = EventStore.from_config(config, context.state_dir)
+        return cls(EventRules.from_config(config), store, context.service.preview,
+                   context.service.hub.publish_event)
 
     def start(self) -> None:
         self.store.load()

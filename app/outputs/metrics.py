@@ -14,7 +14,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
+from app.config import Config
 from app.hub import Message
+from app.outputs.base import OutputContext
 from app.version import version
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -34,6 +36,12 @@ class MetricsOutput:
         self.events = Counter("shadercam_events", "Events started, by class", ["label"],
                               registry=self.registry)
         self.registry.register(_ServiceCollector(stats, outputs, model, gl))
+
+    @classmethod
+    def from_config(cls, config: Config, context: OutputContext) -> MetricsOutput:
+        """Always there: /metrics."""
+        service = context.service
+        return cls(service.stats, service.outputs, service.model, service.gl)
 
     def start(self) -> None:
         pass

@@ -22,12 +22,15 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import paho.mqtt.client as paho
 
+from app.config import Config
+from app.events.rules import EventRules
 from app.hub import Message
+from app.outputs.base import OutputContext
 from app.outputs.ha_discovery import class_topic, discovery_messages, slug
 from app.outputs.queued import QueuedOutput
 
@@ -36,24 +39,6 @@ log = logging.getLogger(__name__)
 CONNECTED = object()  # queued by paho's thread when a connection is up: announce everything
 HA_STATUS = object()  # Home Assistant restarted: announce the discovery configs again
 MAX_CLASS_SENSORS = 32
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    host: str
-    port: int = 1883
-    username: str = ""
-    password: str = ""
-    topic_prefix: str = ""  # empty: shadercam/<hostname>
-    discovery: bool = True
-    discovery_prefix: str = "homeassistant"
-    prediction_interval_s: float = 1.0
-    stats_interval_s: float = 60.0
-    queue: int = 100
-
-    @property
-    def prefix(self) -> str:
-        return self.topic_prefix.rstrip("/") or f"shadercam/{slug(socket.gethostname())}"
 
 
 def new_client(client_id: str) -> paho.Client:
@@ -68,12 +53,16 @@ class MqttOutput(QueuedOutput):
     name = "mqtt"
     tick_s = 0.2  # how soon a new label goes out
 
-    def __init__(self, settings: MqttSettings, labels: Callable[[], Sequence[str]],
+    def __init__(self, settings: SimpleNamespace, labels: Callable[[], Sequence[str]],
                  model_name: Callable[[], str], stats: Callable[[], dict[str, Any]],
                  watched: Callable[[str], bool]) -> None:
+        """`settings`: the [mqtt] table of the configuration; `watched`: whether a class has
+        events (and so a binary sensor)."""
         super().__init__(limit=64)
         self.settings = settings
-        self.prefix = settings.prefix
+        # an empty topic_prefix means shadercam/<hostname>
+        self.prefix = settings.topic_prefix.rstrip("/") or \
+            f"shadercam/{slug(socket.gethostname())}"
         self.node_id = slug(self.prefix)
         self.labels, self.model_name, self.stats, self.watched = labels, model_name, stats, watched
         self.connected = False
@@ -101,6 +90,14 @@ class MqttOutput(QueuedOutput):
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+
+    @classmethod
+    def from_config(cls, config: Config, context: OutputContext) -> MqttOutput | None:
+        if not config.mqtt_host:
+            return None
+        service = context.service
+        return cls(config.section("mqtt"), service.labels, lambda: service.model()["name"],
+                   service.stats, EventRules.from_config(config).watches)
 
     # -- lifecycle (service thread) -------------------------------------------------------
     def start(self) -> None:

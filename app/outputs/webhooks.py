@@ -15,24 +15,16 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from app.config import Config
 from app.hub import Message
+from app.outputs.base import OutputContext
 from app.outputs.queued import QueuedOutput
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WebhookSettings:
-    urls: tuple[str, ...]
-    timeout_s: float = 5.0
-    retries: int = 3
-    backoff_s: float = 1.0
-    snapshot: bool = False
-    queue: int = 32
 
 
 def shown(url: str) -> str:
@@ -58,7 +50,8 @@ def _split_login(url: str) -> tuple[str, dict[str, str]]:
 class WebhookSender(QueuedOutput):
     name = "webhook"
 
-    def __init__(self, url: str, settings: WebhookSettings) -> None:
+    def __init__(self, url: str, settings: SimpleNamespace) -> None:
+        """`settings`: the [webhooks] table of the configuration."""
         super().__init__(settings.queue)
         self.url, self.settings = url, settings
         self._target, self._login = _split_login(url)
@@ -117,9 +110,14 @@ class WebhooksOutput:
 
     name = "webhooks"
 
-    def __init__(self, settings: WebhookSettings) -> None:
+    def __init__(self, settings: SimpleNamespace) -> None:
+        """`settings`: the [webhooks] table of the configuration."""
         self.senders: Sequence[WebhookSender] = [WebhookSender(url, settings)
                                                  for url in settings.urls]
+
+    @classmethod
+    def from_config(cls, config: Config, context: OutputContext) -> WebhooksOutput | None:
+        return cls(config.section("webhooks")) if config.webhooks_urls else None
 
     def start(self) -> None:
         for sender in self.senders:

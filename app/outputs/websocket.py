@@ -14,7 +14,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.config import Config
 from app.hub import Message
+from app.outputs.base import OutputContext
 
 
 class SubscriptionClosed(Exception):
@@ -79,6 +81,11 @@ class WebsocketOutput:
         self._subscribers: set[Subscription] = set()
         self.lost_messages = 0
         self.dropped_subscribers = 0
+
+    @classmethod
+    def from_config(cls, config: Config, context: OutputContext) -> WebsocketOutput:
+        """Always there: the page's live view."""
+        return cls()
 
     @property
     def subscribers(self) -> int:

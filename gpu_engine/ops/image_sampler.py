@@ -8,8 +8,7 @@ import numpy as np
 from gpu_engine.ops.base import IMAGE, Op, Params, Shape, quantize
 from gpu_engine.ops.kernel import draw, program
 from gpu_engine.plan import FRAME
-
-MAX_OUTPUT = 2048
+from gpu_engine.profile import VC4_GLES2
 
 
 @dataclass
@@ -26,8 +25,8 @@ class ImageSampler(Op):
     @classmethod
     def parse(cls, name: str, params: Params) -> ImageSampler:
         return cls(name=name,
-                   width=params.int("output_width", maximum=MAX_OUTPUT),
-                   height=params.int("output_height", maximum=MAX_OUTPUT),
+                   width=params.int("output_width", maximum=VC4_GLES2.max_texture_size),
+                   height=params.int("output_height", maximum=VC4_GLES2.max_texture_size),
                    center_crop=params.bool("center_crop", True),
                    linear=params.bool("linear_interp", True))
 

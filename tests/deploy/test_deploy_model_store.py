@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from app import model_catalog, model_store
-from app.model_store import ModelStore, ModelStoreError, resolve_model_path
+from app.models import catalog as model_catalog, store as model_store
+from app.models.store import ModelStore, ModelStoreError, resolve_model_path
 
 DOG_SHA = "59723e406f593959a5ac3d7b930b4b8385e7dc3066e1683b0fb4005bce809fcd"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from app.model_store import ModelStore
+from app.models.store import ModelStore
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "shadercam.service"

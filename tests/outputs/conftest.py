@@ -17,7 +17,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
 from app import demo_scene  # noqa: E402
-from app.model_store import DEMO_MODEL  # noqa: E402
+from app.models.store import DEMO_MODEL  # noqa: E402
 from serving import free_port  # noqa: E402
 from shape_schedule import FRAMES_PER_CLASS, SCHEDULE_CLASSES  # noqa: E402
 

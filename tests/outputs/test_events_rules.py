@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.events import ID_PATTERN, EventDetector, EventRules
+from app.events.rules import ID_PATTERN, EventDetector, EventRules
 from app.hub import PredictionMaker
 
 LABELS = ["cat", "dog", "fox", "owl"]

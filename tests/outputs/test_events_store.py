@@ -9,8 +9,8 @@ import time
 
 from PIL import Image
 
-from app.events import Event, new_event_id
-from app.events_store import EventStore
+from app.events.rules import Event, new_event_id
+from app.events.store import EventStore
 
 
 def jpeg(size=64, colour=(200, 40, 40)) -> bytes:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from app.cli_error import CliError
-from app.model_store import ModelStore, ModelStoreError
+from app.cli.errors import CliError
+from app.models.store import ModelStore, ModelStoreError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,12 +6,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app import cli_batch, cli_engine, cli_model, cli_serve
-from app.cli_error import CliError
+from app.cli import batch, engine, model, serve
+from app.cli.errors import CliError
 from app.version import version
 
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
-COMMAND_MODULES = [cli_engine, cli_model, cli_serve, cli_batch]
+COMMAND_MODULES = [engine, model, serve, batch]
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -60,6 +60,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ import signal
 import socket
 import sys
 
-from app.cli_error import CliError
+from app.cli.errors import CliError
 from app.config import ConfigError, load_config, unknown_env
 
 # flag destination -> config key it overrides
@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
                                                      for dest, key in FLAG_KEYS.items()})
     except ConfigError as exc:
         raise CliError(str(exc), status=2) from None
-    from app.model_store import resolve_model_path
+    from app.models.store import resolve_model_path
 
     model_path = resolve_model_path(config.model_path or None)
     if not model_path.is_file():

@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import model_catalog
-from app.model_fetch import FetchError, Progress, fetch, is_url, remove_stale_partials
+from app.models import catalog
+from app.models.fetch import FetchError, Progress, fetch, is_url, remove_stale_partials
 from gpu_engine.errors import ModelError
 from gpu_engine.model import load_model
 
 STORE_ENV = "SHADERCAM_MODEL_STORE"
 SYSTEM_STATE = Path("/var/lib/shadercam")
-DEMO_MODEL = Path(__file__).resolve().parent / "assets" / "demo_model.chunks"
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "assets" / "demo_model.chunks"
 SUFFIX = ".chunks"
 DEFAULT_FILE = "default"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -92,7 +92,7 @@ class ModelStore:
 
         The first model installed becomes the default, so a fresh install just works.
         """
-        known = model_catalog.find_known(source)
+        known = catalog.find_known(source)
         url_or_path = known.url if known else source
         expected_size = known.size if known else None
         if sha256 is not None:

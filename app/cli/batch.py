@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.batch import BatchError
-from app.cli_engine import MODEL_HELP, model_path, positive_int
-from app.cli_error import CliError
+from app.cli.engine import MODEL_HELP, model_path, positive_int
+from app.cli.errors import CliError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.events import ID_PATTERN, Event
+from app.config import Config, default
+from app.events.rules import ID_PATTERN, Event
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,9 @@ SNAPSHOT_URL = "/api/events/{id}/snapshot.jpg"
 
 
 class EventStore:
-    def __init__(self, directory: Path, max_count: int = 500, max_bytes: int = 100 * 2**20,
-                 max_age_s: float = 30 * 86400.0) -> None:
+    def __init__(self, directory: Path, max_count: int = default("events.max_count"),
+                 max_bytes: int = int(default("events.max_mb") * 2**20),
+                 max_age_s: float = default("events.max_age_days") * 86400.0) -> None:
         self.directory = Path(directory)
         self.max_count, self.max_bytes, self.max_age_s = max_count, max_bytes, max_age_s
         self._lock = threading.Lock()
@@ -34,6 +36,13 @@ class EventStore:
         self.error: str | None = None
         self.write_errors = 0
         self.removed = 0
+
+    @classmethod
+    def from_config(cls, config: Config, state_dir: Path) -> EventStore:
+        """The history in events.dir, else in the "events" folder of `state_dir`."""
+        folder = Path(config.events_dir) if config.events_dir else state_dir / "events"
+        return cls(folder, config.events_max_count, int(config.events_max_mb * 2**20),
+                   config.events_max_age_days * 86400.0)
 
     def load(self) -> None:
         """Read the history back; events a crash left open are closed at their last sighting,

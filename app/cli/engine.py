@@ -9,11 +9,11 @@ import time
 
 import numpy as np
 
-from app.cli_error import CliError
+from app.cli.errors import CliError
 from app.images import ImageError, read
 from app.labels import display_label
-from app.model_catalog import KNOWN_MODELS
-from app.model_store import DEMO_MODEL, ModelStore, ModelStoreError, resolve_model_path
+from app.models.catalog import KNOWN_MODELS
+from app.models.store import DEMO_MODEL, ModelStore, ModelStoreError, resolve_model_path
 
 MODEL_HELP = ("chunkfile path, installed model name, or 'demo' for the built-in demo model "
               "(default: the store's default model)")

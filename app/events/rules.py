@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from app.config import Config, default
 from app.hub import Prediction
 from app.labels import display_label
 
@@ -24,12 +25,18 @@ STALLED_AFTER_S = 5.0  # with no predictions at all for end_s + this, open event
 
 @dataclass(frozen=True)
 class EventRules:
-    labels: tuple[str, ...] = ("*",)  # class names to watch, or "*" for every class
-    threshold: float = 0.6
+    """The events.* settings (defaults as in the configuration's KEYS)."""
+
+    labels: tuple[str, ...] = default("events.labels")  # class names, or "*" for every class
+    threshold: float = default("events.threshold")
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per class, over threshold
-    start_frames: int = 3
-    end_s: float = 2.0
-    cooldown_s: float = 10.0
+    start_frames: int = default("events.start_frames")
+    end_s: float = default("events.end_s")
+    cooldown_s: float = default("events.cooldown_s")
+
+    @classmethod
+    def from_config(cls, config: Config) -> EventRules:
+        return cls(**{name: config.get(f"events.{name}") for name in cls.__dataclass_fields__})
 
     def watches(self, label: str) -> bool:
         return "*" in self.labels or label in self.labels

@@ -1,0 +1,2 @@
+"""The model store: the installed models (`store`), the published ones known by name
+(`catalog`) and the download or copy that brings one in (`fetch`)."""
