@@ -169,6 +169,10 @@ class RateLimiter:
         self._remember(client, tokens - 1.0, now)
         return wait
 
+    def give_back(self, client: str, now: float) -> None:
+        """Uncount a try that `reserve` counted and that turned out not to count."""
+        self._remember(client, min(self.burst, self._tokens(client, now) + 1.0), now)
+
     def wait(self, client: str, now: float) -> float:
         """The seconds until the client may try again (0: now), counting nothing."""
         tokens = self._tokens(client, now)

@@ -12,9 +12,9 @@
      everything else is 401, and a websocket is closed before it is accepted. Wrong tokens
      (header, query or /login; not a stale cookie) are paced per client address: after
      WRONG_TOKEN_BURST of them, every token from that address waits its turn, one a second
-     (WRONG_TOKENS_PER_MINUTE), before it is checked, and one whose turn is more than
-     MAX_TOKEN_WAIT_S away is refused unchecked (429), so guesses sent in parallel gain
-     nothing. Other addresses are not affected.
+     (WRONG_TOKENS_PER_MINUTE), before it is checked (a right one then gives its turn
+     back), and one whose turn is more than MAX_TOKEN_WAIT_S away is refused unchecked (429),
+     so guesses sent in parallel gain nothing. Other addresses are not affected.
 Every HTTP answer carries headers that keep browsers from sniffing, framing or leaking.
 """
 from __future__ import annotations
@@ -190,7 +190,10 @@ class SecurityMiddleware:
         if turn is None:
             return False, math.ceil(self.wrong_tokens.wait(address, now))
         await asyncio.sleep(turn)
-        return any(_equal(given, self.token) for given in offered), 0
+        right = any(_equal(given, self.token) for given in offered)
+        if right:  # only wrong tokens count: the token holder's next requests need not wait
+            self.wrong_tokens.give_back(address, time.monotonic())
+        return right, 0
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.token:
