@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -49,8 +50,10 @@ class Uploads:
     @contextlib.contextmanager
     def admitted(self, request: Request) -> Iterator[None]:
         """Hold one of the MAX_IN_FLIGHT places while an upload is read and classified;
-        refuses (TooFrequent, Busy) before any of its body is read."""
-        wait = self.limiter.take(request.client.host if request.client else "", time.monotonic())
+        refuses (TooFrequent, Busy) before any of its body is read. A form without a file
+        (422) is not counted against the rate limit."""
+        client = request.client.host if request.client else ""
+        wait = self.limiter.take(client, time.monotonic())
         if wait:
             raise TooFrequent(f"too many uploads from this address; try again in "
                               f"{math.ceil(wait)} s", retry_after_s=math.ceil(wait))
@@ -59,6 +62,9 @@ class Uploads:
         self._in_flight += 1
         try:
             yield
+        except RequestValidationError:  # no picture to count (the form lacks its file)
+            self.limiter.give_back(client, time.monotonic())
+            raise
         finally:
             self._in_flight -= 1
 
