@@ -89,6 +89,10 @@ KEYS: tuple[Key, ...] = (
     Key("server", "max_stream_clients", int, 8, _between(1, 1000)),
     Key("server", "max_websocket_clients", int, 32, _between(1, 1000)),
     Key("server", "client_timeout_s", float, 10.0, _between(0.5, 600)),
+    Key("server", "max_connections", int, 512, _between(8, 1_000_000)),
+    Key("server", "max_connections_per_address", int, 64, _between(1, 1_000_000)),
+    Key("server", "head_timeout_s", float, 10.0, _between(0.5, 600)),
+    Key("server", "min_body_rate", float, 1024.0, _between(1, 1e9)),
     Key("camera", "source", str, "demo", _source_check),
     Key("camera", "fps", float, 10.0, _between(0.1, 120)),
     Key("camera", "width", int, 640, _between(16, 4096)),
@@ -103,7 +107,6 @@ KEYS: tuple[Key, ...] = (
     Key("model", "top_k", int, 5, _between(1, 1000)),
     Key("model", "smoothing", int, 1, _between(1, 100)),
     Key("model", "threshold", float, 0.5, _between(0.0, 1.0)),
-    Key("model", "gl_api", str, "gles2", _one_of("gles2", "gl")),
     Key("model", "self_test", str, "on", _one_of("on", "off")),
     Key("model", "software_gl", str, "auto", _one_of("auto", "allow", "refuse")),
     Key("events", "enabled", bool, True),
@@ -128,6 +131,8 @@ KEYS: tuple[Key, ...] = (
     Key("mqtt", "prediction_interval_s", float, 1.0, _between(0.0, 3600)),
     Key("mqtt", "stats_interval_s", float, 60.0, _between(1.0, 86400)),
     Key("mqtt", "queue", int, 100, _between(1, 10000)),
+    # the page's address Home Assistant links to; empty: made from server.host and server.port
+    Key("mqtt", "page_url", str, "", lambda v: _urls_check((v,)) if v else None),
     Key("webhooks", "urls", tuple, (), _urls_check),
     Key("webhooks", "timeout_s", float, 5.0, _between(0.1, 300)),
     Key("webhooks", "retries", int, 3, _between(0, 100)),
@@ -136,6 +141,20 @@ KEYS: tuple[Key, ...] = (
     Key("webhooks", "queue", int, 32, _between(1, 10000)),
 )
 _BY_DOTTED = {key.dotted: key for key in KEYS}
+# Keys that older versions read: a file or variable that still sets one fails with the reason,
+# rather than being told "unknown key" or having the setting silently ignored.
+REMOVED_KEYS: dict[str, str] = {
+    "model.gl_api": "ShaderCam always uses OpenGL ES 2.0 (what a Pi's GPU offers)",
+}
+
+
+def _removed_env(dotted: str) -> str:
+    return f"{ENV_PREFIX}{dotted.replace('.', '_')}".upper()
+
+
+def _removed(dotted: str, where: str) -> ConfigError:
+    return ConfigError(f"{dotted} ({where}): this key was removed: {REMOVED_KEYS[dotted]}; "
+                       "delete it")
 
 
 def default(dotted: str) -> Any:
@@ -256,6 +275,8 @@ def _read_file(path: Path) -> dict[str, Any]:
                               f"got {table!r}")
         for name, value in table.items():
             dotted = f"{section}.{name}"
+            if dotted in REMOVED_KEYS:
+                raise _removed(dotted, f"in {path}")
             if dotted not in _BY_DOTTED:
                 raise ConfigError(f"{dotted} (in {path}): unknown key; known keys: "
                                   f"{', '.join(sorted(_BY_DOTTED))}")
@@ -275,6 +296,9 @@ def load_config(path: str | os.PathLike[str] | None = None,
         for dotted, raw in _read_file(Path(file_path)).items():
             values[dotted] = _coerce(_BY_DOTTED[dotted], raw, str(file_path))
             origins[dotted] = str(file_path)
+    for dotted in REMOVED_KEYS:
+        if _removed_env(dotted) in env:
+            raise _removed(dotted, f"from {_removed_env(dotted)}")
     for key in KEYS:
         if key.env in env:
             values[key.dotted] = _coerce(key, env[key.env], key.env, text=True)
@@ -301,7 +325,7 @@ def unknown_env(env: Mapping[str, str] | None = None) -> list[str]:
     """One warning per SHADERCAM_* variable that no setting reads (a typo is otherwise silently
     ignored), naming the closest known variable."""
     env = os.environ if env is None else env
-    known = {key.env for key in KEYS} | OTHER_ENV
+    known = {key.env for key in KEYS} | OTHER_ENV | set(map(_removed_env, REMOVED_KEYS))
     warnings = []
     for name in sorted(env):
         if name.startswith(ENV_PREFIX) and name not in known:

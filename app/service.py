@@ -55,7 +55,7 @@ class Service:
                                            stall_after_s=max(10.0, 5.0 / config.camera_fps))
         self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
                                       settings["smoothing"], settings["threshold"],
-                                      config.model_gl_api, preview=self.preview,
+                                      preview=self.preview,
                                       self_test=config.model_self_test == "on",
                                       software_gl=config.model_software_gl,
                                       frame_wait_s=min(1.0, 2.0 / config.camera_fps))
@@ -253,10 +253,16 @@ class Service:
         return data
 
     def delete_event(self, event_id: str) -> dict[str, Any]:
-        """Remove an event that has ended, with its snapshot."""
+        """Remove an event that has ended, with its snapshot; when the disk refuses, the event
+        is kept (and listed) so that a restart cannot bring back one said to be deleted."""
         if self._find_event(event_id).active:
             raise Conflict(f"event {event_id!r} is still going on")
-        self._event_store().delete(event_id)
+        store = self._event_store()
+        try:
+            store.delete(event_id)
+        except OSError as exc:
+            raise Unavailable(f"cannot remove event {event_id!r} from {store.directory}: "
+                              f"{exc.strerror or exc}; the event is kept") from None
         return {"deleted": event_id}
 
     def _event_store(self) -> EventStore:

@@ -12,7 +12,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model")
     parser.add_argument("-n", "--iterations", type=int, default=20)
-    parser.add_argument("--api", choices=("gles2", "gl"), default="gles2")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.reference = True

@@ -45,7 +45,7 @@ def worker(root: str, model_path: str) -> None:
 
     from gpu_engine import Engine, load_model
     model = load_model(model_path)
-    engine = Engine(model, api="gles2")
+    engine = Engine(model)
     image = chelsea_385()
     first = engine.classify_rgb(image)
     texture_bytes = (engine.texture_bytes() if hasattr(engine, "texture_bytes")
@@ -87,7 +87,7 @@ def call_counts(model: Path) -> dict:
     from gpu_engine import Engine, load_model
     from gpu_engine.gles2 import CallLog
     log = CallLog()
-    engine = Engine(load_model(model), api="gles2", gl_calls=log)
+    engine = Engine(load_model(model), gl_calls=log)
     image = chelsea_385()
     engine.classify_rgb(image)
     log.reset()

@@ -40,10 +40,10 @@ def test_picture() -> np.ndarray:
         return np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)
 
 
-def bench_engine(model_path: Path, rgb: np.ndarray, seconds: float, api: str) -> dict:
+def bench_engine(model_path: Path, rgb: np.ndarray, seconds: float) -> dict:
     import gpu_engine
 
-    engine = gpu_engine.Engine(gpu_engine.load_model(model_path), api=api)
+    engine = gpu_engine.Engine(gpu_engine.load_model(model_path))
     try:
         engine.classify_rgb(rgb)  # warm-up
         calls, start = 0, time.perf_counter()
@@ -57,12 +57,12 @@ def bench_engine(model_path: Path, rgb: np.ndarray, seconds: float, api: str) ->
         engine.release()
 
 
-def bench_service(model_path: Path, picture: Path, seconds: float, api: str) -> dict:
+def bench_service(model_path: Path, picture: Path, seconds: float) -> dict:
     import websockets
     from serving import engine_up, running_service
 
     with running_service(model_path, camera_source=f"files:{picture}", camera_fps=100,
-                         model_gl_api=api, camera_width=1024, camera_height=1024) as run:
+                         camera_width=1024, camera_height=1024) as run:
         engine_up(run)
 
         async def listen() -> list[tuple[float, dict]]:
@@ -94,15 +94,14 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=DOG_MODEL)
     parser.add_argument("--seconds", type=float, default=15.0, help="per measurement")
     parser.add_argument("--image", type=Path, help="picture to classify (default: a cat)")
-    parser.add_argument("--api", choices=("gles2", "gl"), default="gles2")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     rgb = np.asarray(Image.open(args.image).convert("RGB")) if args.image else test_picture()
     with tempfile.TemporaryDirectory() as folder:
         picture = Path(folder) / "picture.png"
         Image.fromarray(rgb).save(picture)
-        engine = bench_engine(args.model, rgb, args.seconds, args.api)
-        service = bench_service(args.model, picture, args.seconds, args.api)
+        engine = bench_engine(args.model, rgb, args.seconds)
+        service = bench_service(args.model, picture, args.seconds)
     result = {"model": args.model.name, "renderer": engine["renderer"], "engine": engine,
               "service": service, "fps_ratio": service["fps"] / engine["fps"],
               "latency_ratio": service["latency_ms"] / engine["latency_ms"]}

@@ -4,7 +4,7 @@
 vc4 driver of `../shared/tools/vc4-compiler` (built by its build.sh) with VC4_DEBUG=shaderdb,
 and runs one inference. The driver prints a VC4STAT line per compiled shader (VC4FAIL when it
 does not compile: on a Pi that program's draws are skipped without a GL error). The child
-puts a recorder (gpu_engine.gl_intercept) between the engine and the driver and reads the
+puts a recorder (tests/gl_intercept.py) between the engine and the driver and reads the
 driver's output before and after every link and draw, so each line belongs to exactly one
 program; the report gives per program its kernel, the ops that draw with it, the link-time
 and draw-time compiles, and per inference its draws and the fragments each fills (the plan's
@@ -206,7 +206,7 @@ def _recorder_module():
     """This checkout's recorder, also when the engine comes from another checkout."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        "_vc4_gl_intercept", REPO / "gpu_engine" / "gl_intercept.py")
+        "_vc4_gl_intercept", REPO / "tests" / "gl_intercept.py")
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

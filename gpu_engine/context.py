@@ -1,4 +1,4 @@
-"""A GL context of our own (EGL, OpenGL ES 2.0 by default) with the engine's GL function table."""
+"""A GL context of our own (EGL, OpenGL ES 2.0) with the engine's GL function table."""
 from __future__ import annotations
 
 import logging
@@ -37,14 +37,17 @@ class GLContext:
     """Our EGL context, current in this thread, and `gl`: its functions (calls counted into
     `calls` when one is given)."""
 
-    def __init__(self, api: str = egl.API_GLES2, calls: g.CallLog | None = None):
-        self._egl = egl.create_context(api)
+    def __init__(self, calls: g.CallLog | None = None):
+        # The engine whose calls ran last here: engines sharing the context (a feature
+        # extractor and its engine) forget what they left bound when another one ran.
+        self.user: object | None = None
+        self._egl = egl.create_context()
         try:
-            self.gl = g.GLES2(self._egl.get_proc_address, desktop=api == egl.API_GL, log=calls)
+            self.gl = g.GLES2(self._egl.get_proc_address, log=calls)
             self.gl.check("after creating the context")
             renderer = self.gl.string(g.GL_RENDERER)
             self.info = GLInfo(vendor=self.gl.string(g.GL_VENDOR), renderer=renderer,
-                               version=self.gl.string(g.GL_VERSION), api=api,
+                               version=self.gl.string(g.GL_VERSION), api=egl.API_GLES2,
                                software=any(s in renderer.lower() for s in SOFTWARE_RENDERERS))
         except BaseException:
             self._egl.release()
@@ -54,7 +57,7 @@ class GLContext:
                         "opened. Is the service user in the 'render' and 'video' groups?",
                         renderer)
         else:
-            log.info("GL %s: %s (%s)", api, renderer, self.info.version)
+            log.info("GL: %s (%s)", renderer, self.info.version)
 
     def make_current(self) -> None:
         """Several engines may share a thread; each call re-binds its own context first."""

@@ -1,7 +1,8 @@
 """Headless EGL contexts made by hand (surfaceless platform, render node chosen by Mesa).
 
 A Pi Zero's vc4 driver offers OpenGL ES 2.0 and desktop GL 2.1 only; the engine asks for
-exactly ES 2.0 (or desktop core 3.3 for comparison) and loads its GL entry points from here.
+exactly ES 2.0 (which Mesa, NVIDIA's EGL and a Pi all give) and loads its GL entry points
+from here.
 """
 from __future__ import annotations
 
@@ -13,18 +14,12 @@ EGL_NONE = 0x3038
 EGL_RENDERABLE_TYPE = 0x3040
 EGL_SURFACE_TYPE = 0x3033
 EGL_OPENGL_ES2_BIT = 0x0004
-EGL_OPENGL_BIT = 0x0008
 EGL_OPENGL_ES_API = 0x30A0
-EGL_OPENGL_API = 0x30A2
 EGL_CONTEXT_MAJOR_VERSION = 0x3098  # same value as EGL_CONTEXT_CLIENT_VERSION
-EGL_CONTEXT_MINOR_VERSION = 0x30FB
-EGL_CONTEXT_OPENGL_PROFILE_MASK = 0x30FD
-EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT = 0x0001
 EGL_PLATFORM_SURFACELESS_MESA = 0x31DD
 EGL_PLATFORM_DEVICE_EXT = 0x313F
 
-API_GLES2 = "gles2"
-API_GL = "gl"
+API_GLES2 = "gles2"  # the only GL API ShaderCam uses (GLInfo.api)
 
 
 class EGLError(RuntimeError):
@@ -35,7 +30,6 @@ class EGLError(RuntimeError):
 class EGLContext:
     """A current EGL context; keep it referenced for as long as GL is used."""
 
-    api: str
     platform: str
     _lib: ctypes.CDLL
     _display: ctypes.c_void_p
@@ -110,30 +104,23 @@ def _first_device_display(lib: ctypes.CDLL, get_display) -> int | None:
     return get_display(EGL_PLATFORM_DEVICE_EXT, devices[0], None)
 
 
-def create_context(api: str = API_GLES2) -> EGLContext:
-    """Create and make current a headless context: OpenGL ES 2.0 or desktop GL 3.3 core."""
-    if api not in (API_GLES2, API_GL):
-        raise ValueError(f"unknown GL API {api!r}; use 'gles2' or 'gl'")
+def create_context() -> EGLContext:
+    """Create and make current a headless OpenGL ES 2.0 context."""
     lib = _load_egl()
     display, platform = _platform_display(lib)
-    if api == API_GLES2:
-        bind, bit = EGL_OPENGL_ES_API, EGL_OPENGL_ES2_BIT
-        attribs = [EGL_CONTEXT_MAJOR_VERSION, 2, EGL_NONE]
-    else:
-        bind, bit = EGL_OPENGL_API, EGL_OPENGL_BIT
-        attribs = [EGL_CONTEXT_MAJOR_VERSION, 3, EGL_CONTEXT_MINOR_VERSION, 3,
-                   EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, EGL_NONE]
-    if not lib.eglBindAPI(bind):
-        raise EGLError(f"EGL cannot bind the {api} API")
-    config_attribs = (ctypes.c_int * 5)(EGL_RENDERABLE_TYPE, bit, EGL_SURFACE_TYPE, 0, EGL_NONE)
+    if not lib.eglBindAPI(EGL_OPENGL_ES_API):
+        raise EGLError("EGL cannot bind the OpenGL ES API")
+    config_attribs = (ctypes.c_int * 5)(EGL_RENDERABLE_TYPE, EGL_OPENGL_ES2_BIT,
+                                        EGL_SURFACE_TYPE, 0, EGL_NONE)
     config = ctypes.c_void_p()
     count = ctypes.c_int(0)
     if not lib.eglChooseConfig(display, config_attribs, ctypes.byref(config), 1,
                                ctypes.byref(count)) or count.value < 1:
-        raise EGLError(f"no EGL config renders {api} on the {platform} platform")
-    context = lib.eglCreateContext(display, config, None, (ctypes.c_int * len(attribs))(*attribs))
+        raise EGLError(f"no EGL config renders OpenGL ES 2.0 on the {platform} platform")
+    attribs = (ctypes.c_int * 3)(EGL_CONTEXT_MAJOR_VERSION, 2, EGL_NONE)
+    context = lib.eglCreateContext(display, config, None, attribs)
     if not context:
-        raise EGLError(f"eglCreateContext for {api} failed (0x{lib.eglGetError():x})")
-    egl = EGLContext(api, platform, lib, display, context)
+        raise EGLError(f"eglCreateContext for OpenGL ES 2.0 failed (0x{lib.eglGetError():x})")
+    egl = EGLContext(platform, lib, display, context)
     egl.make_current()
     return egl

@@ -34,7 +34,7 @@ class Texture:
     id: int
     width: int
     height: int
-    format: int  # GL_RGBA, GL_RGB, GL_LUMINANCE (ES 2.0) or GL_RED (desktop)
+    format: int  # GL_RGBA, GL_RGB or GL_LUMINANCE
 
     @property
     def bytes(self) -> int:
@@ -129,9 +129,8 @@ def new_texture(gl: g.GLES2, width: int, height: int, format: int,
 
 def specify(call, texture: Texture, data: np.ndarray) -> None:
     """(Re)define a bound texture's storage and contents: `call(name, *args)` makes the call."""
-    internal = g.GL_R8 if texture.format == g.GL_RED else texture.format
     data = np.ascontiguousarray(data, np.uint8)
-    call("glTexImage2D", g.GL_TEXTURE_2D, 0, internal, texture.width, texture.height, 0,
+    call("glTexImage2D", g.GL_TEXTURE_2D, 0, texture.format, texture.width, texture.height, 0,
          texture.format, g.GL_UNSIGNED_BYTE, data.ctypes.data)
 
 
@@ -148,19 +147,39 @@ def new_framebuffer(gl: g.GLES2, texture: Texture) -> int:
     return framebuffer
 
 
-def new_vertex_buffer(gl: g.GLES2, desktop: bool, vertices: np.ndarray) -> None:
+def new_vertex_buffer(gl: g.GLES2, vertices: np.ndarray) -> int:
     """Every pass's vertices in one buffer, bound once: location 0 the vec2 position, location
-    k ≥ 1 the vec4 at float 2 + 4(k − 1) of a row (a program reads the attributes it has)."""
-    if desktop:  # core profiles draw only with a vertex array object bound
-        gl.checked("glBindVertexArray", _new_name(gl, "glGenVertexArrays"))
+    k ≥ 1 the vec4 at float 2 + 4(k − 1) of a row (a program reads the attributes it has).
+    Returns the buffer's name."""
     vertices = np.ascontiguousarray(vertices, np.float32)
-    gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, _new_name(gl, "glGenBuffers"))
+    buffer = _new_name(gl, "glGenBuffers")
+    gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, buffer)
     gl.checked("glBufferData", g.GL_ARRAY_BUFFER, vertices.nbytes, vertices.ctypes.data,
                g.GL_STATIC_DRAW)
-    stride = 4 * vertices.shape[1]
+    point_attributes(gl, buffer, vertices.shape[1])
+    return buffer
+
+
+def point_attributes(gl: g.GLES2, buffer: int, floats: int, others: int = 0) -> None:
+    """Bind `buffer` (rows of `floats` floats) and point the attributes into it, as
+    new_vertex_buffer lays them out: attribute arrays are context state, so an engine sharing
+    its context with another one points them back before it draws again, disabling the arrays
+    beyond its own up to `others` (the most the other one enabled)."""
+    gl.checked("glBindBuffer", g.GL_ARRAY_BUFFER, buffer)
+    stride = 4 * floats
     gl.checked("glVertexAttribPointer", POSITION, 2, g.GL_FLOAT, 0, stride, None)
     gl.checked("glEnableVertexAttribArray", POSITION)
-    for index in range(1, (vertices.shape[1] - 2) // 4 + 1):
+    count = (floats - 2) // 4 + 1
+    for index in range(1, count):
         gl.checked("glVertexAttribPointer", POSITION + index, 4, g.GL_FLOAT, 0, stride,
                    ctypes.c_void_p(4 * (2 + 4 * (index - 1))))
         gl.checked("glEnableVertexAttribArray", POSITION + index)
+    for index in range(count, others):
+        gl.checked("glDisableVertexAttribArray", POSITION + index)
+
+
+def delete(gl: g.GLES2, deleter: str, names: list[int]) -> None:
+    """Free GL objects by name (glDeleteTextures, glDeleteFramebuffers, glDeleteBuffers)."""
+    if names:
+        array = (ctypes.c_uint * len(names))(*names)
+        gl.checked(deleter, len(names), ctypes.addressof(array))

@@ -1,9 +1,8 @@
 """The engine's own OpenGL ES 2.0 function table, loaded through EGL.
 
-moderngl issues ES 3 / desktop-only calls on an ES 2.0 context (uniform-block queries when it
-links, glDrawBuffers when it binds a framebuffer, vertex array objects), which a Pi's driver
-answers with GL errors; so every GL call of the engine goes through this table: ES 2.0 core
-entry points only, each error drained and raised with the call that caused it.
+A Pi's driver answers ES 3 / desktop-only calls (uniform-block queries, glDrawBuffers, vertex
+array objects) with GL errors; so every GL call of the engine goes through this table: ES 2.0
+core entry points only, each error drained and raised with the call that caused it.
 """
 from __future__ import annotations
 
@@ -19,8 +18,6 @@ GL_FLOAT = 0x1406
 GL_RGB = 0x1907
 GL_RGBA = 0x1908
 GL_LUMINANCE = 0x1909
-GL_RED = 0x1903
-GL_R8 = 0x8229
 GL_NEAREST = 0x2600
 GL_CLAMP_TO_EDGE = 0x812F
 GL_TEXTURE_MAG_FILTER = 0x2800
@@ -111,12 +108,17 @@ _SIGNATURES: dict[str, tuple] = {  # name: (return type, argument types)
     "glBufferData": (None, _u, ctypes.c_ssize_t, _p, _u),
     "glVertexAttribPointer": (None, _u, _i, _u, ctypes.c_ubyte, _i, _p),
     "glEnableVertexAttribArray": (None, _u),
+    "glDisableVertexAttribArray": (None, _u),
     "glCreateShader": (_u, _u),
     "glShaderSource": (None, _u, _i, _p, _p),
     "glCompileShader": (None, _u),
     "glGetShaderiv": (None, _u, _u, _p),
     "glGetShaderInfoLog": (None, _u, _i, _p, _p),
     "glDeleteShader": (None, _u),
+    "glDeleteProgram": (None, _u),
+    "glDeleteTextures": (None, _i, _p),
+    "glDeleteFramebuffers": (None, _i, _p),
+    "glDeleteBuffers": (None, _i, _p),
     "glCreateProgram": (_u,),
     "glAttachShader": (None, _u, _u),
     "glBindAttribLocation": (None, _u, _u, ctypes.c_char_p),
@@ -139,8 +141,6 @@ _SIGNATURES: dict[str, tuple] = {  # name: (return type, argument types)
     "glReadPixels": (None, _i, _i, _i, _i, _u, _u, _p),
     "glFinish": (None,),
 }
-# Desktop core profiles draw only with a vertex array object bound (not used on ES 2.0).
-_DESKTOP_SIGNATURES = {"glGenVertexArrays": (None, _i, _p), "glBindVertexArray": (None, _u)}
 
 
 class GLError(RuntimeError):
@@ -179,12 +179,10 @@ def _counted(name: str, function: Callable, log: CallLog) -> Callable:
 class GLES2:
     """GL entry points as attributes (`gl.glDrawArrays(...)`); `checked` calls raise at once."""
 
-    def __init__(self, get_proc_address: Callable[[str], int], desktop: bool = False,
-                 log: CallLog | None = None):
+    def __init__(self, get_proc_address: Callable[[str], int], log: CallLog | None = None):
         self.log = log
-        signatures = dict(_SIGNATURES, **(_DESKTOP_SIGNATURES if desktop else {}))
-        self.argtypes = {name: argtypes for name, (_, *argtypes) in signatures.items()}
-        for name, (restype, *argtypes) in signatures.items():
+        self.argtypes = {name: argtypes for name, (_, *argtypes) in _SIGNATURES.items()}
+        for name, (restype, *argtypes) in _SIGNATURES.items():
             address = get_proc_address(name)
             if not address:
                 raise GLError(f"the GL library has no {name}")

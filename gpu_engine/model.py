@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from gpu_engine.chunkfile import parse_chunks, read_chunks
 from gpu_engine.errors import ModelError
 from gpu_engine.listing import Block, parse_listing
 from gpu_engine.ops import OP_TYPES
-from gpu_engine.ops.base import CODES, LOGITS, MAIN, PROBABILITIES, Connection, Op, Params
+from gpu_engine.ops.base import CODES, FINAL_OUTPUTS, MAIN, Connection, Op, Params
 
 MAX_OPS = 4096
 
@@ -19,6 +20,16 @@ class Model:
     name: str
     ops: list[Op]
     labels: list[str] = field(default_factory=list)
+    description: str = field(default="", repr=False)  # the listing it was built from
+
+    def chunks(self) -> dict[str, bytes]:
+        """The model as chunkfile records, from what it holds (the self-test's probe is built
+        from these, not from the file again)."""
+        records = {"": self.description.encode("ascii"),
+                   "labels": "".join(f"{label}\n" for label in self.labels).encode("utf-8")}
+        for op in self.ops:
+            records.update(op.encode_weights(op.weight_arrays()))
+        return records
 
     @property
     def sampler(self) -> Op:
@@ -56,6 +67,13 @@ def build_model(chunks: dict[str, bytes], name: str) -> Model:
         text = chunks[""].decode("ascii")
     except UnicodeDecodeError:
         raise ModelError("the model description is not ASCII text") from None
+    ops = parse_graph(text, lambda op: op.load_weights(chunks, f"op {op.name!r} ({op.TYPE})"))
+    return Model(name=name, ops=ops, labels=_labels(chunks, ops[-1].shape[2]), description=text)
+
+
+def parse_graph(text: str, shaped: Callable[[Op], None] | None = None) -> list[Op]:
+    """The ops of a model description, connected, checked and shaped, without weights (what
+    `Op.weight_chunks` needs); `shaped` is called with each op once its shape is known."""
     chapters = parse_listing(text)
     for chapter in ("ops", "connections"):
         if chapter not in chapters:
@@ -76,8 +94,9 @@ def build_model(chunks: dict[str, bytes], name: str) -> Model:
                                f"{quads} channel quads of {connection.source!r}")
         shapes[op.name] = op.shape = op.infer_shape(
             {slot: shapes[c.source] for slot, c in op.inputs.items()})
-        op.load_weights(chunks, f"op {op.name!r} ({op.TYPE})")
-    return Model(name=name, ops=ops, labels=_labels(chunks, ops[-1].shape[2]))
+        if shaped is not None:
+            shaped(op)
+    return ops
 
 
 def _parse_op(index: int, block: Block) -> Op:
@@ -146,9 +165,9 @@ def _check_structure(ops: list[Op]) -> None:
                                f"{source.name!r} ({source.OUTPUT}; it reads "
                                f"{' or '.join(op.accepts(slot))})")
     last = ops[-1]
-    if last.OUTPUT not in (LOGITS, PROBABILITIES):
-        raise ModelError(f"the last op must produce logits or probabilities, not {last.TYPE} "
-                         f"{last.name!r}")
+    if last.OUTPUT not in FINAL_OUTPUTS:
+        raise ModelError(f"the last op must produce logits, probabilities or features, not "
+                         f"{last.TYPE} {last.name!r}")
     consumed = {c.source for op in ops for c in op.inputs.values()}
     if last.name in consumed:
         raise ModelError(f"the last op {last.name!r} feeds another op")

@@ -16,7 +16,8 @@ The contract with the runtime:
   `Pass.textures` lists the textures bound to units 0, 1, …; `Pass.params` the values of the
   program's params array. Textures named `frame:N` are the frame's planes (per frame).
 - `frame_passes`: the image sampler's pass per frame format ("rgb", "yuv420"); its params
-  come from `frame_params(width, height)` per frame.
+  come from `frame_params(width, height, region=None)` per frame (`region`: x, y, width,
+  height as fractions of the frame, in place of the sampler's own crop).
 - `readback`: texture and rectangle holding the logits; `decode(texels)` turns the read
   RGBA bytes (rows × columns × 4) into logits; `finish(logits)` runs the ops left to the CPU.
 """
@@ -124,7 +125,7 @@ class Plan:
     programs: dict[str, Program]
     passes: list[Pass]
     frame_passes: dict[str, Pass]
-    frame_params: Callable[[int, int], np.ndarray]
+    frame_params: Callable[..., np.ndarray]
     readback: tuple[str, tuple[int, int, int, int]]
     decode: Callable[[np.ndarray], np.ndarray]
     finish: Callable[[np.ndarray], np.ndarray]

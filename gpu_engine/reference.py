@@ -9,6 +9,7 @@ import numpy as np
 
 from gpu_engine.model import Model
 from gpu_engine.ops.base import LEVELS, PROBABILITIES, Connection
+from gpu_engine.ops.image_sampler import Region
 from gpu_engine.ops.shuffle import channel_permutation
 
 
@@ -24,11 +25,13 @@ def op_inputs(model: Model, index: int, outputs: dict[str, np.ndarray]) -> dict[
     return {slot: view(outputs[c.source], c) for slot, c in op.inputs.items()}
 
 
-def run(model: Model, image: np.ndarray, level: str = "gles2") -> dict[str, np.ndarray]:
-    """Every op's output for an RGB(A) uint8 image, by op name (the last is the probabilities)."""
+def run(model: Model, image: np.ndarray, level: str = "gles2",
+        region: Region | None = None) -> dict[str, np.ndarray]:
+    """Every op's output for an RGB(A) uint8 image (or its `region`, fractions of the frame,
+    stretched to the input), by op name (the last is the model's output)."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
-    outputs = {model.ops[0].name: model.sampler.reference(image, level)}
+    outputs = {model.ops[0].name: model.sampler.reference(image, level, region)}
     for index, op in enumerate(model.ops[1:], start=1):
         outputs[op.name] = op.reference(op_inputs(model, index, outputs), level)
     return outputs

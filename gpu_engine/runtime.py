@@ -3,59 +3,77 @@ command list, read the logits; every GL error is drained and raised with its cal
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpu_engine import egl, frame_input, shader_source
+from gpu_engine import frame_input, shader_source
 from gpu_engine import gles2 as g
 from gpu_engine.command_list import Bindings, Draw, Recorder, UniformWrite, record
 from gpu_engine.context import GLContext, GLInfo
 from gpu_engine.gl_objects import (SAMPLER_2D, UNIFORM_SETTERS, Program, Texture,
-                                   compile_program, location, new_framebuffer, new_texture,
-                                   new_vertex_buffer, specify)
+                                   compile_program, delete, location, new_framebuffer,
+                                   new_texture, new_vertex_buffer, point_attributes,
+                                   specify)
 from gpu_engine.model import Model
+from gpu_engine.ops.image_sampler import Region, check_region
 from gpu_engine.plan import FRAME, Pass
 from gpu_engine.planner import make_plan
 from gpu_engine.profile import VC4_GLES2, DeviceProfile, ProfileError, check_plan
+
+ATTRIBUTES = 8  # vertex attributes ES 2.0 guarantees (and vc4 has): what another engine enabled
+
+if TYPE_CHECKING:
+    from gpu_engine.features import Embedder, FeatureSpec
 
 
 class Engine:
     """Runs one model on the GPU. Create it, and call it, from one thread only: the GL context
     is current in the thread that made it. `gl_calls` (benchmarks, tests) counts every GL call."""
 
-    def __init__(self, model: Model, api: str = egl.API_GLES2,
+    def __init__(self, model: Model,
                  profile: DeviceProfile = VC4_GLES2, gl_calls: g.CallLog | None = None,
-                 fold_weights: bool | None = None):
+                 fold_weights: bool | None = None, context: GLContext | None = None,
+                 owns_context: bool = False):
         """`fold_weights`: weights as literals of a program per draw (see planner.make_plan);
         by default on software renderers, where it makes the kernels several times faster,
-        and not on a GPU, which reads both from the same uniform stream."""
+        and not on a GPU, which reads both from the same uniform stream.
+
+        `context`: make the GL objects in this context (made with its own `gl_calls`, so
+        `gl_calls` is then not used), so that a self-test probe and the engine it vets
+        share one context. `release` then deletes only the engine's own objects and leaves the
+        context to its maker, unless `owns_context` hands the context over to the engine."""
         self.model = model
         self.plan = make_plan(model)
         check_plan(self.plan, profile)
-        self._context = GLContext(api, gl_calls)
+        self._owns_context = context is None or owns_context
+        self._context = context or GLContext(gl_calls)
+        self._context.make_current()
+        self._context.user = self
         self._gl = self._context.gl
+        self._programs: dict[str, Program] = {}
+        self._textures: dict[str, Texture] = {}
+        self._framebuffers: dict[str, int] = {}
+        self._frame_textures: dict[tuple, Texture] = {}
+        self._buffer = 0
+        self._embedders: list[Embedder] = []
         try:
             if self.gl_info.software if fold_weights is None else fold_weights:
                 self.plan = make_plan(model, fold_weights=True)
                 check_plan(self.plan, profile)
             self._set_up(profile)
         except BaseException:
-            self._context.release()  # a model this GPU refuses must not leak its context
+            self.release()  # a model this GPU refuses must not leak its context or objects
             raise
 
     def _set_up(self, profile: DeviceProfile) -> None:
         gl = self._gl
         self.last_timings: dict[str, float] = {}
         self._max_frame = min(self._check_live_limits(), profile.max_texture_size)
-        self._plane_format = g.GL_RED if self.gl_info.api == egl.API_GL else g.GL_LUMINANCE
         gl.checked("glPixelStorei", g.GL_UNPACK_ALIGNMENT, 1)
         gl.checked("glPixelStorei", g.GL_PACK_ALIGNMENT, 1)
         gl.checked("glDisable", g.GL_DITHER)  # ES 2.0 starts with dithering on
         gl.checked("glEnable", g.GL_SCISSOR_TEST)  # each draw's box: see Draw.scissor
-        self._programs: dict[str, Program] = {}
-        self._textures: dict[str, Texture] = {}
-        self._framebuffers: dict[str, int] = {}
-        self._frame_textures: dict[tuple, Texture] = {}
         self._allocate()
         self._sampler_passes = self.plan.frame_passes
         self._first = self._vertex_buffer()
@@ -67,6 +85,15 @@ class Engine:
         self._frames: dict[tuple, dict[bool, Recorder]] = {}
         self._last_frame: tuple | None = None  # the frame format whose command list ran last
         self._warm_up()
+
+    def _enter(self) -> None:
+        """Make the context current; if another engine in it ran since, nothing it left bound
+        or set is what this engine's command lists assume, its vertex arrays included."""
+        self._context.make_current()
+        if self._context.user is not self:
+            self._forget_state()
+            point_attributes(self._gl, self._buffer, self._vertex_floats, ATTRIBUTES)
+            self._context.user = self
 
     @property
     def gl_info(self) -> GLInfo:
@@ -114,7 +141,8 @@ class Engine:
             first[id(gpu_pass)] = at
             rows[at:at + gpu_pass.vertex_count, :gpu_pass.vertices.shape[1]] = gpu_pass.vertices
             at += gpu_pass.vertex_count
-        new_vertex_buffer(self._gl, self.gl_info.api == egl.API_GL, rows)
+        self._buffer = new_vertex_buffer(self._gl, rows)
+        self._vertex_floats = width
         return first
 
     def _uniform(self, program: Program, name: str, value) -> UniformWrite | None:
@@ -165,7 +193,8 @@ class Engine:
 
     # ---- per frame ------------------------------------------------------------------------
 
-    def _sample(self, kind: str, planes: list[np.ndarray], formats: list[int]) -> None:
+    def _sample(self, kind: str, planes: list[np.ndarray], formats: list[int],
+                region: Region | None = None) -> None:
         """Upload the frame's planes and draw the sampler pass, each call checked."""
         gl, key = self._gl, (kind, *formats)
         if key != self._last_frame:
@@ -196,7 +225,7 @@ class Engine:
                 specify(lambda *call: recorder.call(*call, label=label), texture, plane)
         height, width = planes[0].shape[:2]
         recorder.draw(self._resolve(self._sampler_passes[kind], textures,
-                                    self.plan.frame_params(width, height)))
+                                    self.plan.frame_params(width, height, region)))
         self._run(recorder, checked=True)
         self._uploaded = key
 
@@ -218,17 +247,21 @@ class Engine:
             self._frames[key] = {False: cold, True: warm}
         return self._frames[key][self._last_frame == key]
 
-    def upload_rgb(self, image: np.ndarray) -> None:
-        """Resample an RGB(A) uint8 frame into the network input on the GPU."""
-        self._context.make_current()
+    def upload_rgb(self, image: np.ndarray, region: Region | None = None) -> None:
+        """Resample an RGB(A) uint8 frame (or its `region`: x, y, width, height as fractions
+        of the frame) into the network input on the GPU."""
+        self._enter()
+        region = None if region is None else check_region(region)
         image = frame_input.reduce_rgb(frame_input.check_rgb(image), self._max_frame)
-        self._sample("rgb", [image], [g.GL_RGBA if image.shape[2] == 4 else g.GL_RGB])
+        self._sample("rgb", [image], [g.GL_RGBA if image.shape[2] == 4 else g.GL_RGB], region)
 
-    def upload_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        """Convert and resample a YUV420 frame (three planes) on the GPU."""
-        self._context.make_current()
+    def upload_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                      region: Region | None = None) -> None:
+        """Convert and resample a YUV420 frame (three planes), or its `region`, on the GPU."""
+        self._enter()
+        region = None if region is None else check_region(region)
         planes = frame_input.reduce_yuv420(*frame_input.check_yuv420(y, u, v), self._max_frame)
-        self._sample("yuv420", list(planes), [self._plane_format] * 3)
+        self._sample("yuv420", list(planes), [g.GL_LUMINANCE] * 3, region)
 
     def _run(self, recorder: Recorder, checked: bool = False) -> None:
         try:
@@ -289,12 +322,22 @@ class Engine:
                              "readback": done - drawn}
         return self.plan.finish(logits)
 
-    def classify_rgb(self, image: np.ndarray) -> np.ndarray:
-        """Probabilities (or logits, for a model without softmax) for an RGB(A) frame."""
-        return self._infer(lambda: self.upload_rgb(image))
+    def classify_rgb(self, image: np.ndarray, region: Region | None = None) -> np.ndarray:
+        """Probabilities (or logits, for a model without softmax) for an RGB(A) frame; the
+        model's output for `region` of it when one is given."""
+        return self._infer(lambda: self.upload_rgb(image, region))
 
-    def classify_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return self._infer(lambda: self.upload_yuv420(y, u, v))
+    def classify_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                        region: Region | None = None) -> np.ndarray:
+        return self._infer(lambda: self.upload_yuv420(y, u, v, region))
+
+    def embedder(self, spec: FeatureSpec) -> Embedder:
+        """A feature extractor of this engine's model (see gpu_engine.features), made in this
+        engine's context: call it from this engine's thread. Released with the engine."""
+        from gpu_engine.features import Embedder
+        embedder = Embedder(self.model, spec, self._context)
+        self._embedders.append(embedder)
+        return embedder
 
     def texture_bytes(self) -> int:
         """Texture memory the engine holds now, frame textures included."""
@@ -307,7 +350,7 @@ class Engine:
         channels; borders stay zero. A draw the GPU skips then leaves the code visible."""
         if not 0 <= code <= 255:
             raise ValueError(f"code {code} is not an 8-bit value")
-        self._context.make_current()
+        self._enter()
         gl, value = self._gl, code / 255.0
         regions = {(self._framebuffers[p.target], rect)
                    for p in [*self.plan.passes, *self._sampler_passes.values()]
@@ -321,7 +364,7 @@ class Engine:
 
     def write_tensor(self, name: str, values: np.ndarray) -> None:
         """Store an op's output (values in [0, 1], H×W×C) as its 8-bit codes."""
-        self._context.make_current()
+        self._enter()
         layout = self.plan.tensors[name]
         codes = np.floor(np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8)
         codes = _pad_channels(codes, layout.quads)
@@ -336,7 +379,7 @@ class Engine:
 
     def read_tensor(self, name: str) -> np.ndarray:
         """An op's stored output as H×W×C codes."""
-        self._context.make_current()
+        self._enter()
         layout = self.plan.tensors[name]
         quads = [self._read(self._framebuffers[tile.texture], *layout.rect(q))
                  for q, tile in enumerate(layout.tiles)]
@@ -346,20 +389,37 @@ class Engine:
 
     def run_op(self, name: str) -> None:
         """Draw only the passes of one op, on whatever its input tensors hold."""
-        self._context.make_current()
+        self._enter()
         self._forget_state()  # the op's uniform writes change what the warm frame expects
         draws = [d for d, p in zip(self._draws, self.plan.passes) if p.op == name]
         self._run(record(self._gl, draws), checked=True)
 
     def logits(self) -> np.ndarray:
-        self._context.make_current()
+        self._enter()
         logits = self._logits()
         self._gl.check("reading the logits")
         return logits
 
     def release(self) -> None:
+        """Free the engine's GPU memory: its context, or in a context it was given its own
+        programs, textures, framebuffers and vertex buffer. Its embedders go first."""
+        for embedder in self._embedders:
+            embedder.release()
+        self._embedders.clear()
         self._context.make_current()
-        self._context.release()
+        if self._owns_context:
+            self._context.release()  # destroying the context frees every object made in it
+            return
+        gl = self._gl
+        delete(gl, "glDeleteFramebuffers", list(self._framebuffers.values()))
+        delete(gl, "glDeleteTextures", [t.id for t in [*self._textures.values(),
+                                                       *self._frame_textures.values()]])
+        delete(gl, "glDeleteBuffers", [self._buffer] if self._buffer else [])
+        for program in self._programs.values():
+            gl.checked("glDeleteProgram", program.id)
+        for made in (self._programs, self._textures, self._framebuffers, self._frame_textures):
+            made.clear()
+        self._buffer = 0
 
 
 def _box(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:

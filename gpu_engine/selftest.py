@@ -7,32 +7,35 @@ parameter, connection and weight (so it uses the same shader variants), reads a 
 picture, and takes 'same' padding wherever an op accepts it so the picture can shrink; ops
 that collapse their input to one position keep their input shape, so every weight still fits.
 
+The probe is built from the model in memory (its description and the weights its ops hold)
+and runs in the context of the engine it vets, its GL objects freed afterwards: no second read
+of the file, no second EGL context.
+
 Every region the passes draw is first filled with a sentinel code, so a skipped draw shows.
-Then the frame samplers (RGB and YUV420) and each op run one at a time, each op's output
-compared with the op's reference computed from the codes the GPU actually gave its inputs:
-equal, or one code apart where the exact value lies on a rounding tie (the logits: within the
-fixed-point tolerance of the format). A mismatch names the op and its kernel.
+Then the frame samplers (RGB and YUV420, RGB with a region of the frame) and each op run one
+at a time, each op's output compared with the op's reference computed from the codes the GPU
+actually gave its inputs, by the rule of `oracle`. A mismatch names the op and its kernel. A
+feature extractor's probe (gpu_engine.features) checks its grid pooling the same way.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from gpu_engine.chunkfile import read_chunks
+from gpu_engine.context import GLContext
 from gpu_engine.errors import ModelError
 from gpu_engine.listing import format_listing, parse_listing
 from gpu_engine.model import Model, build_model
 from gpu_engine.ops import OP_TYPES
 from gpu_engine.ops.base import LOGITS, Params, to_codes
+from gpu_engine.oracle import codes_problem, logits_problem
 from gpu_engine.reference import view
 
 SENTINEL = 0x5A
-TIE = 0.02  # a ±1 code difference is a rounding tie where the exact code is this close to k + ½
-LOGIT_TOLERANCE = 4 / 256  # the Q8.8 dense layer's bound in the format (spec §6)
 SMALLEST_SIDE = 8
+REGION = (0.15, 0.3, 0.5, 0.45)  # x, y, width, height: off centre, of another aspect
 
 
 @dataclass
@@ -50,15 +53,15 @@ class SelfTestReport:
         return "GPU self-test failed: " + "; ".join(self.failures)
 
 
-def run_self_test(model_path: str | Path, api: str = "gles2") -> SelfTestReport:
-    """Build the probe of a model file, run it on this GPU and compare; never raises for a
-    wrong result (the report says what is wrong), only for an unreadable model file."""
+def run_self_test(model: Model, context: GLContext) -> SelfTestReport:
+    """Build the probe of `model`, run it on this GPU in `context` and compare; never raises
+    for a wrong result (the report says what is wrong)."""
     from gpu_engine.runtime import Engine
     start = time.perf_counter()
-    probe = probe_model(read_chunks(model_path), Path(model_path).stem)
+    probe = probe_model(model)
     size = "x".join(map(str, probe.input_size))
     try:
-        engine = Engine(probe, api=api)
+        engine = Engine(probe, context=context)
     except Exception as exc:  # a kernel this GPU refuses is what the self-test is for
         return SelfTestReport(False, time.perf_counter() - start, size, 0,
                               [f"the probe does not run: {type(exc).__name__}: {exc}"])
@@ -72,11 +75,11 @@ def run_self_test(model_path: str | Path, api: str = "gles2") -> SelfTestReport:
 
 # ---- the probe --------------------------------------------------------------------------
 
-def probe_model(chunks: dict[str, bytes], name: str = "model") -> Model:
+def probe_model(model: Model) -> Model:
     """The model with a small input (see the module docstring); the model itself when no
     smaller input fits it."""
-    model = build_model(chunks, name)
-    chapters = parse_listing(chunks[""].decode("ascii"))
+    chunks = model.chunks()
+    chapters = parse_listing(model.description)
     blocks = {block["_name"]: block for block in chapters["ops"]}
     sampler = model.sampler.name
     fed_by_sampler = {op.name for op in model.ops if any(c.source == sampler
@@ -93,7 +96,8 @@ def probe_model(chunks: dict[str, bytes], name: str = "model") -> Model:
         if _fits(model, blocks, sampler, size):
             blocks[sampler]["output_width"], blocks[sampler]["output_height"] = map(str, size)
             try:
-                return build_model({**chunks, "": format_listing(chapters).encode()}, name)
+                return build_model({**chunks, "": format_listing(chapters).encode()},
+                                   model.name)
             except ModelError:
                 break
     return model
@@ -147,6 +151,11 @@ def check(engine, model: Model) -> list[str]:
     _compare(failures, f"op {sampler.name!r} (image sampler, YUV420)",
              engine.read_tensor(sampler.name), sampler.reference_yuv420(*planes, "float"))
 
+    # a region of the frame instead of the sampler's own crop: only its uniforms differ
+    engine.upload_rgb(image, REGION)
+    _compare(failures, f"op {sampler.name!r} (image sampler, RGB, region)",
+             engine.read_tensor(sampler.name), sampler.reference(image, "float", REGION))
+
     engine.upload_rgb(image)
     codes = {sampler.name: engine.read_tensor(sampler.name)}
     _compare(failures, f"op {sampler.name!r} (image sampler, RGB)", codes[sampler.name],
@@ -171,24 +180,19 @@ def check(engine, model: Model) -> list[str]:
 
 
 def _compare(failures: list[str], what: str, gpu: np.ndarray, exact: np.ndarray) -> None:
-    expected = to_codes(exact)
-    diff = np.abs(gpu.astype(int) - expected.astype(int))
-    scaled = np.clip(exact, 0, 1) * 255
-    tie = np.abs(scaled - np.floor(scaled) - 0.5) < TIE
-    wrong = (diff > 1) | ((diff == 1) & ~tie)
-    if not wrong.any():
+    problem = codes_problem(gpu, exact)
+    if problem is None:
         return
+    expected = to_codes(exact)
     skipped = [q for q in range(0, gpu.shape[2], 4)
                if np.all(gpu[..., q:q + 4] == SENTINEL) and not np.all(expected[..., q:q + 4]
                                                                        == SENTINEL)]
     detail = (f"channels {', '.join(f'{q}-{q + 3}' for q in skipped)} were never drawn"
-              if skipped else f"{int(wrong.sum())} of {wrong.size} codes differ from the "
-                              f"reference, by up to {int(diff.max())}")
+              if skipped else problem)
     failures.append(f"{what}: {detail}")
 
 
 def _compare_logits(failures: list[str], what: str, gpu: np.ndarray, exact: np.ndarray) -> None:
-    error = np.abs(gpu - exact.reshape(gpu.shape))
-    if error.max() > LOGIT_TOLERANCE:
-        failures.append(f"{what}: {int((error > LOGIT_TOLERANCE).sum())} of {error.size} logits "
-                        f"differ from the reference, by up to {error.max():.4f}")
+    problem = logits_problem(gpu, exact)
+    if problem is not None:
+        failures.append(f"{what}: {problem}")

@@ -23,7 +23,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 
 APT_PACKAGES="python3 python3-venv python3-setuptools python3-wheel python3-numpy
 python3-fastapi python3-uvicorn python3-jinja2 python3-websockets python3-multipart
-python3-pil python3-moderngl python3-paho-mqtt python3-prometheus-client libegl1 libegl-mesa0
+python3-pil python3-paho-mqtt python3-prometheus-client libegl1 libegl-mesa0
 libgles2 libgl1-mesa-dri"
 
 say() { printf '%s\n' "shadercam install: $*"; }
@@ -117,7 +117,7 @@ install_program() {
         --no-index --no-build-isolation --no-cache-dir --upgrade "$build"
     rm -rf "$build"
     trap - EXIT
-    "$VENV/bin/python" -c "import app.cli, fastapi, uvicorn, moderngl, numpy, jinja2, PIL" \
+    "$VENV/bin/python" -c "import app.cli, fastapi, uvicorn, numpy, jinja2, PIL" \
         || die "the installed program cannot import its packages (see above)"
     ln -sfn "$VENV/bin/shadercam" "$LINK"
 }

@@ -6,8 +6,8 @@ and the newest releases: it refuses a body over the cap from its Content-Length 
 stops reading one without it as soon as it passes the cap; it caps the clients of each
 streaming path (beyond the cap: 503, or a websocket accepted and closed at once with 1013, so
 a page can tell "full" from "not logged in") and drops a stream client that has not taken a
-message for `client_timeout_s`. Websocket clients that stop reading are found by uvicorn's
-pings (`websocket_keepalive`). `RateLimiter` paces what one address may try.
+message for `client_timeout_s` (websocket clients that stop reading miss uvicorn's pings:
+app/api/connections.py). `RateLimiter` paces what one address may try.
 """
 from __future__ import annotations
 
@@ -133,13 +133,6 @@ class LimitsMiddleware:
             return message
 
         return capped
-
-
-def websocket_keepalive(client_timeout_s: float) -> dict[str, float]:
-    """`uvicorn.Config` arguments that drop a websocket client which stops reading within
-    `client_timeout_s`: its pong to a ping never comes. A send alone would notice only once
-    the socket buffers, hundreds of KB of small messages, had filled (minutes)."""
-    return {"ws_ping_interval": client_timeout_s / 2, "ws_ping_timeout": client_timeout_s / 2}
 
 
 class RateLimiter:

@@ -9,7 +9,9 @@ Files go by path, read on the worker, until a worker says it cannot see a path (
 machine): from then on the client sends the files' bytes. The model goes by path the same way
 and is sent (scattered once, kept by each worker) when a worker lacks it. A worker that dies
 mid-task loses nothing: Dask runs its tasks again elsewhere; a picture that has killed several
-workers is reported as an error. Any other task failure is retried twice, then stops the batch.
+workers is reported as an error. A worker whose GPU is refused (software GL, a failed
+self-test) stops the batch at once with the reason. Any other task failure is retried twice,
+then stops the batch.
 
 Only API that Debian bookworm's distributed 2022.12.1 and current releases share is used: no
 worker plugins (2022.12 has `register_worker_plugin`, current releases only `register_plugin`)
@@ -27,8 +29,9 @@ from contextlib import contextmanager
 
 from app.batch import BatchError
 from app.batch.sources import with_bytes
-from app.batch.tasks import (Job, ModelBytes, ModelRef, ModelUnavailable, PathNotShared,
+from app.batch.tasks import (Job, ModelBytes, ModelRef, ModelUnavailable, PathNotShared, Trust,
                              classify_job)
+from gpu_engine import GPURefused
 
 RETRIES = 2
 TASKS_PER_SLOT = 2
@@ -89,8 +92,8 @@ def _slots(client) -> tuple[int, int]:
 
 class ClusterRunner:
     def __init__(self, client, model: ModelBytes, model_path: str | os.PathLike[str],
-                 top_k: int, send_files: bool = False):
-        self.client, self.model, self.top_k = client, model, top_k
+                 top_k: int, send_files: bool = False, trust: Trust = Trust()):
+        self.client, self.model, self.top_k, self.trust = client, model, top_k, trust
         self.send_files = send_files
         self._model_arg = ModelRef(os.path.abspath(model_path), model.sha256)
         self._limit = TASKS_PER_SLOT * gpu_slots(client) + 2
@@ -111,7 +114,7 @@ class ClusterRunner:
                 ready.append({**job.record(), "error": job.error})
                 return
             future = self.client.submit(classify_job, job, self._model_arg, self.top_k,
-                                        pure=False, resources={"GPU": 1})
+                                        self.trust, pure=False, resources={"GPU": 1})
             pending[future] = (job, attempts)
             finished.add(future)
 
@@ -146,6 +149,8 @@ class ClusterRunner:
             if isinstance(self._model_arg, ModelRef):
                 self._send_model()
             submit(job, attempts)
+        elif isinstance(exc, GPURefused):
+            raise BatchError(f"the GPU of a worker is refused: {exc}")
         elif type(exc).__name__ == "KilledWorker":  # distributed.scheduler.KilledWorker
             ready.append({**job.record(), "error": f"the workers classifying it died: {exc}"})
         elif attempts < RETRIES:

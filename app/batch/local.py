@@ -3,18 +3,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from app.batch import BatchError
 from app.batch.sources import with_bytes
-from app.batch.tasks import Job, ModelBytes, classify_job, release_engines
+from app.batch.tasks import Job, ModelBytes, Trust, classify_job, release_engines
+from gpu_engine import GPURefused
 
 
 class LocalRunner:
-    def __init__(self, model: ModelBytes, top_k: int):
-        self.model, self.top_k = model, top_k
+    def __init__(self, model: ModelBytes, top_k: int, trust: Trust = Trust()):
+        self.model, self.top_k, self.trust = model, top_k, trust
 
     def run(self, jobs: Iterable[Job]) -> Iterator[dict]:
-        """Records in job order (an unreadable file gives a record with its error)."""
+        """Records in job order (an unreadable file gives a record with its error); a GPU
+        that is refused stops the run (BatchError)."""
         for job in jobs:
-            yield classify_job(with_bytes(job), self.model, self.top_k)
+            try:
+                yield classify_job(with_bytes(job), self.model, self.top_k, self.trust)
+            except GPURefused as exc:
+                raise BatchError(f"the GPU is refused: {exc}") from None
 
     def close(self) -> None:
         release_engines()

@@ -6,6 +6,11 @@ A GL context belongs to the thread that made it, so each process keeps one engin
 one engine and reuses it for every task. Engines are never pickled; what travels is a
 `ModelRef` (a path every worker can read, checked against its sha256) or a `ModelBytes`
 (the file itself, scattered once and kept by each worker that needs it).
+
+Engines are opened as the service opens its own (gpu_engine.open_engine): the software-GL
+policy and the GPU self-test of `Trust`. A refused GPU raises GPURefused from the task; the
+runners then stop the whole batch with the reason rather than write a record per picture (an
+output holding only errors would be taken for finished work when the run is continued).
 """
 from __future__ import annotations
 
@@ -26,6 +31,15 @@ class PathNotShared(Exception):
 
 class ModelUnavailable(Exception):
     """This worker has no file at the model's path with the model's sha256: send the bytes."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How a worker opens its engine: the software-GL policy (`auto`, `allow`, `refuse`) and
+    whether the GPU self-test runs first."""
+
+    software_gl: str = "auto"
+    self_test: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,11 +85,12 @@ def model_bytes(path: str | os.PathLike[str]) -> ModelBytes:
     return ModelBytes(Path(path).stem, hashlib.sha256(data).hexdigest(), data)
 
 
-def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int) -> dict:
+def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int,
+                 trust: Trust = Trust()) -> dict:
     """The output record of one job: its top-k classes, or the error that stopped it."""
     if job.error is not None:
         return {**job.record(), "error": job.error}
-    loaded, engine = engine_for(model)
+    loaded, engine = engine_for(model, trust)
     try:
         rgb = _pixels(job)
     except ImageError as exc:
@@ -112,16 +127,17 @@ _engines: dict[tuple[int, str], tuple] = {}   # (thread id, sha256) -> (Model, E
 _created: list[tuple[int, str]] = []           # every engine this process made, in order
 
 
-def engine_for(model: ModelRef | ModelBytes):
-    """(Model, Engine) for `model` in the calling thread, made on first use."""
+def engine_for(model: ModelRef | ModelBytes, trust: Trust = Trust()):
+    """(Model, Engine) for `model` in the calling thread, opened on first use (GPURefused
+    when the GPU fails `trust`)."""
     key = (threading.get_ident(), model.sha256)
     with _lock:
         found = _engines.get(key)
     if found is not None:
         return found
-    from gpu_engine import Engine, load_model_bytes
+    from gpu_engine import load_model_bytes, open_engine
     loaded = load_model_bytes(_model_data(model), name=_model_name(model))
-    engine = Engine(loaded, api="gles2")
+    engine, _ = open_engine(loaded, software_gl=trust.software_gl, self_test=trust.self_test)
     with _lock:
         _engines[key] = (loaded, engine)
         _created.append((threading.get_ident(), threading.current_thread().name))

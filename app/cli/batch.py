@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.batch import BatchError
-from app.cli.engine import MODEL_HELP, model_path, positive_int
+from app.cli.engine import MODEL_HELP, model_path, positive_int, trust_flags
 from app.cli.errors import CliError
 
 
@@ -25,6 +25,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--send-files", action="store_true",
                         help="send the pictures' bytes to the workers instead of their paths "
                              "(automatic once a worker cannot read a path)")
+    trust_flags(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,9 +74,11 @@ def _model(args: argparse.Namespace):
 
 @contextmanager
 def _runner(args: argparse.Namespace, model, model_file: Path, top_k: int):
+    from app.batch.tasks import Trust
+    trust = Trust(args.software_gl, args.self_test)
     if args.workers is None and args.scheduler is None:
         from app.batch.local import LocalRunner
-        runner = LocalRunner(model, top_k)
+        runner = LocalRunner(model, top_k, trust)
         try:
             yield runner
         finally:
@@ -83,7 +86,8 @@ def _runner(args: argparse.Namespace, model, model_file: Path, top_k: int):
         return
     from app.batch.cluster import ClusterRunner, connect
     with connect(args.workers, args.scheduler) as client:
-        yield ClusterRunner(client, model, model_file, top_k, send_files=args.send_files)
+        yield ClusterRunner(client, model, model_file, top_k, send_files=args.send_files,
+                            trust=trust)
 
 
 def run_batch(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from app.images import ImageError, read
 from app.labels import display_label
 from app.models.catalog import KNOWN_MODELS
 from app.models.store import DEMO_MODEL, ModelStore, ModelStoreError, resolve_model_path
+from gpu_engine.trust import POLICIES
 
 MODEL_HELP = ("chunkfile path, installed model name, or 'demo' for the built-in demo model "
               "(default: the store's default model)")
@@ -36,8 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     classify.add_argument("--top-k", type=positive_int, default=5, metavar="K", dest="top_k",
                           help="classes to show per image")
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
-    classify.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
-    _self_test_flag(classify)
+    trust_flags(classify)
     classify.set_defaults(func=run_classify)
 
     bench = subparsers.add_parser("bench", help="measure the engine on this machine's GPU")
@@ -46,17 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="inferences to time")
     bench.add_argument("--image", help="image file to classify (default: a fixed noise frame "
                                        "1.5x the model's input size)")
-    bench.add_argument("--api", choices=("gles2", "gl"), default="gles2", help="GL API")
     bench.add_argument("--reference", action="store_true",
                        help="also time the NumPy reference (gles2 level) in the same run")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
-    _self_test_flag(bench)
+    trust_flags(bench)
     bench.set_defaults(func=run_bench)
 
 
-def _self_test_flag(parser: argparse.ArgumentParser) -> None:
+def trust_flags(parser: argparse.ArgumentParser) -> None:
+    """The options of gpu_engine.open_engine, as the service's model.self_test and
+    model.software_gl."""
     parser.add_argument("--no-self-test", dest="self_test", action="store_false",
                         help="skip the GPU self-test against the NumPy reference")
+    parser.add_argument("--software-gl", choices=POLICIES, default="auto",
+                        help="a software GL renderer is an error (refuse), accepted (allow), or "
+                             "an error on a Raspberry Pi only (auto, the default)")
 
 
 def model_path(explicit: str | None):
@@ -85,27 +89,20 @@ def model_path(explicit: str | None):
 
 
 def _engine(args, gl_calls=None):
-    from gpu_engine import Engine, ModelError, load_model
+    """The model and its engine, opened as the service opens it (gpu_engine.open_engine): the
+    software-GL policy, then the self-test, whose result goes to stderr."""
+    from gpu_engine import GPURefused, ModelError, load_model, open_engine
     path = model_path(args.model)
     try:
         model = load_model(path)
-        engine = Engine(model, api=args.api, gl_calls=gl_calls)
-    except ModelError as exc:
+        engine, report = open_engine(model, software_gl=args.software_gl,
+                                     self_test=args.self_test, gl_calls=gl_calls)
+    except (ModelError, GPURefused) as exc:
         raise CliError(str(exc)) from None
-    if args.self_test:
-        _self_test(engine, path, args.api)
+    if report is not None:
+        print(f"self-test    passed: {report.kernels} kernels on a {report.probe} probe in "
+              f"{report.seconds * 1000:.0f} ms", file=sys.stderr)
     return model, engine
-
-
-def _self_test(engine, path, api: str) -> None:
-    """The GPU's results checked against the reference before any is shown (on stderr)."""
-    from gpu_engine.selftest import run_self_test
-    report = run_self_test(path, api)
-    if not report.ok:
-        engine.release()
-        raise CliError(report.error)
-    print(f"self-test    passed: {report.kernels} kernels on a {report.probe} probe in "
-          f"{report.seconds * 1000:.0f} ms", file=sys.stderr)
 
 
 def run_classify(args: argparse.Namespace) -> int:

@@ -63,18 +63,19 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api import create_app
-    from app.api.limits import raise_fd_limit, websocket_keepalive
+    from app.api.limits import raise_fd_limit
     from app.api.port import ServerSettings
     from app.runtime_settings import state_dir
     from app.service import Service
 
-    raise_fd_limit()  # every client is a file descriptor; take all the unit allows
+    from app.api.connections import ConnectionGuard
+
+    # every client is a file descriptor: take all the unit allows, and cap clients far below
+    guard = ConnectionGuard.from_config(config, raise_fd_limit())
     service = Service(config, model_path, state_dir())
-    settings = ServerSettings.from_config(config)
-    app = create_app(service, settings)
+    app = create_app(service, ServerSettings.from_config(config))
     server = uvicorn.Server(uvicorn.Config(app, log_level=config.server_log_level,
-                                           lifespan="off",
-                                           **websocket_keepalive(settings.client_timeout_s)))
+                                           lifespan="off", **guard.uvicorn_options()))
 
     def stop_soon(*_: object) -> None:
         """SIGTERM/SIGINT before uvicorn's own handlers are in place (start-up takes seconds

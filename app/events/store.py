@@ -3,8 +3,10 @@
 Kept in the state directory (`$STATE_DIRECTORY/events`, /var/lib/shadercam/events on a Pi).
 Every file is written to a temporary name, synced, then renamed, so a power cut leaves the old
 version or the new one, never half a file. Retention by count, bytes and age keeps an SD card
-from filling up. A write that fails (disk full, read-only card) is reported in `status()` and
-the event is still kept in memory and published: losing the history must not stop the camera.
+from filling up, and the list in memory within the same limits whatever the disk does. A write
+that fails (disk full, read-only card) is reported in `status()` and the event is still kept
+in memory and published: losing the history must not stop the camera. A delete whose file
+cannot be removed raises and keeps the event, so it cannot come back after a restart.
 """
 from __future__ import annotations
 
@@ -94,11 +96,11 @@ class EventStore:
             size += self._write(event.id + ".json", json.dumps(event.to_dict()).encode())
         except OSError as exc:
             self._failed("write", exc)
-            return
-        with self._lock:
-            self._sizes[event.id] = size
-            self.error = None
-        self.prune()
+        else:
+            with self._lock:
+                self._sizes[event.id] = size
+                self.error = None
+        self.prune()  # retention holds in memory whatever the disk does
 
     def _write(self, name: str, data: bytes) -> int:
         temporary = self.directory / f".{name}.tmp"
@@ -150,17 +152,32 @@ class EventStore:
             return None
 
     def delete(self, event_id: str) -> bool:
-        with self._lock:
-            event = self._events.pop(event_id, None)
-            self._sizes.pop(event_id, None)
-        if event is None:
+        """Remove an event and its files; False when there is no such event. Raises OSError
+        when its file cannot be removed (a read-only card): the event is then kept, in memory
+        as on disk, so what the caller is told is what a restart will show."""
+        if self.get(event_id) is None:
             return False
-        for suffix in (".json", ".jpg"):
-            try:
-                (self.directory / f"{event_id}{suffix}").unlink(missing_ok=True)
-            except OSError as exc:
-                self._failed("delete", exc)
+        try:
+            self._remove_files(event_id)
+        except OSError as exc:
+            self._failed("delete", exc)
+            raise
+        self._forget(event_id)
         return True
+
+    def _remove_files(self, event_id: str) -> None:
+        """The JSON file first: once it is gone the event is gone for good (a JPEG left
+        behind is removed at the next load), so only its failure raises."""
+        _remove(self.directory / f"{event_id}.json")
+        try:
+            _remove(self.directory / f"{event_id}.jpg")
+        except OSError as exc:
+            self._failed("delete", exc)
+
+    def _forget(self, event_id: str) -> None:
+        with self._lock:
+            self._events.pop(event_id, None)
+            self._sizes.pop(event_id, None)
 
     def prune(self, now: float | None = None) -> int:
         """Remove the oldest ended events beyond the count, bytes or age limits."""
@@ -178,7 +195,13 @@ class EventStore:
                 count -= 1
                 total -= self._sizes.get(event.id, 0)
         for event_id in doomed:
-            self.delete(event_id)
+            # forgotten even when its files stay (a read-only card): the next load reads
+            # them back and this retention drops them again
+            self._forget(event_id)
+            try:
+                self._remove_files(event_id)
+            except OSError as exc:
+                self._failed("delete", exc)
         with self._lock:
             self.removed += len(doomed)
         return len(doomed)
@@ -188,3 +211,13 @@ class EventStore:
             return {"dir": str(self.directory), "count": len(self._events),
                     "bytes": sum(self._sizes.values()), "error": self.error,
                     "write_errors": self.write_errors, "removed": self.removed}
+
+
+def _remove(path: Path) -> None:
+    """A file that is not there counts as removed, also where a read-only file system refuses
+    the unlink before looking (an event that never reached the card)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        if path.exists():
+            raise

@@ -9,16 +9,27 @@
   stats       JSON as /api/stats, every `stats_interval_s`
   class/<c>   "ON" while an event of class c lasts, else "OFF", retained
 
+Home Assistant discovery is one retained device config (app.outputs.ha_discovery). The service
+cannot remember across restarts what it announced before, so at each connect it reads what is
+retained under its own node (its device config, per-entity configs of earlier versions, class
+states) and clears whatever it no longer announces, moving per-entity configs to the device
+config with Home Assistant's `migrate_discovery` so entity ids stay.
+
 paho-mqtt's network thread connects and reconnects with back-off; this output's own thread
 turns hub messages into MQTT messages. While the broker is away, event messages wait in a
 bounded queue; on reconnect they are sent, after the current retained states.
+The service speaks MQTT 5 so that it can tell the broker the largest packet it takes
+(MAX_INCOMING_BYTES): anyone may publish on `homeassistant/status`, and paho reads a whole
+packet into memory before any callback could look at its size.
 Works with paho-mqtt 1.6 (Debian bookworm) and 2.x, whose constructors differ.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -26,27 +37,44 @@ from types import SimpleNamespace
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from app.config import Config
 from app.events.rules import EventRules
 from app.hub import Message
 from app.outputs.base import OutputContext
-from app.outputs.ha_discovery import class_topic, discovery_messages, slug
+from app.outputs.ha_discovery import (class_ids, class_topic, device_config, entity_configs,
+                                      migration_messages, slug, with_removals)
 from app.outputs.queued import QueuedOutput
 
 log = logging.getLogger(__name__)
 
 CONNECTED = object()  # queued by paho's thread when a connection is up: announce everything
-HA_STATUS = object()  # Home Assistant restarted: announce the discovery configs again
 MAX_CLASS_SENSORS = 32
+# what the service receives: "online"/"offline", the broker's small answers and, at connect,
+# its own retained device config (up to 32 class sensors) read back to clear leftovers
+MAX_INCOMING_BYTES = 65536
+# Home Assistant's "online" messages within this long of an announcement make one more
+REANNOUNCE_GAP_S = 5.0
+SCAN_S = 5.0  # how long a connect waits for what the broker retains under the node
+MIGRATE = json.dumps({"migrate_discovery": True})
 
 
-def new_client(client_id: str) -> paho.Client:
+def new_client(client_id: str, protocol: int = paho.MQTTv311) -> paho.Client:
     """A client with the callback signatures of paho-mqtt 2.x, or 1.6's when that is installed;
     the callbacks below accept both."""
     if hasattr(paho, "CallbackAPIVersion"):  # paho-mqtt 2.x
-        return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
-    return paho.Client(client_id=client_id)
+        return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                           protocol=protocol)
+    return paho.Client(client_id=client_id, protocol=protocol)
+
+
+def _connect_properties() -> Properties:
+    """The broker must not send this client a packet larger than MAX_INCOMING_BYTES."""
+    properties = Properties(PacketTypes.CONNECT)
+    properties.MaximumPacketSize = MAX_INCOMING_BYTES
+    return properties
 
 
 class MqttOutput(QueuedOutput):
@@ -55,15 +83,23 @@ class MqttOutput(QueuedOutput):
 
     def __init__(self, settings: SimpleNamespace, labels: Callable[[], Sequence[str]],
                  model_name: Callable[[], str], stats: Callable[[], dict[str, Any]],
-                 watched: Callable[[str], bool]) -> None:
+                 watched: Callable[[str], bool], page_url: str) -> None:
         """`settings`: the [mqtt] table of the configuration; `watched`: whether a class has
-        events (and so a binary sensor)."""
+        events (and so a binary sensor); `page_url`: the page, linked from Home Assistant."""
         super().__init__(limit=64)
         self.settings = settings
         # an empty topic_prefix means shadercam/<hostname>
         self.prefix = settings.topic_prefix.rstrip("/") or \
             f"shadercam/{slug(socket.gethostname())}"
         self.node_id = slug(self.prefix)
+        self.page_url = page_url
+        self._status_topic = f"{settings.discovery_prefix}/status"
+        self._device_topic = f"{settings.discovery_prefix}/device/{self.node_id}/config"
+        # what the broker retains under this node, read at each connect (paho's thread)
+        self._scan_topics = [f"{settings.discovery_prefix}/+/{self.node_id}/+/config",
+                             self._device_topic, f"{self.prefix}/class/+"]
+        self._retained: dict[str, bytes] = {}
+        self._scanned = threading.Event()
         self.labels, self.model_name, self.stats, self.watched = labels, model_name, stats, watched
         self.connected = False
         self.ever_connected = False
@@ -75,12 +111,16 @@ class MqttOutput(QueuedOutput):
         self._label: str | None = None
         self._snapshot: bytes | None = None  # the latest event's JPEG
         self._classes: dict[str, str] = {}  # class topic -> "ON" / "OFF"
-        self._announced = False
+        self._class_topics: dict[str, str] = {}  # label -> class topic, for the model's labels
+        self._announced: tuple | None = None  # what the device config was made from
+        self._announced_at = float("-inf")  # monotonic time of the last (re)announcement
+        self._reannounce_at: float | None = None  # Home Assistant asked again: when to answer
+        self._device: dict[str, Any] | None = None  # the device config on the broker
         self._newest: Message | None = None  # set by the publisher, taken by this thread
         self._prediction: Message | None = None  # waiting for prediction_interval_s
         self._prediction_sent = 0.0
         self._stats_sent = time.monotonic()
-        self.client = new_client(f"shadercam-{self.node_id}")
+        self.client = new_client(f"shadercam-{self.node_id}", paho.MQTTv5)
         self.client.will_set(f"{self.prefix}/available", "offline", qos=1, retain=True)
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password or None)
@@ -97,12 +137,13 @@ class MqttOutput(QueuedOutput):
             return None
         service = context.service
         return cls(config.section("mqtt"), service.labels, lambda: service.model()["name"],
-                   service.stats, EventRules.from_config(config).watches)
+                   service.stats, EventRules.from_config(config).watches, page_url(config))
 
     # -- lifecycle (service thread) -------------------------------------------------------
     def start(self) -> None:
         super().start()
-        self.client.connect_async(self.settings.host, self.settings.port, keepalive=30)
+        self.client.connect_async(self.settings.host, self.settings.port, keepalive=30,
+                                  properties=_connect_properties())
         self.client.loop_start()
 
     def _finish(self) -> None:
@@ -143,7 +184,12 @@ class MqttOutput(QueuedOutput):
         self.error = None
         log.info("MQTT connected to %s:%d as %s", self.settings.host, self.settings.port,
                  self.prefix)
-        client.subscribe(f"{self.settings.discovery_prefix}/status")
+        self._retained = {}
+        self._scanned.clear()
+        # the availability topic too: the service's own "online" coming back (not retained)
+        # says the retained messages of the topics before it have all arrived
+        client.subscribe([(self._status_topic, 0), *((topic, 1) for topic in self._scan_topics),
+                          (f"{self.prefix}/available", 1)])
         self._put(CONNECTED)
 
     def _on_connect_fail(self, client, userdata) -> None:
@@ -161,21 +207,30 @@ class MqttOutput(QueuedOutput):
         self.connected = False
 
     def _on_message(self, client, userdata, message) -> None:
-        if message.payload == b"online":
-            self._put(HA_STATUS)
+        """Home Assistant (re)started: announce again, once for a whole burst of such messages;
+        while a connect reads back what the broker retains under the node, keep it."""
+        if message.topic == self._status_topic:
+            if message.payload == b"online" and self._reannounce_at is None:
+                self._reannounce_at = max(time.monotonic(),
+                                          self._announced_at + REANNOUNCE_GAP_S)
+        elif self._scanned.is_set():
+            return
+        elif message.topic == f"{self.prefix}/available":
+            if not message.retain:
+                self._scanned.set()
+        elif message.retain and message.payload:
+            self._retained[message.topic] = message.payload
 
     # -- this output's thread -------------------------------------------------------------
     def _handle(self, item: Any) -> None:
         if item is CONNECTED:
             self._send(f"{self.prefix}/available", "online", qos=1, retain=True)
+            self._read_retained()
             self._announce(force=True)
             self._send_states()
-            self._stats_sent = 0.0  # and the stats at the next tick
+            self._stats_sent = -math.inf  # and the stats at the next tick
             while self._offline and self.connected:
                 self._send(*self._offline.popleft())
-        elif item is HA_STATUS:
-            self._announce(force=True)
-            self._send_states()
         else:
             self._on_event(item)
 
@@ -192,13 +247,21 @@ class MqttOutput(QueuedOutput):
         if message is not None:
             self._on_prediction(message)
         now = time.monotonic()
+        if self._reannounce_at is not None and now >= self._reannounce_at:
+            self._reannounce_at, self._announced_at = None, now
+            self._announce(force=True)
+            self._send_states()
+            self._stats_sent = -math.inf  # a restarted Home Assistant knows no fps until then
         if self._prediction is not None and \
                 now - self._prediction_sent >= self.settings.prediction_interval_s:
             self._send(f"{self.prefix}/prediction", self._prediction.json)
             self._prediction, self._prediction_sent = None, now
         if now - self._stats_sent >= self.settings.stats_interval_s:
-            self._stats_sent = now
-            self._send(f"{self.prefix}/stats", json.dumps(self.stats()))
+            stats = self.stats()
+            # no rate is measured before two frames: 0.0 then is no sample, so wait for one
+            if stats["fps"] > 0 or stats["frames"]["processed"] >= 2:
+                self._stats_sent = now
+                self._send(f"{self.prefix}/stats", json.dumps(stats))
 
     def _on_prediction(self, message: Message) -> None:
         if self._announce(force=False):
@@ -217,10 +280,20 @@ class MqttOutput(QueuedOutput):
         if message.snapshot is not None:
             self._snapshot = message.snapshot
             self._send(f"{self.prefix}/snapshot", message.snapshot, retain=True)
-        if self.watched(event["label"]):
-            topic = class_topic(self.prefix, event["label"])
+        topic = self._class_topic(event["label"])
+        if topic is not None and self.watched(event["label"]):
             self._classes[topic] = "ON" if kind == "start" else "OFF"
             self._send(topic, self._classes[topic], retain=True)
+
+    def _class_topic(self, label: str) -> str | None:
+        """The state topic of a class of the model (None: not one of its labels)."""
+        if label not in self._class_topics:
+            self._map_classes(self.labels())
+        return self._class_topics.get(label)
+
+    def _map_classes(self, labels: Sequence[str]) -> None:
+        ids = class_ids(labels)
+        self._class_topics = {label: class_topic(self.prefix, ids[label]) for label in labels}
 
     def _watched_classes(self) -> tuple[str, ...]:
         classes = tuple(label for label in self.labels() if self.watched(label))
@@ -228,22 +301,69 @@ class MqttOutput(QueuedOutput):
             return ()  # too many to show as sensors: name the classes in events.labels
         return classes
 
+    def _read_retained(self) -> None:
+        """Wait (bounded) for what the broker retains under this node, then stop listening to
+        it; without an answer nothing is cleared."""
+        answered = self._scanned.wait(SCAN_S)
+        self._scanned.set()
+        if not answered:
+            log.warning("MQTT: the broker did not return the service's own messages within "
+                        "%.0f s; leftovers of earlier runs are not cleared", SCAN_S)
+            self._retained = {}
+        if self.connected:
+            self.client.unsubscribe([*self._scan_topics, f"{self.prefix}/available"])
+        try:
+            device = json.loads(self._retained.get(self._device_topic) or "null")
+        except ValueError:  # not ours after all: it is replaced
+            device = None
+        self._device = device if isinstance(device, dict) else None
+
     def _announce(self, force: bool) -> bool:
-        """Send the discovery configs once the model's labels are known, and again whenever
-        `force`d; True when sent."""
-        if not self.settings.discovery or not self.connected or (self._announced and not force):
+        """Send the device config once the model's labels are known, again whenever they or the
+        model change and whenever `force`d, and clear what is no longer announced: earlier
+        versions' per-entity configs (moved over), entities and class states of classes gone.
+        True when sent."""
+        labels = tuple(self.labels())
+        if not self.connected or not labels:
             return False
         classes = self._watched_classes()
-        if not self.labels():
+        made_from = (self.model_name(), labels, classes)
+        if self._announced == made_from and not force:
             return False
-        self._announced = True
-        device = f"ShaderCam {self.prefix.rsplit('/', 1)[-1]}"
-        for topic, payload in discovery_messages(self.settings.discovery_prefix, self.prefix,
-                                                 self.node_id, device, self.model_name(),
-                                                 classes):
-            self._send(topic, json.dumps(payload), qos=1, retain=True)
+        self._announced, self._announced_at = made_from, time.monotonic()
+        self._map_classes(labels)
+        if self.settings.discovery:
+            name = f"ShaderCam {self.prefix.rsplit('/', 1)[-1]}"
+            topic, config = device_config(
+                self.settings.discovery_prefix, self.prefix, self.node_id, name,
+                self.model_name(), labels, classes, self.page_url,
+                self.settings.prediction_interval_s, self.settings.stats_interval_s)
+            migrate, old = migration_messages(self.settings.discovery_prefix, self.node_id,
+                                              config, self._retained)
+            # migrated entities are unloaded with their registry entries kept; clearing their
+            # old topics before the device config comes means Home Assistant sees no conflict
+            for old_topic in migrate:
+                self._send(old_topic, MIGRATE, qos=1, retain=True)
+            for old_topic in old:
+                self._send(old_topic, "", qos=1, retain=True)
+            config = with_removals(config, self._device)
+            self._send(topic, json.dumps(config), qos=1, retain=True)
+            self._device = config
+        else:  # discovery turned off: no config of this node stays
+            for old_topic in entity_configs(self.settings.discovery_prefix, self.node_id,
+                                            self._retained):
+                self._send(old_topic, "", qos=1, retain=True)
+            if self._device_topic in self._retained:
+                self._send(self._device_topic, "", qos=1, retain=True)
+        # class states: every class with a sensor starts "OFF"; those of unwatched classes go
+        announced = {self._class_topics[label] for label in labels if self.watched(label)}
         for label in classes:
-            self._classes.setdefault(class_topic(self.prefix, label), "OFF")
+            self._classes.setdefault(self._class_topics[label], "OFF")
+        leftovers = {topic for topic in self._retained if topic.startswith(f"{self.prefix}/class/")}
+        for topic in (set(self._classes) | leftovers) - announced:
+            self._classes.pop(topic, None)
+            self._send(topic, "", qos=1, retain=True)
+        self._retained = {}
         return True
 
     def _send_states(self) -> None:
@@ -269,3 +389,16 @@ class MqttOutput(QueuedOutput):
             if len(self._offline) == self._offline.maxlen:
                 self.offline_dropped += 1
             self._offline.append((topic, payload, qos, retain))
+
+
+def page_url(config: Config) -> str:
+    """The page's address as Home Assistant links to it: `mqtt.page_url`, else made from where
+    the server listens (this machine's .local name when it listens on every address)."""
+    if config.mqtt_page_url:
+        return config.mqtt_page_url
+    host = config.server_host
+    if host in ("0.0.0.0", "::"):
+        host = f"{socket.gethostname()}.local"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.server_port}/"

@@ -2,16 +2,21 @@
 multipart with the event's snapshot JPEG.
 
 Every URL has its own thread and bounded queue, so one slow or dead receiver delays neither
-the others nor anything else. A failed POST (error, timeout, non-2xx answer) is retried with
-doubling back-off, then counted as failed. URLs may carry tokens: logs and /api/health show
-only their scheme, host and path.
+the others nor anything else. Each POST has `timeout_s` in all, from connecting to the end of
+the answer (urllib's own timeout is per socket read: a receiver answering a byte at a time
+would hold the sender forever). A failed POST (error, timeout, non-2xx answer) makes the
+sender's state "error" at once, is retried with doubling back-off, then counted as failed.
+URLs may carry tokens: logs and /api/health show only their scheme, host and path.
 """
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import secrets
+import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -47,6 +52,93 @@ def _split_login(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {login}"}
 
 
+class _Deadline:
+    """Ends one request once it has taken `seconds` in all, by shutting its sockets down,
+    which wakes a read blocked on them."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:  # the kernel's shutdown, also under TLS: it wakes the reader at once
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # closed already (or handed over to the TLS socket, watched too)
+        pass
+
+
+class _Watched:
+    """A connection whose sockets, the plain one while connecting and the one it then talks
+    over (TLS for https), are watched by a `_Deadline`."""
+
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+        self._create_connection = \
+            lambda *a, **k: deadline.watch(socket.create_connection(*a, **k))
+
+    def connect(self) -> None:
+        super().connect()
+        self._deadline.watch(self.sock)
+
+
+class _WatchedHTTP(_Watched, http.client.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPS(_Watched, http.client.HTTPSConnection):
+    pass
+
+
+class _DeadlineHandler:
+    """urllib's handler for one scheme, opening its connections watched by `deadline`."""
+
+    connection: type
+
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def do_open(self, http_class: type, request: urllib.request.Request,
+                **kwargs: Any) -> http.client.HTTPResponse:
+        return super().do_open(self.connection, request, deadline=self._deadline, **kwargs)
+
+
+class _DeadlineHTTP(_DeadlineHandler, urllib.request.HTTPHandler):
+    connection = _WatchedHTTP
+
+
+class _DeadlineHTTPS(_DeadlineHandler, urllib.request.HTTPSHandler):
+    connection = _WatchedHTTPS
+
+
 class WebhookSender(QueuedOutput):
     name = "webhook"
 
@@ -69,25 +161,38 @@ class WebhookSender(QueuedOutput):
     def _handle(self, message: Message) -> None:
         body, headers = self._body(message)
         headers.update(self._login)
+        was_failing = self.error is not None
         for attempt in range(self.settings.retries + 1):
             if attempt and self._stopping.wait(self.settings.backoff_s * 2 ** (attempt - 1)):
                 return
             try:
-                request = urllib.request.Request(self._target, body, headers, method="POST")
-                with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as answer:
-                    answer.read(65536)
+                self._post(body, headers)
                 self.sent += 1
                 self.error = None
                 return
             except urllib.error.HTTPError as exc:
-                error = f"POST to {shown(self.url)} failed: HTTP {exc.code} {exc.reason}"
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+                self.error = f"POST to {shown(self.url)} failed: HTTP {exc.code} {exc.reason}"
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
                 why = getattr(exc, "reason", None) or exc
-                error = f"POST to {shown(self.url)} failed: {why}"
+                self.error = f"POST to {shown(self.url)} failed: {why}"
         self.errors += 1
-        if self.error is None:
-            log.warning("%s (gave up after %d tries)", error, self.settings.retries + 1)
-        self.error = error
+        if not was_failing:
+            log.warning("%s (gave up after %d tries)", self.error, self.settings.retries + 1)
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> None:
+        """One POST, answered in full within `timeout_s` or failed with TimeoutError."""
+        request = urllib.request.Request(self._target, body, headers, method="POST")
+        with _Deadline(self.settings.timeout_s) as deadline:
+            opener = urllib.request.build_opener(_DeadlineHTTP(deadline), _DeadlineHTTPS(deadline))
+            try:
+                with opener.open(request, timeout=self.settings.timeout_s) as answer:
+                    answer.read(65536)
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+                if not deadline.expired:
+                    raise
+            if deadline.expired:
+                raise TimeoutError(f"timed out: no complete answer within "
+                                   f"{deadline.seconds:g} s")
 
     def _body(self, message: Message) -> tuple[bytes, dict[str, str]]:
         event = message.body["event"]

@@ -23,8 +23,24 @@ class Connection:
     shuffle: int = 0
 
 
+@dataclass(frozen=True)
+class WeightChunk:
+    """One parameter chunk an op reads: float32 little-endian values (spec §3), its id
+    `<op name>/<key>`."""
+
+    key: str
+    shape: tuple[int, ...]
+    fan_in: int = 0  # inputs each value multiplies (0: a bias), the scale of random weights
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
 # What an op's output is, for the graph checks: which op may read which.
 IMAGE, CODES, LOGITS, PROBABILITIES = "image", "codes", "logits", "probabilities"
+FEATURES = "features"  # 8-bit codes read back as a feature vector (a feature extractor's end)
+FINAL_OUTPUTS = (LOGITS, PROBABILITIES, FEATURES)  # what a model's last op may produce
 
 
 @dataclass
@@ -32,7 +48,8 @@ class Op:
     """An operation of the graph: parsed parameters, inputs and (once known) its output shape.
 
     The one interface every op implements (one module per op, nothing else knows op types):
-    `parse` (description block -> op), `infer_shape`, `load_weights`, `reference` (the NumPy
+    `parse` (description block -> op), `infer_shape`, `weight_chunks` (the parameter chunks
+    it reads, which `load_weights` and `encode_weights` follow), `reference` (the NumPy
     oracle), what it reads (`accepts`) and writes (`OUTPUT`), the zero border it reads around
     an input (`border_needed`), and `plan`, which adds its programs and passes to the GPU plan.
     """
@@ -57,8 +74,44 @@ class Op:
     def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
         raise NotImplementedError
 
+    def weight_chunks(self) -> list[WeightChunk]:
+        """The parameter chunks the op reads, once its input shape is known (`infer_shape`):
+        loading, the self-test's probe, the test builder and the training export all go by
+        this one declaration. Ops without parameters have none."""
+        return []
+
+    def set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take the arrays of `weight_chunks` by key, shaped as declared."""
+
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays the op holds, by the keys of `weight_chunks`."""
+        return {}
+
     def load_weights(self, chunks: dict[str, bytes], where: str) -> None:
-        """Read the op's parameter chunks (ops without parameters have none)."""
+        """Read the op's parameter chunks as `weight_chunks` declares them."""
+        self.set_weights({c.key: float_array(chunks, f"{self.name}/{c.key}", c.size,
+                                             where).reshape(c.shape)
+                          for c in self.weight_chunks()})
+
+    def encode_weights(self, arrays: dict[str, np.ndarray]) -> list[tuple[str, bytes]]:
+        """The chunkfile records of `arrays` (by key) as `weight_chunks` declares them; a
+        missing, extra or wrongly shaped array is a ValueError."""
+        declared = self.weight_chunks()
+        extra = set(arrays) - {c.key for c in declared}
+        if extra:
+            raise ValueError(f"op {self.name!r} ({self.TYPE}) has no parameter chunk "
+                             f"{', '.join(sorted(extra))}")
+        records = []
+        for chunk in declared:
+            if chunk.key not in arrays:
+                raise ValueError(f"op {self.name!r} ({self.TYPE}): {chunk.key!r} is missing")
+            array = np.asarray(arrays[chunk.key])
+            if array.shape != chunk.shape:
+                raise ValueError(f"op {self.name!r} ({self.TYPE}): {chunk.key!r} has shape "
+                                 f"{array.shape}, expected {chunk.shape}")
+            records.append((f"{self.name}/{chunk.key}",
+                            np.ascontiguousarray(array, "<f4").tobytes()))
+        return records
 
     def reference(self, inputs: dict[int, np.ndarray], level: str) -> np.ndarray:
         raise NotImplementedError

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine.ops import activation
-from gpu_engine.ops.base import (CODES, IMAGE, MAIN, RESIDUAL, Params, Shape, float_array,
+from gpu_engine.ops.base import (CODES, IMAGE, MAIN, RESIDUAL, Params, Shape, WeightChunk,
                                  quantize)
 from gpu_engine.ops.kernel import coordinate, draw, offset, program
 from gpu_engine.ops.window import WindowOp
@@ -47,12 +47,17 @@ class Conv2D(WindowOp):
         op._check_channels()
         return op
 
-    def load_weights(self, chunks: dict[str, bytes], where: str) -> None:
+    def weight_chunks(self) -> list[WeightChunk]:
         k, cin_g, cout = self.kernel, self.in_channels // self.groups, self.out_channels
-        self.weights = float_array(chunks, f"{self.name}/w", k * k * cin_g * cout,
-                                   where).reshape(k, k, cin_g, cout)
-        self.bias = (float_array(chunks, f"{self.name}/b", cout, where) if self.use_bias
-                     else np.zeros(cout, np.float32))
+        chunks = [WeightChunk("w", (k, k, cin_g, cout), k * k * cin_g)]
+        return chunks + [WeightChunk("b", (cout,))] if self.use_bias else chunks
+
+    def set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        self.weights = arrays["w"]
+        self.bias = arrays["b"] if self.use_bias else np.zeros(self.out_channels, np.float32)
+
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        return {"w": self.weights, "b": self.bias} if self.use_bias else {"w": self.weights}
 
     @property
     def image_input(self) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_engine import fixed_point as fp
-from gpu_engine.ops.base import LOGITS, MAIN, Op, Params, Shape, float_array
+from gpu_engine.ops.base import LOGITS, MAIN, Op, Params, Shape, WeightChunk
 from gpu_engine.ops.kernel import draw, offset, program
 from gpu_engine.plan import Affine, Texture, literal
 
@@ -44,13 +44,18 @@ class Dense(Op):
         self.inputs_count = n
         return (1, 1, self.outputs)
 
-    def load_weights(self, chunks: dict[str, bytes], where: str) -> None:
-        """The matrix is sized by the input, so it is read once shapes are known."""
+    def weight_chunks(self) -> list[WeightChunk]:
+        """The matrix is sized by the input, so it is known once shapes are."""
         n = self.inputs_count
-        self.matrix = float_array(chunks, f"{self.name}/w", self.outputs * n,
-                                  where).reshape(self.outputs, n)
-        self.bias = (float_array(chunks, f"{self.name}/b", self.outputs, where)
-                     if self.use_bias else np.zeros(self.outputs, np.float32))
+        chunks = [WeightChunk("w", (self.outputs, n), n)]
+        return chunks + [WeightChunk("b", (self.outputs,))] if self.use_bias else chunks
+
+    def set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        self.matrix = arrays["w"]
+        self.bias = arrays["b"] if self.use_bias else np.zeros(self.outputs, np.float32)
+
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        return {"w": self.matrix, "b": self.bias} if self.use_bias else {"w": self.matrix}
 
     def stage_widths(self) -> list[int]:
         """Partials per output after the multiplication stage and after each summation stage."""

@@ -1,6 +1,8 @@
-"""image_sampler: centre-crop and corner-aligned bilinear resize of the camera image (§3.2)."""
+"""image_sampler: centre-crop and corner-aligned bilinear resize of the camera image (§3.2),
+or, per frame, a region of it (fractions of the frame) stretched to the input in its place."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +35,17 @@ class ImageSampler(Op):
     def infer_shape(self, inputs: dict[int, Shape]) -> Shape:
         return (self.height, self.width, 3)
 
-    def crop(self, width: int, height: int) -> tuple[float, float, float, float]:
-        """Crop rectangle (x0, y0, x1, y1) in source pixel-centre coordinates."""
+    def crop(self, width: int, height: int,
+             region: Region | None = None) -> tuple[float, float, float, float]:
+        """Crop rectangle (x0, y0, x1, y1) in source pixel-centre coordinates: the centre crop
+        (or the whole frame), or `region` snapped to whole pixels, so that a region reads the
+        same pixels as cropping the frame to it would, and positions stay exact in float32."""
+        if region is not None:
+            x, y, w, h = check_region(region)
+            x0, y0 = min(round(x * width), width - 1), min(round(y * height), height - 1)
+            x1 = max(x0, min(round((x + w) * width), width) - 1)
+            y1 = max(y0, min(round((y + h) * height), height) - 1)
+            return float(x0), float(y0), float(x1), float(y1)
         mx = my = 0.0
         if self.center_crop:
             if width * self.height > height * self.width:
@@ -43,26 +54,29 @@ class ImageSampler(Op):
                 my = (height - width * self.height / self.width) / 2
         return mx, my, width - 1 - mx, height - 1 - my
 
-    def positions(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    def positions(self, width: int, height: int,
+                  region: Region | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Source x for every output column and y for every output row."""
-        x0, y0, x1, y1 = self.crop(width, height)
+        x0, y0, x1, y1 = self.crop(width, height, region)
         xs = x0 + np.arange(self.width) * ((x1 - x0) / max(self.width - 1, 1))
         ys = y0 + np.arange(self.height) * ((y1 - y0) / max(self.height - 1, 1))
         return xs, ys
 
-    def reference(self, image: np.ndarray, level: str) -> np.ndarray:
-        """Resample an RGB(A) uint8 image to the output size; values in [0, 1]."""
+    def reference(self, image: np.ndarray, level: str,
+                  region: Region | None = None) -> np.ndarray:
+        """Resample an RGB(A) uint8 image (or its `region`) to the output size; values in
+        [0, 1]."""
         rgb = image[..., :3].astype(np.float64) / 255.0
         height, width = rgb.shape[:2]
-        xs, ys = self.positions(width, height)
+        xs, ys = self.positions(width, height, region)
         out = np.stack([_bilinear(rgb[..., c], xs, ys, self.linear) for c in range(3)], axis=-1)
         return out if level == "float" else quantize(out)
 
     def reference_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
-                         level: str) -> np.ndarray:
+                         level: str, region: Region | None = None) -> np.ndarray:
         """The sampler on a YUV420 frame: Y, U, V interpolated at their own sites, then RGB."""
         height, width = y.shape
-        xs, ys = self.positions(width, height)
+        xs, ys = self.positions(width, height, region)
         planes = []
         for plane, factor in ((y, 1.0), (u, 0.5), (v, 0.5)):
             px = (xs + 0.5) * factor - 0.5  # chroma sites sit between luma pairs (JPEG)
@@ -90,15 +104,35 @@ class ImageSampler(Op):
             builder.frame_passes[kind] = gpu_pass
             target.target = True
         origin = output.tiles[0]
-        builder.frame_params = lambda width, height: self.frame_params(width, height,
-                                                                       (origin.x, origin.y))
+        builder.frame_params = lambda width, height, region=None: self.frame_params(
+            width, height, (origin.x, origin.y), region)
 
-    def frame_params(self, width: int, height: int, origin: tuple[int, int]) -> np.ndarray:
-        """Positions as numerator / (output size − 1), exact in float32 for centred crops."""
-        x0, y0, x1, y1 = self.crop(width, height)
+    def frame_params(self, width: int, height: int, origin: tuple[int, int],
+                     region: Region | None = None) -> np.ndarray:
+        """Positions as numerator / (output size − 1), exact in float32 for centred crops and
+        regions (whole pixels); a region is only other values of the same uniforms."""
+        x0, y0, x1, y1 = self.crop(width, height, region)
         dx, dy = max(self.width - 1, 1), max(self.height - 1, 1)
         return np.array([[x0 * dx, y0 * dy, x1 - x0, y1 - y0], [dx, dy, width, height],
                          [origin[0], origin[1], 0, 0]], np.float32)
+
+
+Region = tuple[float, float, float, float]  # x, y, width, height as fractions of the frame
+
+
+def check_region(region: Region) -> Region:
+    """A region as four floats, or a ValueError saying what is wrong with it."""
+    try:
+        x, y, w, h = (float(v) for v in region)
+    except (TypeError, ValueError):
+        raise ValueError(f"a region is four numbers (x, y, width, height as fractions of the "
+                         f"frame), not {region!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ValueError(f"region {region!r} has a value that is not a finite number")
+    if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > 1 + 1e-9 or y + h > 1 + 1e-9:
+        raise ValueError(f"region {region!r} does not lie within the frame: x, y >= 0, "
+                         f"width, height > 0, x + width <= 1, y + height <= 1")
+    return x, y, w, h
 
 
 # Full-range BT.601 (the JPEG/sYCC matrix libcamera uses for the Pi camera's YUV420 streams).

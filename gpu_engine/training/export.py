@@ -1,45 +1,23 @@
 """Write a trained `Network` as a Beatmup chunkfile the engine (and Beatmup itself) can run.
 
-The description follows the format's line grammar (§2), conv weights go out in HWIO order,
-dense weights one row per output (§3), batch norm folded into the conv weights and biases,
-and the class names in a `labels` chunk. The bytes are loaded back by the engine and checked
+The description follows the format's line grammar (§2) with each layer's block
+(`engine_block`), its parameters go out as the engine op of its name declares its weight
+chunks (`engine_weights`, `Op.encode_weights`: conv weights HWIO, dense weights one row per
+output, §3; batch norm folded in), and the class names in a `labels` chunk. The bytes are loaded back by the engine and checked
 against the device profile before anything touches the disk.
 """
 from __future__ import annotations
 
 import os
 
-import numpy as np
 
 from gpu_engine import load_model_bytes, profile
 from gpu_engine.chunkfile import encode_chunks, write_chunks
-from gpu_engine.training.layers import Conv2d, Dense, ImageSampler, Pooling2d
+from gpu_engine.model import parse_graph
+from gpu_engine.training.layers import Dense
 from gpu_engine.training.network import SOFTMAX_NAME, Network
 
 ENTRY, KEY = " - ", "   "  # the block prefix and the continuation indent of the description
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _op_keys(op: object) -> list[tuple[str, object]]:
-    if isinstance(op, ImageSampler):
-        return [("_type", "image_sampler"), ("output_width", op.width),
-                ("output_height", op.height), ("center_crop", _flag(op.center_crop)),
-                ("linear_interp", _flag(op.linear_interp))]
-    if isinstance(op, Conv2d):
-        return [("_type", "conv2d"), ("kernel_size", op.kernel_size),
-                ("input_channels", op.in_channels), ("output_channels", op.out_channels),
-                ("stride", op.stride), ("padding", op.padding), ("groups", op.groups),
-                ("activation", op.activation), ("use_bias", _flag(op.exports_bias))]
-    if isinstance(op, Pooling2d):
-        return [("_type", "pooling2d"), ("operator", op.operator), ("size", op.size),
-                ("stride", op.stride), ("padding", op.padding)]
-    if isinstance(op, Dense):
-        return [("_type", "dense"), ("output_dims", op.linear.out_features),
-                ("use_bias", _flag(op.linear.bias is not None))]
-    raise TypeError(f"{type(op).__name__} is not an engine op")
 
 
 def _block(pairs: list[tuple[str, object]]) -> list[str]:
@@ -51,7 +29,7 @@ def describe(net: Network) -> str:
     """The model description text: `ops` in execution order, then `connections`."""
     lines = ["ops:"]
     for name, op in net.ops.items():
-        lines += _block([("_name", name)] + _op_keys(op))
+        lines += _block([("_name", name)] + op.engine_block())
     lines += _block([("_name", SOFTMAX_NAME), ("_type", "softmax")])
     lines.append("connections:")
     for name, link in net.links.items():
@@ -67,24 +45,11 @@ def describe(net: Network) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _float32(array) -> bytes:
-    return np.ascontiguousarray(array.detach().cpu().numpy(), dtype="<f4").tobytes()
-
-
-def _parameter_chunks(net: Network) -> list[tuple[str, bytes]]:
-    chunks = []
-    for name, op in net.ops.items():
-        if isinstance(op, Conv2d):
-            weight, bias = op.folded_parameters()
-            chunks.append((f"{name}/w", _float32(weight.permute(2, 3, 1, 0))))  # OIHW -> HWIO
-        elif isinstance(op, Dense):
-            weight, bias = op.linear.weight, op.linear.bias  # outputs x inputs, row-major
-            chunks.append((f"{name}/w", _float32(weight)))
-        else:
-            continue
-        if bias is not None:
-            chunks.append((f"{name}/b", _float32(bias)))
-    return chunks
+def _parameter_chunks(net: Network, description: str) -> list[tuple[str, bytes]]:
+    """Each layer's arrays as the engine op of its name declares its weight chunks."""
+    ops = {op.name: op for op in parse_graph(description)}
+    return [record for name, layer in net.ops.items()
+            for record in ops[name].encode_weights(layer.engine_weights())]
 
 
 def _labels_chunk(labels: list[str], classes: int) -> bytes:
@@ -100,7 +65,8 @@ def model_chunks(net: Network, labels: list[str]) -> list[tuple[str, bytes]]:
     """The chunkfile records for `net`, sorted by id as Beatmup's own tools write them."""
     if not isinstance(net.ops[net.last], Dense):
         raise ValueError("the network must end with a dense op")
-    chunks = [("", describe(net).encode("ascii"))] + _parameter_chunks(net)
+    description = describe(net)
+    chunks = [("", description.encode("ascii"))] + _parameter_chunks(net, description)
     chunks.append(("labels", _labels_chunk(labels, net.ops[net.last].linear.out_features)))
     return sorted(chunks, key=lambda chunk: chunk[0].encode("ascii"))
 

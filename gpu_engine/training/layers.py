@@ -71,6 +71,14 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy()
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
 class ImageSampler(nn.Module):
     """Corner-aligned crop-and-resize of an RGB image to the network input (§3.2).
 
@@ -87,6 +95,16 @@ class ImageSampler(nn.Module):
 
     def output_shape(self) -> Shape:
         return self.height, self.width, 3
+
+    def engine_block(self) -> list[tuple[str, object]]:
+        """The engine op's description keys (spec §2), `_name` aside."""
+        return [("_type", "image_sampler"), ("output_width", self.width),
+                ("output_height", self.height), ("center_crop", _flag(self.center_crop)),
+                ("linear_interp", _flag(self.linear_interp))]
+
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        """The arrays of the engine op's weight chunks (gpu_engine.ops: Op.weight_chunks)."""
+        return {}
 
     def _positions(self, src: int, out: int, margin: float) -> torch.Tensor:
         first, last = margin, src - 1 - margin
@@ -178,6 +196,18 @@ class Conv2d(nn.Module):
         shifted = -bn.running_mean if bias is None else bias - bn.running_mean
         return weight * factor[:, None, None, None], bn.bias.detach() + shifted * factor
 
+    def engine_block(self) -> list[tuple[str, object]]:
+        return [("_type", "conv2d"), ("kernel_size", self.kernel_size),
+                ("input_channels", self.in_channels), ("output_channels", self.out_channels),
+                ("stride", self.stride), ("padding", self.padding), ("groups", self.groups),
+                ("activation", self.activation), ("use_bias", _flag(self.exports_bias))]
+
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        """The arrays of the engine op's weight chunks: weights HWIO, batch norm folded in."""
+        weight, bias = self.folded_parameters()
+        arrays = {"w": _numpy(weight.permute(2, 3, 1, 0))}  # OIHW -> HWIO
+        return arrays if bias is None else {**arrays, "b": _numpy(bias)}
+
     def fold_batch_norm(self) -> None:
         """Replace conv + batch norm by the equivalent conv, e.g. before quantised fine-tuning."""
         if self.bn is None:
@@ -225,6 +255,13 @@ class Pooling2d(nn.Module):
         return (output_size(h, self.size, self.stride, self.padding),
                 output_size(w, self.size, self.stride, self.padding), c)
 
+    def engine_block(self) -> list[tuple[str, object]]:
+        return [("_type", "pooling2d"), ("operator", self.operator), ("size", self.size),
+                ("stride", self.stride), ("padding", self.padding)]
+
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        return {}
+
     def forward(self, x: torch.Tensor, fake_quant: bool = False) -> torch.Tensor:
         if self.operator == "average" and fake_quant:  # the shader's sum times a literal 1/k²
             literal = float(np.float32(float(f"{1.0 / self.size ** 2:.10f}")))
@@ -261,6 +298,15 @@ class Dense(nn.Module):
             raise ValueError(f"dense expects {self.linear.in_features} inputs, gets "
                              f"{'x'.join(map(str, shape))}")
         return 1, 1, self.linear.out_features
+
+    def engine_block(self) -> list[tuple[str, object]]:
+        return [("_type", "dense"), ("output_dims", self.linear.out_features),
+                ("use_bias", _flag(self.linear.bias is not None))]
+
+    def engine_weights(self) -> dict[str, np.ndarray]:
+        """The arrays of the engine op's weight chunks: one row of weights per output."""
+        arrays = {"w": _numpy(self.linear.weight)}
+        return arrays if self.linear.bias is None else {**arrays, "b": _numpy(self.linear.bias)}
 
     def forward(self, x: torch.Tensor, fake_quant: bool = False) -> torch.Tensor:
         flat = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +46,10 @@ class Served:
 
 @contextlib.contextmanager
 def serve_process(tmp_path: Path, model: Path = DEMO_MODEL, nofile: int | None = None,
-                  **settings: str) -> Iterator[Served]:
+                  wrap: Sequence[str] = (), **settings: str) -> Iterator[Served]:
     """Run `shadercam serve` with SHADERCAM_<KEY> settings (e.g. server_token="...") until
-    /api/health says ok; `nofile` sets its file-descriptor limit (soft and hard)."""
+    /api/health says ok; `nofile` sets its file-descriptor limit (soft and hard); `wrap` is
+    a command that execs the rest (e.g. `unshare -m`: its own mount namespace)."""
     port = free_port()
     env = {**os.environ, "SHADERCAM_SERVER_HOST": "127.0.0.1",
            "SHADERCAM_SERVER_PORT": str(port), "SHADERCAM_CAMERA_FPS": "10",
@@ -62,8 +63,9 @@ def serve_process(tmp_path: Path, model: Path = DEMO_MODEL, nofile: int | None =
 
     log = tmp_path / f"serve-{port}.log"
     with open(log, "wb") as out:
-        child = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=REPO, env=env,
-                                 stdout=out, stderr=subprocess.STDOUT, preexec_fn=limit_fds)
+        child = subprocess.Popen([*wrap, sys.executable, "-m", "app.cli", "serve"], cwd=REPO,
+                                 env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 preexec_fn=limit_fds)
     served = Served(f"http://127.0.0.1:{port}", port, psutil.Process(child.pid), log)
     try:
         headers = {"Authorization": f"Bearer {settings['server_token']}"} \

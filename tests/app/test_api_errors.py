@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
 from PIL import Image
 
+from app.events.rules import Event, new_event_id
 from colour_model import COLOURS
 from openapi_check import OpenAPI
 from serving import engine_up, running_service, wait_for
@@ -116,6 +119,22 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
                                         if e["state"] == "active"), None))
         key = ("DELETE", "/api/events/{event_id}", "409")
         check(api, key, http.delete(f"/api/events/{active}"))
+        checked.add(key)
+
+        # an ended event whose file the disk will not remove (an immutable folder: as root a
+        # permission is no obstacle): the delete is refused, and says so
+        store = run.service.events.store
+        start = time.time() - 60
+        ended = Event(id=new_event_id(start), label="red", display_label="Red",
+                      model_name="colours", start=start, start_frame=1, peak=0.9,
+                      peak_frame=1, last_seen=start + 1, end_frame=8, end=start + 1)
+        store.save(ended)
+        subprocess.run(["chattr", "+i", str(store.directory)], check=True)
+        try:
+            key = ("DELETE", "/api/events/{event_id}", "503")
+            check(api, key, http.delete(f"/api/events/{ended.id}"))
+        finally:
+            subprocess.run(["chattr", "-i", str(store.directory)], check=True)
         checked.add(key)
 
         # one stream client at a time: the second is refused while the first watches

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import KEYS, ConfigError, load_config
+from app.config import KEYS, ConfigError, load_config, unknown_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "systemd" / "config.example.toml"
 
@@ -51,7 +51,7 @@ def test_config_path_from_environment(tmp_path):
     ('camera = 3\n', {}, r"camera .*\[camera\] table"),
     ('[model\n', {}, r"not valid TOML"),
     ('', {"SHADERCAM_CAMERA_FPS": "fast"}, r"camera\.fps \(from SHADERCAM_CAMERA_FPS\)"),
-    ('', {"SHADERCAM_MODEL_GL_API": "vulkan"}, r"model\.gl_api .*gles2, gl"),
+    ('', {"SHADERCAM_MODEL_SELF_TEST": "maybe"}, r"model\.self_test .*on, off"),
     ('[camera]\nretry_min_s = 5\nretry_max_s = 1\n', {}, r"camera\.retry_max_s"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):
@@ -59,6 +59,21 @@ def test_bad_values_name_the_key(tmp_path, text, env, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path, env=env)
+
+
+def test_a_removed_key_is_refused_with_the_reason_and_where_it_was_set(tmp_path):
+    """model.gl_api chose desktop GL once; a setting that is still there must not be ignored."""
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\ngl_api = "gles2"\n')
+    reason = r"this key was removed: ShaderCam always uses OpenGL ES 2\.0"
+    where = re.escape(str(path))
+    with pytest.raises(ConfigError, match=rf"^model\.gl_api \(in {where}\): {reason}"):
+        load_config(path, env={})
+    variable = "SHADERCAM_MODEL_GL_API"
+    with pytest.raises(ConfigError, match=rf"^model\.gl_api \(from {variable}\): {reason}"):
+        load_config(env={variable: "gl"})
+    assert "model.gl_api" not in load_config(env={}).values
+    assert unknown_env({variable: "gl"}) == []  # the error says it all
 
 
 def test_bad_flag_and_missing_file(tmp_path):

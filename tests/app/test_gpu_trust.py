@@ -1,14 +1,19 @@
 """The service trusts the GPU only after checking it: a software renderer on a Raspberry Pi (or
 when configured to refuse one) and a failed GPU self-test each put the model in error, with
-the reason, in /api/health (503) and the log, and nothing is published."""
+the reason, in /api/health (503) and the log, and nothing is published. The command line and
+batch runs open their engines the same way (gpu_engine.open_engine): a GPU that drops its draws
+is refused by each of the three."""
 import logging
 
 import httpx
 import pytest
+from PIL import Image
 
-from app.gpu_policy import MODEL_FILE_ENV, device_model, software_gl_problem
+from app.cli import main
+
+from gpu_engine.trust import MODEL_FILE_ENV, device_model, software_gl_problem
 from gpu_engine import GLInfo
-from gpu_engine.gl_intercept import EVERY_PROGRAM, GLRecorder
+from gl_intercept import EVERY_PROGRAM, GLRecorder
 from serving import running_service, wait_for
 
 LLVMPIPE = GLInfo("Mesa", "llvmpipe (LLVM 15.0.6, 256 bits)", "OpenGL ES 2.0 Mesa 22.3.6",
@@ -94,3 +99,42 @@ def test_the_self_test_can_be_turned_off(colour_model, colour_pictures):
             httpx.Client(base_url=run.base, timeout=20) as http:
         assert wait_for(lambda: http.get("/api/latest").json().get("label"), timeout=60)
         assert http.get("/api/health").json()["model"]["self_test"] is None
+
+
+def test_a_gpu_that_drops_draws_is_refused_by_classify(colour_model, tmp_path, capsys):
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (40, 30), (230, 20, 20)).save(picture)
+    with GLRecorder(drop=EVERY_PROGRAM).installed():
+        status = main(["classify", "--model", str(colour_model), str(picture)])
+    out, err = capsys.readouterr()
+    assert status == 1 and out == ""
+    assert err.startswith("shadercam classify: error: GPU self-test failed: op ")
+    assert "were never drawn" in err
+
+
+def test_a_gpu_that_drops_draws_stops_a_batch(colour_model, colour_pictures, tmp_path, capsys):
+    """No record is written: an output of errors would pass for finished work when continued."""
+    out = tmp_path / "out.jsonl"
+    with GLRecorder(drop=EVERY_PROGRAM).installed():
+        status = main(["batch", "--model", str(colour_model), "--output", str(out),
+                       str(colour_pictures)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "shadercam batch: error: the GPU is refused: GPU self-test failed: op " in err
+    assert not out.exists() or out.read_text() == ""
+
+
+def test_batch_and_classify_follow_the_software_gl_policy(colour_model, colour_pictures,
+                                                          tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(MODEL_FILE_ENV, str(tmp_path / "not-a-pi"))
+    picture = colour_pictures / "red.png"
+    assert main(["classify", "--model", str(colour_model), "--software-gl", "refuse",
+                 str(picture)]) == 1
+    assert "model.software_gl = refuse" in capsys.readouterr().err
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", "--model", str(colour_model), "--software-gl", "refuse",
+                 "--no-self-test", "--output", str(out), str(colour_pictures)]) == 1
+    assert "the GPU is refused: GL renderer" in capsys.readouterr().err
+    assert main(["batch", "--model", str(colour_model), "--output", str(out),
+                 str(colour_pictures)]) == 0
+    assert '"label": "red"' in out.read_text()

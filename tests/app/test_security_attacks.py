@@ -152,7 +152,10 @@ def open_idle_streams(port: int, count: int) -> list[socket.socket]:
 
 def test_1100_idle_stream_clients_leave_health_answering(tmp_path):
     raise_own_fd_limit(1400)
-    with serve_process(tmp_path, nofile=unit_nofile(), server_client_timeout_s="3") as served:
+    # all from 127.0.0.1: the connection caps (test_connection_flood.py) are raised out of the way
+    with serve_process(tmp_path, nofile=unit_nofile(), server_client_timeout_s="3",
+                       server_max_connections="2000",
+                       server_max_connections_per_address="2000") as served:
         clients = open_idle_streams(served.port, 1100)
         try:
             latencies, stream_clients = [], None
@@ -185,7 +188,9 @@ def test_1100_idle_stream_clients_leave_health_answering(tmp_path):
 
 def test_exhausted_descriptors_are_logged_once_and_the_service_recovers(tmp_path):
     raise_own_fd_limit(1000)
-    with serve_process(tmp_path, nofile=256) as served:
+    # connection caps above the descriptor limit, as if misconfigured: it runs out anyway
+    with serve_process(tmp_path, nofile=256, server_max_connections="1000",
+                       server_max_connections_per_address="1000") as served:
         clients = []
         for _ in range(400):  # connections that say nothing, more than the server can hold
             sock = socket.socket()

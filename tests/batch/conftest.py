@@ -38,7 +38,7 @@ def pictures(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def expected(pictures) -> dict[str, np.ndarray]:
     """The engine's probabilities for every readable picture, classified directly."""
-    engine = Engine(load_model(DEMO_MODEL), api="gles2")
+    engine = Engine(load_model(DEMO_MODEL))
     try:
         return {str(path): engine.classify_rgb(read(path))
                 for path in sorted(pictures.rglob("p*.*"))}

@@ -24,7 +24,7 @@ def batch(*args: str) -> int:
 
 @pytest.fixture(scope="module")
 def engine():
-    engine = Engine(load_model(DEMO_MODEL), api="gles2")
+    engine = Engine(load_model(DEMO_MODEL))
     yield engine
     engine.release()
 

@@ -58,6 +58,18 @@ def test_workers_2_from_the_command_line(pictures, expected, tmp_path):
                           broken=[str(pictures / "top" / "broken.jpg")])
 
 
+def test_a_refused_worker_gpu_stops_the_batch_with_the_reason(client, pictures, tmp_path,
+                                                              monkeypatch):
+    """The workers open their engines as the service does: told to refuse a software renderer,
+    a worker on llvmpipe refuses it, and the batch stops with the worker's reason."""
+    from app.batch import BatchError
+    from app.batch.tasks import Trust
+    with pytest.raises(BatchError, match=r"the GPU of a worker is refused: GL renderer '.*' is "
+                                         r"a software renderer \(model.software_gl = refuse\)"):
+        list(runner(client, trust=Trust(software_gl="refuse")).run(
+            jobs(collect([str(pictures)]), 1, set())))
+
+
 def test_a_worker_killed_mid_batch_loses_nothing(client, pictures, expected, tmp_path):
     out = tmp_path / "out.jsonl"
     killed = run_and_kill(client, runner(client), pictures, out, kill_after=5)

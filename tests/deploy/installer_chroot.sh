@@ -38,6 +38,7 @@ check() {  # check "description" command...: passes when the command succeeds
 container_init() { "$REPO/tests/deploy/container_init.sh" "$NSPAWN_PID" "$1"; }
 
 cleanup() {
+    set +e  # every step is tried: a process already gone must not stop the removal of $WORK
     [ -n "${SERVICE_PID:-}" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
     # The newcomer's server runs in a process group of its own (setsid).
     [ -n "${NEWCOMER_PID:-}" ] && kill -TERM -- "-$NEWCOMER_PID" 2>/dev/null &&
@@ -74,24 +75,35 @@ mirror() {  # the Debian mirror this machine's apt already uses
     printf '%s\n' "$uri"
 }
 
-# in_root [chroot options] ROOT COMMAND...: run inside the chroot with /proc, /dev and the
+# tree-env COMMAND...: COMMAND with the one environment every command for a tree gets (each
+# chroot, debootstrap's, systemd-nspawn, nsenter): none of this script's caller's. A TMPDIR,
+# locale, PYTHON*, VIRTUAL_ENV, PIP_* or proxy setting of the host means something else or
+# nothing inside a tree (a TMPDIR the tree lacks fails dpkg there).
+# in-root [chroot options] ROOT COMMAND...: run inside the chroot with /proc, /dev and the
 # apt cache mounted in a private mount namespace, so the mounts vanish when the command ends.
-# A script of its own, exec'ing all the way down: started with &, its $! is the command's PID.
+# Scripts of their own, exec'ing all the way down: started with &, $! is the command's PID.
+TREE_ENV=$WORK/tree-env
+cat > "$TREE_ENV" <<'EOF'
+#!/bin/sh
+exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    LANG=C.UTF-8 "$@"
+EOF
 cat > "$WORK/in-root" <<'EOF'
 #!/bin/sh
 exec unshare --mount --propagation private -- /bin/sh -c '
-    root=$1; cache=$2; shift 2
+    root=$1; cache=$2; tree_env=$3; shift 3
     mount -t proc proc "$root/proc" &&
     mount --rbind /dev "$root/dev" &&
     mount --bind "$cache" "$root/var/cache/apt/archives" &&
-    exec chroot "$@"' sh "$CHROOT_DIR" "$CHROOT_APT_CACHE" "$@"
+    exec "$tree_env" chroot "$@"' sh "$CHROOT_DIR" "$CHROOT_APT_CACHE" "${0%/*}/tree-env" "$@"
 EOF
-chmod +x "$WORK/in-root"
+chmod +x "$TREE_ENV" "$WORK/in-root"
 export CHROOT_DIR=$ROOT CHROOT_APT_CACHE=$CACHE/apt-archives
 in_root() { "$WORK/in-root" "$@"; }
 
+# The host's own Python helpers run isolated (-I): no PYTHON* setting of the caller reaches them.
 wait_health() {  # wait_health PORT PID: the last /api/health answer once "ok", or after 90 s
-    python3 - "$1" "$2" <<'EOF'
+    python3 -I - "$1" "$2" <<'EOF'
 import json, os, sys, time, urllib.request
 deadline, last = time.monotonic() + 90, "no answer"
 while time.monotonic() < deadline:
@@ -111,7 +123,8 @@ print(last)
 EOF
 }
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -I -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 copy_checkout() {  # copy_checkout DIR: the working tree's files (tracked and new, not ignored)
     mkdir -p "$1"
@@ -122,7 +135,7 @@ copy_checkout() {  # copy_checkout DIR: the working tree's files (tracked and ne
 
 log "debootstrap bookworm into $ROOT"
 mkdir -p "$CACHE/debs" "$CACHE/apt-archives/partial"
-debootstrap --variant=minbase --include=systemd --cache-dir="$CACHE/debs" \
+"$TREE_ENV" debootstrap --variant=minbase --include=systemd --cache-dir="$CACHE/debs" \
     bookworm "$ROOT" "$(mirror)" > "$WORK/debootstrap.log" 2>&1 \
     || { tail -n 30 "$WORK/debootstrap.log"; exit 1; }
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
@@ -194,7 +207,7 @@ check "user shadercam is a system user in video and render" \
         [ "$(id -u shadercam)" -lt 1000 ] && getent passwd shadercam | grep -q nologin'
 check "venv uses bookworm's apt packages (numpy, fastapi 0.92, pydantic 1.10)" \
     in_root "$ROOT" /opt/shadercam/venv/bin/python -c '
-import numpy, fastapi, pydantic, moderngl
+import numpy, fastapi, pydantic
 assert numpy.__file__.startswith("/usr/lib/python3/dist-packages/"), numpy.__file__
 assert fastapi.__version__.startswith("0.92"), fastapi.__version__
 assert pydantic.VERSION.startswith("1.10"), pydantic.VERSION'
@@ -218,9 +231,10 @@ TOKEN=$(sed -n 's/^token = "\(.*\)"$/\1/p' "$ROOT/etc/shadercam/config.toml")
 check "first install writes a random access token" test "${#TOKEN}" -ge 32
 check "prints the link that logs in with the token" grep -q "/login?token=$TOKEN" "$WORK/install.log"
 check "the config holding the token is not world-readable" \
-    test "$(chroot "$ROOT" stat -c %a:%U:%G /etc/shadercam/config.toml)" = 640:root:shadercam
+    test "$("$TREE_ENV" chroot "$ROOT" stat -c %a:%U:%G /etc/shadercam/config.toml)" = \
+    640:root:shadercam
 status_of() {  # status_of URL [TOKEN]: the HTTP status of a GET, with the token as Bearer
-    python3 - "$@" <<'EOF'
+    python3 -I - "$@" <<'EOF'
 import sys, urllib.error, urllib.request
 request = urllib.request.Request(sys.argv[1])
 if len(sys.argv) > 2:
@@ -236,7 +250,8 @@ in_root --userspec=shadercam:shadercam "$ROOT" /usr/local/bin/shadercam model li
 check "--model installed the default model, listed for the service user" \
     grep -q '^\* model ' "$WORK/list.log"
 check "model store owned by the service user" \
-    test "$(chroot "$ROOT" stat -c %U /var/lib/shadercam/models/model.chunks)" = shadercam
+    test "$("$TREE_ENV" chroot "$ROOT" stat -c %U /var/lib/shadercam/models/model.chunks)" = \
+    shadercam
 
 log "second run keeps local changes"
 echo "# local edit" >> "$ROOT/etc/shadercam/config.toml"
@@ -254,7 +269,7 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$ROOT/etc/systemd/system/shadercam.servi
 mapfile -t unit_env < <(sed -n 's/^Environment=//p' "$ROOT/etc/systemd/system/shadercam.service" \
                         | sed 's|%C|/var/cache|g')
 mkdir -p "$ROOT/var/cache/shadercam"
-chroot "$ROOT" chown shadercam:shadercam /var/cache/shadercam
+"$TREE_ENV" chroot "$ROOT" chown shadercam:shadercam /var/cache/shadercam
 # Per-key overrides go in the unit's EnvironmentFile, as a user would put them.
 printf 'SHADERCAM_SERVER_HOST=127.0.0.1\nSHADERCAM_SERVER_PORT=%s\n' "$PORT" \
     > "$ROOT/etc/shadercam/environment"
@@ -325,7 +340,7 @@ rm -f "$ROOT/usr/sbin/policy-rc.d"
 PORT=$(free_port)
 mkdir -p "$ROOT/etc/shadercam"
 printf 'SHADERCAM_SERVER_PORT=%s\n' "$PORT" > "$ROOT/etc/shadercam/environment"
-systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit \
+"$TREE_ENV" systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit \
     --bind="$CACHE/apt-archives:/var/cache/apt/archives" > "$WORK/boot.log" 2>&1 &
 NSPAWN_PID=$!
 # ns COMMAND...: run in the container, entering the namespaces of its init as found right now
@@ -334,7 +349,8 @@ NSPAWN_PID=$!
 ns() {
     local init
     init=$(container_init 5) || return 1
-    timeout "${NS_TIMEOUT:-300}" nsenter --target "$init" --mount --uts --ipc --net --pid -- "$@"
+    "$TREE_ENV" timeout "${NS_TIMEOUT:-300}" nsenter --target "$init" --mount --uts --ipc \
+        --net --pid -- "$@"
 }
 state=
 if container_init 60 >/dev/null; then
@@ -363,7 +379,9 @@ check "runs as shadercam with the video and render groups" ns /bin/sh -c "
     grep '^Groups:' /proc/$main_pid/status | grep -qw \$(getent group render | cut -d: -f3)"
 check "Mesa's shader cache is written to CacheDirectory=" \
     ns /bin/sh -c 'ls -A /var/cache/shadercam/mesa_shader_cache | grep -q .'
-ns /bin/sh -c "kill -9 $main_pid"
+# MainPID 0 (the service already died) would make `kill -9 0` kill the ns call itself
+if [ "${main_pid:-0}" -gt 0 ] 2>/dev/null; then ns /bin/sh -c "kill -9 $main_pid"
+else not_ok "the service has a main process to crash (MainPID ${main_pid:-none})"; fi
 restarted=no
 for _ in $(seq 1 40); do
     if [ "$(ns systemctl show -p NRestarts --value shadercam)" = 1 ] &&

@@ -31,22 +31,12 @@ CHROOT_DIR=$NEW "$WORK/in-root" "$NEW" /bin/sh -c '
     > "$WORK/newcomer-prepare.log" 2>&1 || { tail -n 20 "$WORK/newcomer-prepare.log"; exit 1; }
 # This network's own certificate authorities (an intercepting proxy's, say), added the Debian
 # way, so pip reaches PyPI from the tree as it does from this host; none on a plain network.
-python3 - /etc/ssl/certs/ca-certificates.crt "$NEW/etc/ssl/certs/ca-certificates.crt" \
-    "$NEW/usr/local/share/ca-certificates" <<'EOF'
-import re, sys
-from pathlib import Path
-pem = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", re.S)
-host, tree, out = (Path(arg) for arg in sys.argv[1:])
-known = set(pem.findall(tree.read_text()))
-extra = [cert for cert in pem.findall(host.read_text()) if cert not in known] if host.is_file() else []
-for i, cert in enumerate(extra):
-    (out / f"host-network-{i}.crt").write_text(cert)
-EOF
-chroot "$NEW" update-ca-certificates > /dev/null 2>&1
+python3 -I "$REPO/tests/deploy/host_cas.py" "$NEW"
+"$TREE_ENV" chroot "$NEW" update-ca-certificates > /dev/null 2>&1
 copy_checkout "$NEW/home/newcomer/shadercam"
 mkdir -p "$NEW/home/newcomer/shared/models"
 cp "$MODEL" "$NEW/home/newcomer/shared/models/"
-chroot "$NEW" chown -R newcomer:newcomer /home/newcomer
+"$TREE_ENV" chroot "$NEW" chown -R newcomer:newcomer /home/newcomer
 
 if as_newcomer "bash scripts/setup-dev.sh" > "$WORK/newcomer-setup.log" 2>&1; then
     ok "newcomer: set-up command succeeds as a user, apt through sudo"

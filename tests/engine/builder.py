@@ -5,6 +5,7 @@ import numpy as np
 
 from gpu_engine.chunkfile import encode_chunks
 from gpu_engine.listing import format_listing
+from gpu_engine.model import parse_graph
 
 
 def conv(name, cin, cout, k, **keys):
@@ -16,32 +17,26 @@ def conv(name, cin, cout, k, **keys):
 
 def build(ops: list[dict], connections: list[dict], seed: int = 0, labels: list[str] | None = None,
           weight_scale: float = 1.0) -> bytes:
-    """Chunkfile bytes with weights drawn at random to the sizes the ops need."""
+    """Chunkfile bytes with weights drawn at random to the chunks each op declares
+    (`Op.weight_chunks`): weights of spread `weight_scale`·2/√fan-in, biases of spread 0.5."""
     rng = np.random.default_rng(seed)
-    chunks = []
-    for op in ops:
-        name, kind = op["_name"], op["_type"]
-        if kind == "conv2d":
-            k, cin, cout = int(op["kernel_size"]), int(op["input_channels"]), int(op["output_channels"])
-            groups = int(op.get("groups", 1))
-            fan_in = k * k * cin // groups
-            w = rng.normal(0, weight_scale * 2.0 / np.sqrt(max(fan_in, 1)), (k, k, cin // groups, cout))
-            chunks.append((f"{name}/w", w.astype("<f4").tobytes()))
-            if op.get("use_bias", "true") == "true":
-                chunks.append((f"{name}/b", rng.normal(0, 0.5, cout).astype("<f4").tobytes()))
-        elif kind == "dense":
-            n = op.pop("_inputs")
-            out = int(op["output_dims"])
-            chunks.append((f"{name}/w", rng.normal(0, 1.0 / np.sqrt(n), (out, n)).astype("<f4").tobytes()))
-            if op["use_bias"] == "true":
-                chunks.append((f"{name}/b", rng.normal(0, 0.3, out).astype("<f4").tobytes()))
-    description = format_listing({"ops": [{k: str(v) for k, v in op.items()} for op in ops],
-                                  "connections": [{k: str(v) for k, v in c.items()}
-                                                  for c in connections]})
-    records = [("", description.encode())] + chunks
+    description = describe(ops, connections)
+    records = [("", description.encode())]
+    for op in parse_graph(description):
+        arrays = {chunk.key: rng.normal(0, weight_scale * 2.0 / np.sqrt(chunk.fan_in)
+                                        if chunk.fan_in else 0.5, chunk.shape)
+                  for chunk in op.weight_chunks()}
+        records += op.encode_weights(arrays)
     if labels is not None:
         records.append(("labels", "".join(f"{label}\n" for label in labels).encode()))
     return encode_chunks(records)
+
+
+def describe(ops: list[dict], connections: list[dict]) -> str:
+    """The model description text of these op blocks and connections."""
+    return format_listing({"ops": [{k: str(v) for k, v in op.items()} for op in ops],
+                           "connections": [{k: str(v) for k, v in c.items()}
+                                           for c in connections]})
 
 
 def chain(*names: str) -> list[dict]:
@@ -63,7 +58,7 @@ def feature_model() -> bytes:
          "padding": "same"},
         conv("c2", 16, 32, 2, use_bias="false", activation="sigmoid_like"),
         {"_name": "avg", "_type": "pooling2d", "operator": "average", "size": 3},
-        {"_name": "fc", "_type": "dense", "output_dims": 12, "use_bias": "false", "_inputs": 64},
+        {"_name": "fc", "_type": "dense", "output_dims": 12, "use_bias": "false"},
         {"_name": "sm", "_type": "softmax"},
     ]
     connections = [{"from": "in", "to": "c0"}, {"from": "c0", "to": "c1"},

@@ -12,7 +12,7 @@ def dog_model(dog_model_path):
 
 @pytest.fixture(scope="session")
 def gles2_engine(dog_model):
-    engine = Engine(dog_model, api="gles2")
+    engine = Engine(dog_model)
     yield engine
     engine.release()
 
@@ -21,7 +21,7 @@ def gles2_engine(dog_model):
 def features():
     """The feature model (every kernel option) and an ES 2.0 engine running it."""
     model = load_model_bytes(feature_model())
-    engine = Engine(model, api="gles2")
+    engine = Engine(model)
     yield model, engine
     engine.release()
 

@@ -5,7 +5,6 @@ import pytest
 from engine.images import natural, synthetic
 from engine.op_check import check_ops
 from gpu_engine import Engine
-from gpu_engine.planner import FOLD_MIN_FRAGMENTS, make_plan
 
 
 @pytest.mark.parametrize("image", [synthetic, lambda: natural("chelsea")],
@@ -28,22 +27,3 @@ def test_every_conv_with_weights_as_uniforms(dog_model):
     finally:
         engine.release()
 
-
-@pytest.mark.parametrize("fold", [False, True])
-def test_weights_are_one_uniform_array_per_draw_or_literals_of_large_draws(dog_model, fold):
-    """One uniform write per draw at most: the per-pass budget of a Pi Zero's ARM core."""
-    plan = make_plan(dog_model, fold_weights=fold)
-    folded = 0
-    for gpu_pass in plan.passes:
-        program = plan.programs[gpu_pass.program]
-        if program.kernel != "conv2d.frag":
-            continue
-        assert "for (" not in program.fragment_source  # taps written out for vc4
-        if fold and gpu_pass.fragments >= FOLD_MIN_FRAGMENTS:
-            assert program.params is None and gpu_pass.params is None
-            assert "uniform highp vec4 uParams" not in program.fragment_source
-            folded += 1
-        else:
-            assert program.params == "uParams"
-            assert gpu_pass.params.shape == (program.params_count, 4)
-    assert folded == (96 if fold else 0)  # the 191×191 and 95×95 layers' draws

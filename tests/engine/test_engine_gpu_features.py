@@ -18,16 +18,20 @@ def test_feature_model_shapes():
 
 
 def test_every_kernel_file_is_used_and_compiles_in_a_real_es2_context(dog_model):
-    """The programs generated for the feature model and the dog classifier use every kernel
-    file, and each compiles with the ES 2.0 context's GLSL ES 1.00 compiler."""
+    """The programs generated for the feature model, the dog classifier and one of its feature
+    extractors use every kernel file, and each compiles with the ES 2.0 context's GLSL ES 1.00
+    compiler."""
+    from gpu_engine import FeatureSpec
     from gpu_engine.context import GLContext
+    from gpu_engine.features import feature_model as extractor
     from gpu_engine.gl_objects import compile_program
     from gpu_engine.planner import make_plan
     programs = {}
-    for model in (load_model_bytes(feature_model()), dog_model):
+    for model in (load_model_bytes(feature_model()), dog_model,
+                  extractor(dog_model, FeatureSpec("b3-scale", 3))):
         programs.update(make_plan(model).programs)
     assert sorted({p.kernel for p in programs.values()}) == shader_source.all_kernels()
-    gl = GLContext("gles2")
+    gl = GLContext()
     assert "OpenGL ES 2.0" in gl.info.version
     try:
         for key, program in programs.items():
@@ -44,8 +48,7 @@ def test_profile_refuses_a_group_needing_more_than_8_samplers():
            conv("c0", 3, 64, 1),
            conv("wide", 64, 64, 1, groups=1),   # 16 input quads in one group: 16 samplers
            {"_name": "avg", "_type": "pooling2d", "operator": "average", "size": 8},
-           {"_name": "fc", "_type": "dense", "output_dims": 4, "use_bias": "true",
-            "_inputs": 64}]
+           {"_name": "fc", "_type": "dense", "output_dims": 4, "use_bias": "true"}]
     connections = [{"from": "in", "to": "c0"}, {"from": "c0", "to": "wide"},
                    {"from": "wide", "to": "avg"}, {"from": "avg", "to": "fc"}]
     model = load_model_bytes(build(ops, connections))
@@ -59,8 +62,7 @@ def test_profile_refuses_textures_beyond_2048():
     ops = [{"_name": "in", "_type": "image_sampler", "output_width": 2048, "output_height": 8},
            conv("c0", 3, 4, 1, padding="valid"),
            conv("c1", 4, 4, 3, padding="same"),
-           {"_name": "fc", "_type": "dense", "output_dims": 4, "use_bias": "true",
-            "_inputs": 8 * 2048 * 4}]
+           {"_name": "fc", "_type": "dense", "output_dims": 4, "use_bias": "true"}]
     connections = [{"from": "in", "to": "c0"}, {"from": "c0", "to": "c1"},
                    {"from": "c1", "to": "fc"}]
     with pytest.raises(ProfileError, match=r"op 'c0'.*2050x10 texture.*2048"):

@@ -17,7 +17,7 @@ import numpy as np
 from engine.images import natural, yuv420
 from gpu_engine import Engine, load_model
 from gpu_engine import gles2 as g
-engine = Engine(load_model(sys.argv[1]), api="gles2")
+engine = Engine(load_model(sys.argv[1]))
 image = natural("chelsea")
 rgb, yuv = engine.classify_rgb(image), engine.classify_yuv420(*yuv420(image))
 print(json.dumps({"extensions": engine._gl.string(g.GL_EXTENSIONS).split(),

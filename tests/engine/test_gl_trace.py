@@ -35,7 +35,7 @@ def vc4_functions(vc4_tool) -> frozenset[str]:
 @pytest.fixture(scope="module")
 def traced(dog_model):
     log = g.CallLog(keep_calls=True)
-    engine = Engine(dog_model, api="gles2", gl_calls=log)
+    engine = Engine(dog_model, gl_calls=log)
     setup = list(log.calls)
     yield engine, log, setup
     engine.release()

@@ -1,6 +1,7 @@
 """The GPU self-test: passes on a GPU that computes right, and names the op and kernel when
 the GPU got a wrong weight or skipped the draws of a kernel (what vc4 does with a kernel it
-cannot compile), in a real OpenGL ES 2.0 context."""
+cannot compile), in a real OpenGL ES 2.0 context; built from the model in memory and run in
+the engine's own context."""
 import re
 import threading
 from pathlib import Path
@@ -11,10 +12,12 @@ from PIL import Image
 
 from engine.test_engine_cli import shadercam
 from engine.test_engine_gpu_features import feature_model
+from gl_intercept import EVERY_PROGRAM, GLRecorder
 from app.cli import main
-from gpu_engine import Engine
+from gpu_engine import Engine, FeatureSpec, GPURefused, load_model, open_engine
 from gpu_engine.chunkfile import parse_chunks, read_chunks
-from gpu_engine.gl_intercept import EVERY_PROGRAM, GLRecorder
+from gpu_engine.context import GLContext
+from gpu_engine.features import feature_model as feature_extractor
 from gpu_engine.model import build_model
 from gpu_engine.selftest import check, probe_model, run_self_test
 
@@ -28,14 +31,51 @@ def feature_chunks():
 
 def test_the_shipped_models_pass(dog_model_path):
     for path in (dog_model_path, DEMO):
-        report = run_self_test(path)
+        engine, report = open_engine(load_model(path))
+        engine.release()
         assert report.ok, report.error
         assert report.error is None and report.kernels >= 5
 
 
+def test_the_model_holds_its_chunks(dog_model_path):
+    """The probe is built from what the model holds: its description and the weights its ops
+    hold encode back to the file's chunks, byte for byte."""
+    chunks = read_chunks(dog_model_path)
+    held = load_model(dog_model_path).chunks()
+    assert {k: v for k, v in held.items() if k != "labels"} == \
+        {k: v for k, v in chunks.items() if k != "labels"}
+    assert held["labels"].decode().splitlines() == chunks["labels"].decode().splitlines()
+
+
+def test_no_second_file_read_and_no_second_context(tmp_path, monkeypatch):
+    """The model file is gone once loaded, and one EGL context serves the probe and the engine,
+    which then classifies as an engine that never ran a probe."""
+    import gpu_engine.context
+    path = tmp_path / "demo.chunks"
+    path.write_bytes(DEMO.read_bytes())
+    model = load_model(path)
+    path.unlink()
+    made = []
+    create = gpu_engine.context.egl.create_context
+    monkeypatch.setattr(gpu_engine.context.egl, "create_context",
+                        lambda *args: made.append(args) or create(*args))
+    engine, report = open_engine(model)
+    try:
+        assert report.ok and len(made) == 1
+        picture = np.random.default_rng(3).integers(0, 256, (50, 70, 3), np.uint8)
+        probabilities = engine.classify_rgb(picture)
+    finally:
+        engine.release()
+    plain = Engine(model)
+    try:
+        np.testing.assert_array_equal(plain.classify_rgb(picture), probabilities)
+    finally:
+        plain.release()
+
+
 def test_the_probe_keeps_every_kernel_at_a_smaller_input(dog_model_path):
     chunks = read_chunks(dog_model_path)
-    probe = probe_model(chunks, "dog")
+    probe = probe_model(build_model(chunks, "dog"))
     full = Engine(build_model(chunks, "dog"))
     small = Engine(probe)
     try:
@@ -53,7 +93,7 @@ def test_the_probe_keeps_every_kernel_at_a_smaller_input(dog_model_path):
 
 
 def test_a_wrong_weight_is_found_and_named(feature_chunks):
-    probe = probe_model(feature_chunks, "features")
+    probe = probe_model(build_model(feature_chunks, "features"))
     op = next(op for op in probe.ops if op.name == "dw")
     right = op.weights.copy()
     op.weights[1, 1, 0, 5] += 0.5  # the GPU gets this weight ...
@@ -71,7 +111,7 @@ def test_a_wrong_weight_is_found_and_named(feature_chunks):
 def test_skipped_draws_are_found_and_named(feature_chunks):
     """vc4 skips every draw of a program it failed to compile, with no GL error: drop the
     draws of the pointwise convolution's program between the engine and the driver."""
-    probe = probe_model(feature_chunks, "features")
+    probe = probe_model(build_model(feature_chunks, "features"))
     recorder = GLRecorder()
     with recorder.installed():
         engine = Engine(probe)
@@ -85,13 +125,43 @@ def test_skipped_draws_are_found_and_named(feature_chunks):
     assert named and "were never drawn" in named[0], failures
 
 
+def test_the_feature_path_is_checked(dog_model, feature_chunks):
+    """A feature extractor's probe checks its grid pooling and the sampler with a region, and
+    names the grid pooling when its draws are skipped."""
+    extractor = feature_extractor(dog_model, FeatureSpec("b4-scale", 3, (193, 193)))
+    probe = probe_model(extractor)
+    assert probe.input_size < (193, 193) and probe.ops[-1].TYPE == "grid_pooling"
+    context = GLContext()
+    try:
+        report = run_self_test(extractor, context)
+    finally:
+        context.release()
+    assert report.ok, report.error
+    small = probe_model(feature_extractor(build_model(feature_chunks, "features"),
+                                          FeatureSpec("c1", 3)))
+    recorder = GLRecorder()
+    with recorder.installed():
+        engine = Engine(small)
+    try:
+        engine.run_op(small.ops[-1].name)
+        drawn = sum(p.op == small.ops[-1].name for p in engine.plan.passes)
+        recorder.drop.update(draw.program for draw in recorder.draws[-drawn:])
+        failures = check(engine, small)
+    finally:
+        engine.release()
+    assert any(f.startswith("op 'c1-grid3' (grid_pooling") and "were never drawn" in f
+               for f in failures), failures
+    assert not any("region" in f for f in failures), failures
+
+
 def test_a_model_whose_sampler_is_skipped_fails_as_a_whole(feature_chunks, tmp_path):
     path = tmp_path / "features.chunks"
     path.write_bytes(feature_model())
     recorder = GLRecorder(drop=EVERY_PROGRAM)
-    with recorder.installed():
-        report = run_self_test(path)
-    assert not report.ok
+    with recorder.installed(), pytest.raises(GPURefused) as refused:
+        open_engine(load_model(path))
+    report = refused.value.report
+    assert not report.ok and str(refused.value) == report.error
     assert report.error.startswith("GPU self-test failed: op 'in' (image sampler, YUV420): "
                                    "channels 0-3 were never drawn")
 
@@ -100,9 +170,9 @@ def test_probe_falls_back_to_the_model_when_nothing_smaller_fits(tmp_path):
     from engine.builder import build, chain, conv
     ops = [{"_name": "in", "_type": "image_sampler", "output_width": 7, "output_height": 7},
            conv("c", 3, 8, 7, activation="sigmoid_like"),
-           {"_name": "fc", "_type": "dense", "output_dims": 4, "use_bias": "true", "_inputs": 8}]
+           {"_name": "fc", "_type": "dense", "output_dims": 4, "use_bias": "true"}]
     chunks = parse_chunks(build(ops, chain("in", "c", "fc")))
-    probe = probe_model(chunks)
+    probe = probe_model(build_model(chunks, "model"))
     assert probe.input_size == (7, 7)
     engine = Engine(probe)
     try:
@@ -154,13 +224,15 @@ def test_results_hold_while_other_threads_allocate():
             [np.full(n, 7.0, np.float32) for n in (2, 4, 16, 64) for _ in range(8)]
 
     threads = [threading.Thread(target=churn, daemon=True) for _ in range(2)]
+    model, context = load_model(DEMO), GLContext()
     for thread in threads:
         thread.start()
-    try:
-        failures = [report.error for report in (run_self_test(DEMO) for _ in range(8))
+    try:  # probes made and freed one after another in one context
+        failures = [report.error for report in (run_self_test(model, context) for _ in range(8))
                     if not report.ok]
     finally:
         stop.set()
         for thread in threads:
             thread.join()
+        context.release()
     assert failures == []

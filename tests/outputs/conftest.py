@@ -34,7 +34,7 @@ def shape_schedule(tmp_path_factory) -> tuple[Path, list[str]]:
     drawn by the demo scene and kept only when the demo model, on the GPU, is sure of them."""
     from gpu_engine import Engine, load_model
 
-    engine = Engine(load_model(DEMO_MODEL), api="gles2")
+    engine = Engine(load_model(DEMO_MODEL))
     rng = np.random.default_rng(2024)
     chosen: dict[str, np.ndarray] = {}
     try:

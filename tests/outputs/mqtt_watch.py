@@ -16,11 +16,13 @@ REPO = Path(__file__).resolve().parents[2]
 class Watcher:
     """Subscribes to everything; reconnects by itself when the broker comes back."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, topic_filter: str = "#") -> None:
         self.messages: list[tuple[float, str, bytes, bool]] = []
         self._lock = threading.Lock()
         self.client = new_client(f"watcher-{os.getpid()}-{time.monotonic_ns()}")
-        self.client.on_connect = lambda client, *_: client.subscribe("#")
+        self.subscribed = threading.Event()
+        self.client.on_connect = lambda client, *_: client.subscribe(topic_filter)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.2, 1)
         self.client.connect_async("127.0.0.1", port)
@@ -42,6 +44,20 @@ class Watcher:
     def topics(self, prefix: str) -> dict[str, bytes]:
         with self._lock:
             return {top: p for _, top, p, _ in self.messages if top.startswith(prefix)}
+
+    def retained(self) -> dict[str, bytes]:
+        """What the broker gave this client as retained (empty payloads left out): read once a
+        message published after the subscription has come back, so all of it is there."""
+        assert self.subscribed.wait(10), "the broker did not acknowledge the subscription"
+        marker = f"test/marker/{os.getpid()}-{time.monotonic_ns()}"
+        self.client.subscribe(marker)
+        self.client.publish(marker, "x", qos=1)
+        deadline = time.monotonic() + 10
+        while not self.on(marker):
+            assert time.monotonic() < deadline, "the marker did not come back"
+            time.sleep(0.02)
+        with self._lock:
+            return {top: p for _, top, p, kept in self.messages if kept and p}
 
     def close(self) -> None:
         self.client.disconnect()

@@ -128,7 +128,7 @@ def test_a_full_disk_leaves_the_service_classifying_and_announcing(demo_model, s
         def events_output():
             return http.get("/api/health").json()["outputs"]["events"]
 
-        full = wait_for(lambda: events_output()["state"] == "error" and events_output(),
+        full = wait_for(lambda: (output := events_output())["state"] == "error" and output,
                         timeout=60)
         assert "No space left on device" in full["error"] and full["store"]["write_errors"] >= 1
         assert http.get("/api/health").json()["status"] == "degraded"

@@ -1,6 +1,7 @@
 """Webhooks from the running service to real HTTP servers on loopback: JSON or multipart with
 the snapshot, and a failing and a stuck receiver that hold up neither the good one nor the
-classifier, with their failures counted and their tokens kept out of health and logs."""
+classifier, with their failures counted and their tokens kept out of health and logs; and a
+receiver that answers a byte at a time, cut at the whole-request deadline."""
 from __future__ import annotations
 
 import contextlib
@@ -8,6 +9,7 @@ import email.parser
 import io
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -102,3 +104,78 @@ def test_webhooks_send_events_and_bad_receivers_hold_up_nothing(demo_model, shap
             assert "SECRET" not in json.dumps(status) and "SECRET" not in caplog.text
             assert http.get("/api/health").json()["status"] == "degraded"
             assert run.service.worker.frames_failed == 0
+
+
+@contextlib.contextmanager
+def trickling_receiver(trickle: threading.Event):
+    """An HTTP server that, while `trickle` is set, answers each POST one byte every 0.2 s
+    (a header line that never ends: each read gets its byte well within any per-read
+    timeout), and otherwise at once with 200; yields its URL and the POSTs' arrival times."""
+    arrived: list[float] = []
+    closing = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            arrived.append(time.monotonic())
+            if not trickle.is_set():
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slowly: ")
+                while trickle.is_set() and not closing.wait(0.2):
+                    self.wfile.write(b"x")
+            except OSError:  # the sender gave up and shut the connection
+                pass
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", arrived
+    finally:
+        closing.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_receiver_is_cut_at_the_deadline_degrades_health_and_recovers(
+        demo_model, shape_schedule):
+    folder, _ = shape_schedule
+    trickle = threading.Event()
+    trickle.set()
+    with trickling_receiver(trickle) as (url, arrived), \
+            running_service(demo_model, camera_source=f"files:{folder}", camera_fps=8,
+                            events_start_frames=2, events_end_s=0.3, events_cooldown_s=0,
+                            webhooks_urls=[f"{url}/hook"], webhooks_timeout_s=1.0,
+                            webhooks_retries=0, webhooks_backoff_s=0.1) as run, \
+            httpx.Client(base_url=run.base, timeout=20) as http:
+        engine_up(run)
+
+        def webhooks():
+            return http.get("/api/health").json()["outputs"]["webhooks"]
+
+        # each POST is cut at its deadline: health says so, and the sender goes on to the next
+        wait_for(lambda: arrived, timeout=60)
+        stuck = wait_for(lambda: webhooks()["state"] == "error" and webhooks(), timeout=20,
+                         seen=webhooks)
+        assert "timed out: no complete answer within 1 s" in stuck["urls"][0]["error"]
+        assert http.get("/api/health").json()["status"] == "degraded"
+        wait_for(lambda: len(arrived) >= 3 and webhooks()["urls"][0]["failed"] >= 2,
+                 timeout=60, seen=webhooks)
+        assert webhooks()["urls"][0]["sent"] == 0
+
+        # the receiver answers again: the next POST goes through and the output is ok
+        trickle.clear()
+        recovered = wait_for(lambda: webhooks()["urls"][0]["sent"] >= 1 and webhooks(),
+                             timeout=60, seen=webhooks)
+        assert recovered["state"] == "ok" and recovered["urls"][0]["error"] is None
+        wait_for(lambda: http.get("/api/health").json()["status"] == "ok", timeout=30)
+        assert run.service.worker.frames_failed == 0

@@ -18,7 +18,7 @@ SAMPLES = 300
 @pytest.fixture(scope="module")
 def demo():
     model = load_model(DEMO_MODEL)
-    engine = Engine(model, api="gles2")
+    engine = Engine(model)
     yield model, engine
     engine.release()
 

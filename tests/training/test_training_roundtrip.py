@@ -88,7 +88,7 @@ def exported(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("roundtrip") / f"{request.param.__name__}.chunks"
     export_model(net, path, CLASSES, name=request.param.__name__)
     model = load_model(path)
-    engine = Engine(model, api="gles2")
+    engine = Engine(model)
     yield net, model, engine, (before, after)
     engine.release()
 

@@ -186,7 +186,8 @@ def test_offline_shows_the_last_result_greyed_with_its_age(browser, colour_model
 
 class WedgingCamera(Camera):
     """Red frames until `wedged` is set, then read() blocks like a stuck driver (a state no
-    real source here can be put into on demand)."""
+    real source here can be put into on demand). Frames come slowly, as on a loaded machine,
+    where health's rate falls furthest once they stop: the page still turns stale first."""
 
     def __init__(self, wedged: threading.Event) -> None:
         super().__init__()
@@ -196,7 +197,7 @@ class WedgingCamera(Camera):
         pass
 
     def read(self) -> Frame:
-        self._pause(0.2)
+        self._pause(0.7)
         while self.wedged.is_set():
             self._pause(0.1)
         now = time.monotonic()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from app.gpu_policy import MODEL_FILE_ENV
+from gpu_engine.trust import MODEL_FILE_ENV
 from serving import running_service
 
 

@@ -12,6 +12,7 @@ const page = {
   socket: null, retryMs: 500, connected: false,
   health: null, healthFailed: false,
   shown: null, shownAt: 0,  // the prediction on screen and when it arrived
+  intervalMs: 0,  // how far apart results arrive while live (a moving average)
   pending: null, fetching: false, pictureUrl: null,
   paused: false, streaming: false, full: false,
   announced: {text: "", at: 0},
@@ -60,8 +61,13 @@ function renderPrediction(p) {
   if (p.timings_ms && p.timings_ms.total !== undefined) {
     $("latency").textContent = Math.round(p.timings_ms.total);
   }
+  const now = Date.now();
+  if (page.shown && document.body.dataset.state === "live") {  // no gap of a pause or outage
+    const gap = now - page.shownAt;
+    page.intervalMs = page.intervalMs ? 0.75 * page.intervalMs + 0.25 * gap : gap;
+  }
   page.shown = p;
-  page.shownAt = Date.now();
+  page.shownAt = now;
   announce(p.uncertain ? "Uncertain" : p.display_label);
   updateState();
 }
@@ -181,9 +187,10 @@ function renderHealth(h) {
   updateState();
 }
 
+// Four of the intervals results came at while they came. Not health's fps: a rate over the last
+// few seconds, it falls once results stop, putting "stale" off the longer they stay away.
 function staleAfterMs() {
-  const fps = page.health ? page.health.fps : 0;
-  return Math.max(STALE_MIN_MS, fps > 0 ? 4000 / fps : 0);
+  return Math.max(STALE_MIN_MS, 4 * page.intervalMs);
 }
 
 function updateState() {

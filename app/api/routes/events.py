@@ -40,7 +40,7 @@ def events_router(service: ServicePort) -> APIRouter:
         return Response(data, media_type="image/jpeg", headers=headers)
 
     @router.delete("/{event_id}", response_model=schemas.Deleted,
-                   responses=schemas.error_answers(404, 409),
+                   responses=schemas.error_answers(404, 409, 503),
                    summary="Delete an event that has ended, with its snapshot")
     def delete_event(event_id: str) -> Any:
         return service.delete_event(event_id)

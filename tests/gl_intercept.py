@@ -1,12 +1,12 @@
-"""A recorder between an engine and the GL driver, for reports and fault injection.
+"""A recorder between an engine and the GL driver, for reports and fault injection (the
+tests and benchmarks/vc4_shaderdb.py; not part of the engine).
 
-Every GL function an engine calls is loaded through `EGLContext.get_proc_address` (moderngl's
-loader and the engine's own raw calls alike), so wrapping that one method puts this recorder
-in front of the driver without changing either side. It follows which program each shader
-source belongs to, the current program and every draw; a listener sees
-each link and draw before and after the driver runs it (the vc4 report attributes the
-driver's compile output to programs that way), and the draws of chosen programs can be
-dropped, as vc4 drops those of a program that failed to compile.
+Every GL function an engine calls is loaded through `EGLContext.get_proc_address`, so
+wrapping that one method puts this recorder in front of the driver without changing either
+side. It follows which program each shader source belongs to, the current program and every
+draw; a listener sees each link and draw before and after the driver runs it (the vc4 report
+attributes the driver's compile output to programs that way), and the draws of chosen
+programs can be dropped, as vc4 drops those of a program that failed to compile.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from gpu_engine import egl
 GL_FRAGMENT_SHADER = 0x8B30
 
 _u, _i, _p = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
-_DRAWS = {  # name -> argument types; every draw call an ES 2.0 engine (or moderngl) may make
+_DRAWS = {  # name -> argument types; every draw call a GL engine may make
     "glDrawArrays": (_u, _i, _i),
     "glDrawArraysInstanced": (_u, _i, _i, _i),
     "glDrawArraysInstancedEXT": (_u, _i, _i, _i),
