@@ -1,12 +1,12 @@
 """Hostile and careless clients against `shadercam serve` (its own process, demo model,
-loopback): uploads refused before their bodies are read, a full websocket, websocket clients
-that never read, a huge login form, NaN settings and guessed tokens."""
+loopback): uploads refused before their bodies are read, a full websocket, a huge login form,
+NaN settings and guessed tokens. (Websocket clients that never read: test_connection_flood.)"""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
+import select
 import socket
 import threading
 import time
@@ -98,9 +98,16 @@ def test_uploads_beyond_the_rate_limit_and_busy_check_are_refused_before_their_b
             sock = socket.create_connection(("127.0.0.1", served.port))
             sock.sendall(upload_head(served.port, body_bytes) + FILE_HEAD + bytes(64 * 1024))
             clients.append(sock)
-        early = {sock: status_of(sock, 5.0) for sock in clients}
-        refused = [status for status in early.values() if status is not None]
-        admitted = [sock for sock, status in early.items() if status is None]
+        # the refused are answered at once; the admitted wait for the rest of their body
+        # (briefly: a stalled body is closed by the connection guard's minimum rate)
+        early, pending = {}, set(clients)
+        deadline = time.monotonic() + 3.0
+        while pending and time.monotonic() < deadline:
+            for sock in select.select(list(pending), [], [], 0.1)[0]:
+                early[sock] = status_of(sock, 5.0)
+                pending.discard(sock)
+        refused = list(early.values())
+        admitted = list(pending)
         # the admitted ones send the rest: they are read, spooled and answered
         for sock in admitted:
             sock.sendall(bytes(UPLOAD_MB * MB - 64 * 1024) + FILE_TAIL)
@@ -136,46 +143,6 @@ def test_a_full_server_accepts_the_websocket_and_closes_it_with_1013(tmp_path):
     code, reason = (closed.rcvd.code, closed.rcvd.reason) if hasattr(closed, "rcvd") \
         else (closed.code, closed.reason)
     assert code == 1013 and reason == "viewer limit reached"
-
-
-def never_reading_viewer(port: int) -> socket.socket:
-    """A websocket client that completes the handshake and then never reads a byte."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    assert status_of(sock, 10) == 101
-    return sock
-
-
-def test_websocket_viewers_that_never_read_are_dropped_within_client_timeout(tmp_path):
-    timeout_s = 2.0  # server.client_timeout_s: the bound on a viewer that stops reading
-    with serve_process(tmp_path, server_max_websocket_clients="4",
-                       server_client_timeout_s=str(timeout_s)) as served:
-        url = f"ws://127.0.0.1:{served.port}/ws"
-        stuck = [never_reading_viewer(served.port) for _ in range(4)]
-        full_at = time.monotonic()
-
-        async def viewer() -> str:
-            async with websockets.connect(url) as ws:
-                return json.loads(await asyncio.wait_for(ws.recv(), 10))["type"]
-
-        waited = None
-        while time.monotonic() - full_at < 30:
-            try:
-                if asyncio.run(viewer()) == "hello":
-                    waited = time.monotonic() - full_at
-                    break
-            except websockets.exceptions.ConnectionClosed:
-                time.sleep(0.2)  # still full
-        for sock in stuck:
-            sock.close()
-    print(f"\n4 viewers that never read: a normal viewer got in after {waited} s "
-          f"(client_timeout_s {timeout_s})")
-    # each stuck viewer misses a pong within client_timeout_s; its close takes a moment more
-    assert waited is not None and waited < timeout_s + 3.0, waited
 
 
 def test_login_refuses_a_large_body_before_reading_it(tmp_path):
