@@ -236,7 +236,8 @@ def steady_upload(port: int, picture: bytes) -> int:
 
 def websocket(port: int, address: str = "127.0.0.1") -> socket.socket | None:
     """An upgraded websocket from `address`, once its first message (hello) has come and
-    nothing after it is read; None when the server refused it."""
+    nothing after it is read; None when the server refused it (at the handshake, or by
+    closing it at once)."""
     sock = socket.create_connection(("127.0.0.1", port), source_address=(address, 0))
     sock.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                  f"Connection: Upgrade\r\nAuthorization: Bearer {TOKEN}\r\n"
@@ -252,6 +253,9 @@ def websocket(port: int, address: str = "127.0.0.1") -> socket.socket | None:
         return None
     if not rest:
         rest = sock.recv(4096)
+    if rest[:1] == b"\x88":  # a close frame at once: a full server (1013)
+        sock.close()
+        return None
     assert rest[:1] == b"\x81", rest[:20]  # a text frame: the hello
     return sock
 

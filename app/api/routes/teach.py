@@ -57,7 +57,10 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
     def delete(name: str) -> Any:
         return teaching.delete(name)
 
-    @router.post("/api/teach/{name}/examples", response_model=schemas.ExampleAdded,
+    # admitted (rate limit, busy check) before an uploaded example's body is read
+    examples = APIRouter(tags=["teach"], route_class=uploads.route_class())
+
+    @examples.post("/api/teach/{name}/examples", response_model=schemas.ExampleAdded,
                  status_code=201,
                  responses=schemas.error_answers(400, 404, 415, 429, 503, 504),
                  summary="Add an example of a class: the camera's newest frame, or an uploaded "
@@ -65,7 +68,7 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
     async def add_example(request: Request, name: str,
                           label: str = Query(..., description="the example's class"),
                           file: Optional[UploadFile] = File(None)) -> Any:
-        rgb = None if file is None else await uploads.picture(request, file)
+        rgb = None if file is None else await uploads.picture(file)
         future = teaching.embed(name, label, rgb)
         try:
             vector, thumb = await asyncio.wait_for(asyncio.wrap_future(future),
@@ -105,4 +108,5 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
         return Response(data, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{name}.shadercam-taught.zip"'})
 
+    router.include_router(examples)
     return router
