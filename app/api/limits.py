@@ -4,8 +4,11 @@ log lines a flood of failed accept() calls would write.
 `LimitsMiddleware` is plain ASGI, so it works the same on Starlette 0.26 (Debian bookworm)
 and the newest releases: it refuses a body over the cap from its Content-Length at once and
 stops reading one without it as soon as it passes the cap; it caps the clients of each
-streaming path (beyond the cap: 503, or websocket close 1013 before the handshake) and drops
-a stream client that has not taken a message for `client_timeout_s`.
+streaming path (beyond the cap: 503, or a websocket accepted and closed at once with 1013, so
+a page can tell "full" from "not logged in") and drops a stream client that has not taken a
+message for `client_timeout_s`. Websocket clients that stop reading are found by uvicorn's
+pings (set by `app.api.connections.ConnectionGuard`). `RateLimiter` paces what one address
+may try.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 ACCEPT_LOG_INTERVAL_S = 60.0
 WS_TRY_AGAIN_LATER = 1013
+VIEWER_LIMIT_REASON = "viewer limit reached"  # the close reason of a websocket over the cap
+RATE_CLIENTS = 1024  # addresses remembered by a rate limiter
 
 
 class BodyTooLarge(HTTPException):
@@ -71,7 +76,7 @@ class LimitsMiddleware:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         if scope["type"] == "http":
-            length = _content_length(scope)
+            length = content_length(scope)
             if length is not None and length > self.max_body:
                 return await json_answer(send, 413, BodyTooLarge(self.max_body).detail)
             receive = self._capped(receive)
@@ -81,7 +86,9 @@ class LimitsMiddleware:
         if self.clients[path] >= self.client_caps[path]:
             log.debug("refused a client of %s: %d already connected", path, self.clients[path])
             if scope["type"] == "websocket":
-                return await send({"type": "websocket.close", "code": WS_TRY_AGAIN_LATER})
+                await send({"type": "websocket.accept"})
+                return await send({"type": "websocket.close", "code": WS_TRY_AGAIN_LATER,
+                                   "reason": VIEWER_LIMIT_REASON})
             return await json_answer(send, 503, f"too many clients of {path}; try again later",
                                      {"Retry-After": "10"})
         self.clients[path] += 1
@@ -129,7 +136,55 @@ class LimitsMiddleware:
         return capped
 
 
-def _content_length(scope: Scope) -> int | None:
+class RateLimiter:
+    """A token bucket per client address: `per_minute` tries, in bursts of up to `burst`."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
+
+    def take(self, client: str, now: float) -> float:
+        """0 when the client may go on (one try is counted), else the seconds until it may
+        try again."""
+        tokens = self._tokens(client, now)
+        wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+        self._remember(client, tokens - 1.0 if tokens >= 1.0 else tokens, now)
+        return wait
+
+    def reserve(self, client: str, now: float, longest: float) -> float | None:
+        """Count a try now and return the seconds until its turn (0: now); tries beyond the
+        burst queue up one `60 / per_minute` apart. None, counting nothing, when the turn
+        would come more than `longest` seconds from now."""
+        tokens = self._tokens(client, now)
+        wait = max(0.0, (1.0 - tokens) / self.rate)
+        if wait > longest:
+            return None
+        self._remember(client, tokens - 1.0, now)
+        return wait
+
+    def give_back(self, client: str, now: float) -> None:
+        """Uncount a try that `reserve` counted and that turned out not to count."""
+        self._remember(client, min(self.burst, self._tokens(client, now) + 1.0), now)
+
+    def wait(self, client: str, now: float) -> float:
+        """The seconds until the client may try again (0: now), counting nothing."""
+        tokens = self._tokens(client, now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, then = self._buckets.get(client, (self.burst, now))
+        return min(self.burst, tokens + (now - then) * self.rate)
+
+    def _remember(self, client: str, tokens: float, now: float) -> None:
+        self._buckets.pop(client, None)
+        self._buckets[client] = (tokens, now)
+        while len(self._buckets) > RATE_CLIENTS:  # forget the longest-idle clients first
+            del self._buckets[next(iter(self._buckets))]
+
+
+def content_length(scope: Scope) -> int | None:
+    """The request's Content-Length, None when it has none (chunked) or a broken one."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:

@@ -9,30 +9,41 @@
   3. with `server.token` set, the token: an `Authorization: Bearer` header, a `?token=`
      query (for MJPEG in Home Assistant and for scripts) or the cookie that /login sets.
      Unauthenticated, /api/health answers only its status; the page redirects to /login;
-     everything else is 401, and a websocket is closed before it is accepted.
+     everything else is 401, and a websocket is closed before it is accepted. Wrong tokens
+     (header, query or /login; not a stale cookie) are paced per client address: after
+     WRONG_TOKEN_BURST of them, every token from that address waits its turn, one a second
+     (WRONG_TOKENS_PER_MINUTE), before it is checked (a right one then gives its turn
+     back), and one whose turn is more than MAX_TOKEN_WAIT_S away is refused unchecked (429),
+     so guesses sent in parallel gain nothing. Other addresses are not affected.
 Every HTTP answer carries headers that keep browsers from sniffing, framing or leaking.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import re
 import socket
+import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI
 
-from app.api.limits import (AcceptErrorFilter, LimitsMiddleware, Message, Receive, Scope, Send,
-                            json_answer)
+from app.api.limits import (AcceptErrorFilter, LimitsMiddleware, Message, RateLimiter, Receive,
+                            Scope, Send, content_length, json_answer)
 from app.api.port import ServerSettings
 from app.api.schemas import ErrorAnswer
 
 COOKIE = "shadercam_session"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
-LOGIN_BODY_LIMIT = 4096
+LOGIN_BODY_LIMIT = 4096  # a login form is one field; a larger body is refused unread
+WRONG_TOKEN_BURST = 10  # wrong tokens one address may send at once ...
+WRONG_TOKENS_PER_MINUTE = 60  # ... and then this many a minute
+MAX_TOKEN_WAIT_S = 10.0  # a token that would wait longer to be checked is refused (429)
 WS_POLICY_VIOLATION = 1008
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SECURITY_HEADERS = (
@@ -94,6 +105,7 @@ class SecurityMiddleware:
         self.cookie = _cookie_value(token) if token else ""
         self.hosts = hosts
         self.health = health
+        self.wrong_tokens = RateLimiter(WRONG_TOKENS_PER_MINUTE, WRONG_TOKEN_BURST)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -116,8 +128,19 @@ class SecurityMiddleware:
             return await json_answer(send, *refusal)
         if scope["path"] == "/login" and kind == "http":
             return await self._login(scope, receive, send)
-        if not self.token or self._authenticated(scope, headers):
+        if not self.token or self._has_cookie(headers):
             return await self.app(scope, receive, send)
+        offered = self._offered(scope, headers)
+        if offered:
+            right, refused_s = await self._check(scope, offered)
+            if right:
+                return await self.app(scope, receive, send)
+            if refused_s:
+                if kind == "websocket":
+                    return await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+                await _discard_body(receive, self.max_body)
+                return await json_answer(send, 429, _too_many(refused_s),
+                                         {"Retry-After": str(refused_s)})
         if kind == "websocket":
             return await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
         if scope["path"] == "/api/health":
@@ -142,36 +165,76 @@ class SecurityMiddleware:
         except (ValueError, TypeError, IndexError):
             return False
 
-    def _authenticated(self, scope: Scope, headers: dict[str, str]) -> bool:
+    def _offered(self, scope: Scope, headers: dict[str, str]) -> list[str]:
+        """The tokens the request gives in an Authorization header or a ?token= query."""
         scheme, _, credential = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and _equal(credential.strip(), self.token):
-            return True
+        offered = [credential.strip()] if scheme.lower() == "bearer" else []
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if any(_equal(value, self.token) for value in query.get("token", ())):
-            return True
+        return offered + query.get("token", [])
+
+    def _has_cookie(self, headers: dict[str, str]) -> bool:
         return _equal(_cookies(headers.get("cookie", "")).get(COOKIE, ""), self.cookie)
+
+    async def _check(self, scope: Scope, offered: list[str]) -> tuple[bool, int]:
+        """(whether a token in `offered` is the right one, 0), once this address's turn has
+        come; (False, seconds to wait) at once, checking nothing, when its turn is too far.
+        While the address has wrong tokens to spare, the check and the count of a wrong one
+        follow without an await, so parallel requests cannot slip past the count."""
+        address, now = _address(scope), time.monotonic()
+        if not self.wrong_tokens.wait(address, now):
+            right = any(_equal(given, self.token) for given in offered)
+            if not right:
+                self.wrong_tokens.take(address, now)
+            return right, 0
+        turn = self.wrong_tokens.reserve(address, now, MAX_TOKEN_WAIT_S)
+        if turn is None:
+            return False, math.ceil(self.wrong_tokens.wait(address, now))
+        await asyncio.sleep(turn)
+        right = any(_equal(given, self.token) for given in offered)
+        if right:  # only wrong tokens count: the token holder's next requests need not wait
+            self.wrong_tokens.give_back(address, time.monotonic())
+        return right, 0
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.token:
             return await _redirect(send, "/")
         if scope["method"] == "POST":
-            given = parse_qs((await _read_body(receive, LOGIN_BODY_LIMIT)).decode("latin-1"))
+            length = content_length(scope)
+            body = None if length is not None and length > LOGIN_BODY_LIMIT \
+                else await _read_body(receive, LOGIN_BODY_LIMIT)
+            if body is None:
+                return await json_answer(send, 413, f"a login form is at most "
+                                                    f"{LOGIN_BODY_LIMIT} bytes")
+            given = parse_qs(body.decode("latin-1"))
         else:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        tokens = given.get("token", [])
-        if tokens and _equal(tokens[0], self.token):
+        tokens = given.get("token", [])[:1]
+        right, refused_s = await self._check(scope, tokens) if tokens else (False, 0)
+        if refused_s:
+            return await _login_page(send, 429, _too_many(refused_s),
+                                     {"retry-after": str(refused_s)})
+        if right:
             cookie = (f"{COOKIE}={self.cookie}; Max-Age={COOKIE_MAX_AGE_S}; Path=/; HttpOnly; "
                       "SameSite=Strict")
             return await _redirect(send, "/", cookie)
         if scope["method"] not in SAFE_METHODS | {"POST"}:
             return await json_answer(send, 405, "GET or POST /login")
-        page = _LOGIN_PAGE.replace("{message}", "That is not the token." if tokens else "")
-        body = page.encode()
-        await send({"type": "http.response.start", "status": 401 if tokens else 200,
-                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"cache-control", b"no-store")]})
-        await send({"type": "http.response.body", "body": body})
+        await _login_page(send, 401 if tokens else 200, "That is not the token." if tokens else "")
+
+
+def _too_many(wait: int) -> str:
+    return f"too many wrong tokens from this address; try again in {wait} s"
+
+
+async def _login_page(send: Send, status: int, message: str,
+                      headers: dict[str, str] | None = None) -> None:
+    body = _LOGIN_PAGE.replace("{message}", message).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"cache-control", b"no-store"),
+                            *((k.encode(), v.encode()) for k, v in (headers or {}).items())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 _LOGIN_PAGE = """<!doctype html>
@@ -266,6 +329,11 @@ def _cookies(text: str) -> dict[str, str]:
     return {name: value for name, _, value in pairs if name}
 
 
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 def _cookie_value(token: str) -> str:
     """What the cookie holds: derived from the token, so the cookie never carries the token."""
     return hmac.new(token.encode(), b"shadercam login cookie", hashlib.sha256).hexdigest()
@@ -275,14 +343,16 @@ def _equal(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The first `limit` bytes of the request body; reading stops once past them."""
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes `limit` bytes (the rest unread)."""
     body, more = b"", True
-    while more and len(body) <= limit:
+    while more:
         message = await receive()
         body += message.get("body", b"")
+        if len(body) > limit:
+            return None
         more = message["type"] == "http.request" and message.get("more_body", False)
-    return body[:limit]
+    return body
 
 
 async def _discard_body(receive: Receive, limit: int) -> None:

@@ -4,49 +4,34 @@ Pictures are decoded by app.images, which refuses before decoding any picture wh
 would hold more than `server.upload_max_megapixels` allow and reduces the rest to about twice
 the model input. One picture is decoded at a time, a client sending too fast is told to wait
 (429 + Retry-After), and the worker alternates uploads with camera frames, so uploads never
-stop the live predictions. Refusals are raised as app.errors' and app.images' kinds;
+stop the live predictions. The rate limit and the busy check come before the body is read
+(`UploadRoute`), so refused uploads are never spooled: at most MAX_IN_FLIGHT bodies of up to
+`server.max_upload_mb` each are held (the multipart parser keeps 1 MB of each in memory, the
+rest in a temporary file). Refusals are raised as app.errors' and app.images' kinds;
 app/api/errors.py answers them.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
+from app.api.limits import RateLimiter
 from app.api.port import ServerSettings, ServicePort
 from app.errors import Busy, TimedOut, TooFrequent
 from app.images import UPLOAD_FORMATS, ImageTooLarge, ImageUnreadable, decode
 
 DEFAULT_INPUT = 224  # model input side assumed while the model is still loading
 MAX_IN_FLIGHT = 4  # uploads held (body read, decoding or queued for the GPU) at once
-RATE_CLIENTS = 1024  # clients remembered by the rate limiter
-
-
-class RateLimiter:
-    """A token bucket per client address: `per_minute` uploads, in bursts of up to `burst`."""
-
-    def __init__(self, per_minute: int, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
-
-    def take(self, client: str, now: float) -> float:
-        """0 when the client may go on, else the seconds until it may try again."""
-        tokens, then = self._buckets.pop(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - then) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[client] = (tokens - 1.0, now)
-            wait = 0.0
-        else:
-            self._buckets[client] = (tokens, now)
-            wait = (1.0 - tokens) / self.rate
-        while len(self._buckets) > RATE_CLIENTS:  # forget the longest-idle clients first
-            del self._buckets[next(iter(self._buckets))]
-        return wait
 
 
 class Uploads:
@@ -62,8 +47,13 @@ class Uploads:
         self._decoding = asyncio.Lock()
         self._in_flight = 0
 
-    async def classify(self, request: Request, file: UploadFile) -> dict[str, Any]:
-        wait = self.limiter.take(request.client.host if request.client else "", time.monotonic())
+    @contextlib.contextmanager
+    def admitted(self, request: Request) -> Iterator[None]:
+        """Hold one of the MAX_IN_FLIGHT places while an upload is read and classified;
+        refuses (TooFrequent, Busy) before any of its body is read. A form without a file
+        (422) is not counted against the rate limit."""
+        client = request.client.host if request.client else ""
+        wait = self.limiter.take(client, time.monotonic())
         if wait:
             raise TooFrequent(f"too many uploads from this address; try again in "
                               f"{math.ceil(wait)} s", retry_after_s=math.ceil(wait))
@@ -71,11 +61,32 @@ class Uploads:
             raise Busy("the classifier is busy with other uploads; try again")
         self._in_flight += 1
         try:
-            return await self._classify(file)
+            yield
+        except RequestValidationError:  # no picture to count (the form lacks its file)
+            self.limiter.give_back(client, time.monotonic())
+            raise
         finally:
             self._in_flight -= 1
 
-    async def _classify(self, file: UploadFile) -> dict[str, Any]:
+    def route_class(self) -> type[APIRoute]:
+        """The route class of POST /api/classify: FastAPI reads a form (spooling its files)
+        before any dependency or endpoint runs, so admission wraps the whole handler."""
+        uploads = self
+
+        class UploadRoute(APIRoute):
+            def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+                handle = super().get_route_handler()
+
+                async def admitted(request: Request) -> Response:
+                    with uploads.admitted(request):
+                        return await handle(request)
+
+                return admitted
+
+        return UploadRoute
+
+    async def classify(self, file: UploadFile) -> dict[str, Any]:
+        """The prediction for an admitted upload."""
         data = await file.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
             raise ImageTooLarge(f"image larger than {self.max_bytes // 1024} KiB")

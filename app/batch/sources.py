@@ -9,6 +9,7 @@ its pixels, so workers need no video decoder and no access to the file.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -19,6 +20,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".t
                             ".ppm", ".pgm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg",
                             ".h264"})
+
+# a FIFO or a device named like a picture would block its reader or never end
+_NOT_REGULAR = "{path} is not a regular file"
 
 Key = tuple[str, "int | None"]  # (path as in the output, video frame or None)
 
@@ -68,10 +72,12 @@ def jobs(inputs: Inputs, every: int, done: Collection[Key] = ()) -> Iterator[Job
 def picture_job(path: str) -> Job:
     """A job naming the file, for workers that share this machine's files."""
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
     except OSError as exc:
         return Job(path, error=f"cannot read {path}: {exc.strerror or exc}")
-    return Job(path, location=os.path.abspath(path), size=size)
+    if not stat.S_ISREG(info.st_mode):
+        return Job(path, error=_NOT_REGULAR.format(path=path))
+    return Job(path, location=os.path.abspath(path), size=info.st_size)
 
 
 def with_bytes(job: Job) -> Job:
@@ -88,6 +94,9 @@ def with_bytes(job: Job) -> Job:
 def video_jobs(path: str, every: int, done: Collection[Key] = ()) -> Iterator[Job]:
     """Frames 1, 1 + every, 1 + 2·every, ... of the video, or one job with the error."""
     import av  # PyAV: python3-av on Debian and Raspberry Pi OS, `av` on PyPI
+    if not _is_regular(path):
+        yield Job(path, error=_NOT_REGULAR.format(path=path))
+        return
     try:
         with av.open(path) as container:
             for number, frame in enumerate(container.decode(video=0), 1):
@@ -99,8 +108,17 @@ def video_jobs(path: str, every: int, done: Collection[Key] = ()) -> Iterator[Jo
         yield Job(path, error=f"cannot decode video {path}: {exc}")
 
 
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # the reader reports why it cannot read it
+
+
 def _frame_count(path: str) -> int:
     import av
+    if not _is_regular(path):
+        return 1
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]

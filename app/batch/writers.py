@@ -81,11 +81,13 @@ def open_output(path: str | None, top_k: int, model_name: str) -> tuple[Writer, 
     if path is None:
         return JsonLinesWriter(sys.stdout, owned=False, model_name=model_name), set()
     is_csv = path.lower().endswith(".csv")
-    done = _finished(path, is_csv, top_k, model_name) if os.path.exists(path) else set()
+    if os.path.isdir(path):
+        raise BatchError(f"--output {path} is a folder; name a file (.jsonl or .csv)")
     try:
+        done = _finished(path, is_csv, top_k, model_name) if os.path.exists(path) else set()
         stream = open(path, "a", encoding="utf-8", newline="" if is_csv else None)
     except OSError as exc:
-        raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from None
     if is_csv:
         return CsvWriter(stream, top_k, model_name, write_header=stream.tell() == 0), done
     return JsonLinesWriter(stream, owned=True, model_name=model_name), done

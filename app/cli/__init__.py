@@ -10,6 +10,8 @@ from app.cli import batch, engine, model, serve
 from app.cli.errors import CliError
 from app.version import version
 
+INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
+
 # Each module exposes register(subparsers); the parser it adds carries func=handler(args) -> int.
 COMMAND_MODULES = [engine, model, serve, batch]
 
@@ -56,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"shadercam {args.command}: error: {exc}", file=sys.stderr)
         return exc.status
+    except KeyboardInterrupt:  # Ctrl-C: what was finished is kept (batch continues from it)
+        end_progress = "\n" if sys.stderr.isatty() else ""  # a progress line may be open
+        print(f"{end_progress}shadercam {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except BrokenPipeError:  # the reader went away (`shadercam classify ... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -33,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "batch", help="classify pictures, folders and videos, here or on a Dask cluster",
         description="Classify picture files, folders (recursively) and videos (every Nth "
                     "frame). Results are JSON lines, or CSV when --output ends in .csv; an "
-                    "--output that already holds results is continued, skipping what it has.")
+                    "--output that already holds results is continued, skipping what it has. "
+                    "Exit status: 0 when every picture was classified, 1 when some gave an "
+                    "error record or the run could not start, 130 when interrupted (Ctrl-C; "
+                    "the results written so far are kept).")
     batch.add_argument("paths", nargs="+", metavar="PATH")
     _add_common(batch)
     batch.add_argument("--top-k", type=positive_int, default=5, metavar="K",

@@ -13,7 +13,7 @@ const page = {
   health: null, healthFailed: false,
   shown: null, shownAt: 0,  // the prediction on screen and when it arrived
   pending: null, fetching: false, pictureUrl: null,
-  paused: false, streaming: false,
+  paused: false, streaming: false, full: false,
   announced: {text: "", at: 0},
 };
 
@@ -190,7 +190,9 @@ function updateState() {
   const h = page.health;
   const age = page.shown ? (Date.now() - page.shownAt) / 1000 : null;
   let state, text, kind;
-  if (!page.connected && (page.healthFailed || page.shown)) {
+  if (!page.connected && page.full) {
+    [state, text, kind] = ["full", "Viewer limit reached", "warn"];
+  } else if (!page.connected && (page.healthFailed || page.shown)) {
     [state, text, kind] = ["offline", "Offline", "bad"];
   } else if (page.paused) {
     [state, text, kind] = ["paused", "Paused", "wait"];
@@ -248,6 +250,7 @@ function connect() {
   socket.onopen = () => {
     page.retryMs = 500;
     page.connected = true;
+    page.full = false;
     updateState();
   };
   socket.onmessage = (event) => {
@@ -256,10 +259,11 @@ function connect() {
     if (message.type === "hello") renderHealth(message);
     else if (message.type === "prediction") onPrediction(message);
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
     page.connected = false;
+    page.full = event.code === 1013;  // the server has its most viewers: try again later
     updateState();
-    setTimeout(connect, page.retryMs);
+    setTimeout(connect, page.full ? 10000 : page.retryMs);
     page.retryMs = Math.min(page.retryMs * 2, 10000);
   };
 }

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, UploadFile
 
 from app.api import schemas
 from app.api.port import ServerSettings, ServicePort
@@ -19,10 +19,13 @@ def predictions_router(service: ServicePort, settings: ServerSettings) -> APIRou
     def latest() -> Any:
         return service.latest()
 
-    @router.post("/api/classify", response_model=schemas.Prediction,
+    upload = APIRouter(route_class=uploads.route_class())
+
+    @upload.post("/api/classify", response_model=schemas.Prediction,
                  responses=schemas.error_answers(400, 413, 415, 429, 503, 504),
                  summary="Classify an uploaded JPEG or PNG image")
-    async def classify(request: Request, file: UploadFile = File(...)) -> Any:
-        return await uploads.classify(request, file)
+    async def classify(file: UploadFile = File(...)) -> Any:
+        return await uploads.classify(file)
 
+    router.include_router(upload)
     return router
