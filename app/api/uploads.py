@@ -20,7 +20,6 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import Request, UploadFile
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -50,8 +49,7 @@ class Uploads:
     @contextlib.contextmanager
     def admitted(self, request: Request) -> Iterator[None]:
         """Hold one of the MAX_IN_FLIGHT places while an upload is read and classified;
-        refuses (TooFrequent, Busy) before any of its body is read. A form without a file
-        (422) is not counted against the rate limit."""
+        refuses (TooFrequent, Busy) before any of its body is read."""
         client = request.client.host if request.client else ""
         wait = self.limiter.take(client, time.monotonic())
         if wait:
@@ -62,9 +60,6 @@ class Uploads:
         self._in_flight += 1
         try:
             yield
-        except RequestValidationError:  # no picture to count (the form lacks its file)
-            self.limiter.give_back(client, time.monotonic())
-            raise
         finally:
             self._in_flight -= 1
 
@@ -78,6 +73,11 @@ class Uploads:
                 handle = super().get_route_handler()
 
                 async def admitted(request: Request) -> Response:
+                    if not request.headers.get("content-type", "").lower().startswith(
+                            "multipart/form-data"):
+                        # no file can be in it: FastAPI says so (422) from an empty body,
+                        # without reading this one or counting it as an upload
+                        return await handle(Request(request.scope, _no_body))
                     with uploads.admitted(request):
                         return await handle(request)
 
@@ -103,3 +103,7 @@ class Uploads:
             future.cancel()
             raise TimedOut("the classifier did not answer in time") from None
         return prediction.to_dict()
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
