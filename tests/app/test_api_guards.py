@@ -98,11 +98,16 @@ def test_uploads_beyond_the_rate_limit_and_busy_check_are_refused_before_their_b
             sock = socket.create_connection(("127.0.0.1", served.port))
             sock.sendall(upload_head(served.port, body_bytes) + FILE_HEAD + bytes(64 * 1024))
             clients.append(sock)
-        early = {sock: status_of(sock, 5.0) for sock in clients}
+        # 5 s for all answers together: an admitted upload that sent nothing for much longer
+        # would be closed by the connection guard (server.min_body_rate)
+        deadline = time.monotonic() + 5.0
+        early = {sock: status_of(sock, max(0.01, deadline - time.monotonic()))
+                 for sock in clients}
         refused = [status for status in early.values() if status is not None]
         admitted = [sock for sock, status in early.items() if status is None]
         # the admitted ones send the rest: they are read, spooled and answered
         for sock in admitted:
+            sock.settimeout(60)
             sock.sendall(bytes(UPLOAD_MB * MB - 64 * 1024) + FILE_TAIL)
         late = [status_of(sock, 60.0) for sock in admitted]
         for sock in clients:
