@@ -27,6 +27,7 @@ from app.cameras.supervisor import FrameSlot
 from app.errors import Busy, Unavailable
 from app.hub import Prediction, PredictionMaker, ResultsHub
 from app.meter import RateMeter
+from app.models.store import describe, describe_self_test
 from app.teach.head import Debouncer
 from app.teach.runner import Embedders, descriptor_for, file_sha256, yuv420_to_rgb
 from app.teach.store import Region, TaughtClassifier, answer_dict, thumbnail
@@ -171,8 +172,7 @@ class InferenceWorker(threading.Thread):
         import gpu_engine
 
         model = gpu_engine.load_model(self.model_path)
-        self.model_info = {"name": model.name, "path": str(self.model_path),
-                           "classes": model.num_classes, "input_size": list(model.input_size)}
+        self.model_info = describe(model, self.model_path)
         try:
             engine, report = gpu_engine.open_engine(model, software_gl=self.software_gl,
                                                     self_test=self.self_test,
@@ -196,8 +196,7 @@ class InferenceWorker(threading.Thread):
 
     def _keep_report(self, report) -> None:
         if report is not None:
-            self.model_info["self_test"] = {"ok": report.ok, "seconds": round(report.seconds, 3),
-                                            "kernels": report.kernels, "probe": report.probe}
+            self.model_info["self_test"] = describe_self_test(report)
 
     def _next_frame(self, timeout: float, ignore_wakes: bool) -> Frame | None:
         """The newest camera frame within `timeout`; an upload's wake-up ends the wait early

@@ -1,9 +1,15 @@
-"""Shared test set-up: an ES 2.0-exact GL on llvmpipe, and where the shared models live."""
+"""Shared test set-up: an ES 2.0-exact GL on llvmpipe, and where the dog classifier is."""
 import os
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from published_models import find_dog_model
+
+# The model store is looked up in the user's environment, before STATE_DIRECTORY is set
+# below (which would move the store into the tests' fresh folder).
+USER_ENV = dict(os.environ)
 
 # Must be set before any GL context exists: an ES 2.0 request then gives exactly ES 2.0 (the
 # Pi Zero's API level) instead of the newest ES version llvmpipe supports.
@@ -13,11 +19,9 @@ os.environ.setdefault("MESA_GLES_VERSION_OVERRIDE", "2.0")
 os.environ.setdefault("STATE_DIRECTORY", tempfile.mkdtemp(prefix="shadercam-test-state-"))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-DOG_MODEL = SHARED / "models" / "dog_classifier.chunks"
 
 
 @pytest.fixture(scope="session")
 def dog_model_path() -> Path:
-    if not DOG_MODEL.exists():
-        pytest.fail(f"the dog classifier is expected at {DOG_MODEL} (../shared/models)")
-    return DOG_MODEL
+    """The published dog classifier (see published_models: skips without it, fails in CI)."""
+    return find_dog_model(USER_ENV, SHARED)

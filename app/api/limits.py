@@ -6,8 +6,9 @@ and the newest releases: it refuses a body over the cap from its Content-Length 
 stops reading one without it as soon as it passes the cap; it caps the clients of each
 streaming path (beyond the cap: 503, or a websocket accepted and closed at once with 1013, so
 a page can tell "full" from "not logged in") and drops a stream client that has not taken a
-message for `client_timeout_s` (websocket clients that stop reading miss uvicorn's pings:
-app/api/connections.py). `RateLimiter` paces what one address may try.
+message for `client_timeout_s`. Websocket clients that stop reading are found by uvicorn's
+pings (set by `app.api.connections.ConnectionGuard`). `RateLimiter` paces what one address
+may try.
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from gpu_engine import GPURefused
 RETRIES = 2
 TASKS_PER_SLOT = 2
 WORKER_WAIT_S = 60.0
-CONNECT_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 3.0  # a scheduler on the LAN answers in milliseconds
 
 
 def _distributed():
@@ -57,7 +57,7 @@ def connect(workers: int | None = None, scheduler: str | None = None):
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # unreachable, or a bad address
             raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         with client:
             yield client

@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 _FONT_FILE = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 _RIGHT, _WRONG = (30, 130, 60), (190, 40, 40)  # a whole row's colour on / off the diagonal
+FOOTER = "rows: true class, columns: predicted"
 
 
 def _font(size: int):
@@ -30,7 +31,10 @@ def draw_confusion(labels: list[str], counts: list[list[int]], title: str,
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     margin = 10 + max((_text_size(measure, label, font)[0] for label in labels), default=0)
     top = 40 + margin
-    image = Image.new("RGB", (margin + n * cell + 20, top + n * cell + 40), "white")
+    # as wide as the widest of the matrix, the title and the footer, so none is cut off
+    width = max(margin + n * cell + 20, 10 + _text_size(measure, title, font)[0] + 10,
+                margin + _text_size(measure, FOOTER, small)[0] + 10)
+    image = Image.new("RGB", (width, top + n * cell + 40), "white")
     draw = ImageDraw.Draw(image)
     draw.text((10, 10), title, fill="black", font=font)
     for i, label in enumerate(labels):
@@ -56,6 +60,5 @@ def draw_confusion(labels: list[str], counts: list[list[int]], title: str,
                 width, height = _text_size(draw, text, small)
                 draw.text((box[0] + (cell - width) // 2, box[1] + (cell - height) // 2), text,
                           fill="white" if share > 0.6 else "black", font=small)
-    draw.text((margin, top + n * cell + 10), "rows: true class, columns: predicted",
-              fill="black", font=small)
+    draw.text((margin, top + n * cell + 10), FOOTER, fill="black", font=small)
     image.save(path, format="PNG")

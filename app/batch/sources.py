@@ -13,6 +13,7 @@ import stat
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from app.batch import BatchError
 from app.batch.tasks import Job
 from app.images import shrink
 
@@ -38,9 +39,15 @@ class Inputs:
 
 
 def collect(paths: Sequence[str]) -> Inputs:
+    """The pictures and videos the paths name; a path that does not exist, or a folder with
+    nothing to classify, is a BatchError naming it (most likely a typo or the wrong folder)."""
     inputs = Inputs()
     for path in paths:
+        if not os.path.exists(path):
+            raise BatchError(f"{path}: no such file or folder")
         if os.path.isdir(path):
+            found = len(inputs.images) + len(inputs.videos)
+            others = 0
             for folder, subfolders, files in os.walk(path):
                 subfolders.sort()
                 for name in sorted(files):
@@ -49,6 +56,12 @@ def collect(paths: Sequence[str]) -> Inputs:
                         inputs.images.append(os.path.join(folder, name))
                     elif suffix in VIDEO_SUFFIXES:
                         inputs.videos.append(os.path.join(folder, name))
+                    else:
+                        others += 1
+            if len(inputs.images) + len(inputs.videos) == found:
+                what = f"only {others} other files" if others else "no files"
+                raise BatchError(f"{path}: no pictures or videos to classify in this folder "
+                                 f"({what}; pictures are {', '.join(sorted(IMAGE_SUFFIXES))})")
         elif os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
             inputs.videos.append(path)
         else:

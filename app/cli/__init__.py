@@ -17,12 +17,14 @@ COMMAND_MODULES = [engine, model, serve, batch, teach]
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Help that shows each option's default, where it has a meaningful one."""
+    """Help that shows each option's default, where it has a meaningful one (not for on/off
+    flags, whose "default: True" would read as if `--no-self-test` were the default)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if ("%(default)" not in text and action.option_strings and action.default is not None
-                and action.default is not False and action.default is not argparse.SUPPRESS):
+                and not isinstance(action, argparse._StoreConstAction)
+                and action.default is not argparse.SUPPRESS):
             text += " (default: %(default)s)"
         return text
 

@@ -95,8 +95,8 @@ def run_batch(args: argparse.Namespace) -> int:
     from app.batch.sources import collect, jobs
     from app.batch.writers import open_output
     model_file, model, loaded = _model(args)
-    inputs = collect(args.paths)
     try:
+        inputs = collect(args.paths)
         writer, done = open_output(args.output, args.top_k, loaded.name)
         try:
             with _runner(args, model, model_file, args.top_k) as runner:

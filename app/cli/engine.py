@@ -10,10 +10,12 @@ import time
 import numpy as np
 
 from app.cli.errors import CliError
+from app.config import default
+from app.hub import PredictionMaker
 from app.images import ImageError, read
-from app.labels import display_label
 from app.models.catalog import KNOWN_MODELS
-from app.models.store import DEMO_MODEL, ModelStore, ModelStoreError, resolve_model_path
+from app.models.store import (DEMO_MODEL, ModelStore, ModelStoreError, describe,
+                              describe_self_test, resolve_model_path)
 from gpu_engine.trust import POLICIES
 
 MODEL_HELP = ("chunkfile path, installed model name, or 'demo' for the built-in demo model "
@@ -30,13 +32,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     classify = subparsers.add_parser("classify", help="classify image files on the GPU")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
     classify.add_argument("--model", help=MODEL_HELP)
-    classify.add_argument("--top-k", type=positive_int, default=5, metavar="K", dest="top_k",
-                          help="classes to show per image")
-    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument("--top-k", type=positive_int, default=default("model.top_k"),
+                          metavar="K", dest="top_k", help="classes to show per image")
+    classify.add_argument("--threshold", type=probability, default=default("model.threshold"),
+                          help="below this probability the result is 'uncertain', 0 = off")
+    classify.add_argument("--json", action="store_true",
+                          help="one prediction a line, as the API's (`path` names the file)")
     trust_flags(classify)
     classify.set_defaults(func=run_classify)
 
@@ -60,7 +75,7 @@ def trust_flags(parser: argparse.ArgumentParser) -> None:
                         help="skip the GPU self-test against the NumPy reference")
     parser.add_argument("--software-gl", choices=POLICIES, default="auto",
                         help="a software GL renderer is an error (refuse), accepted (allow), or "
-                             "an error on a Raspberry Pi only (auto, the default)")
+                             "an error on a Raspberry Pi only (auto)")
 
 
 def model_path(explicit: str | None):
@@ -89,14 +104,20 @@ def model_path(explicit: str | None):
 
 
 def _engine(args, gl_calls=None):
-    """The model and its engine, opened as the service opens it (gpu_engine.open_engine): the
-    software-GL policy, then the self-test, whose result goes to stderr."""
-    return open_model(model_path(args.model), args, gl_calls)
+    """The model, its engine and its description as the API's `model` object, opened as the
+    service opens it (open_model)."""
+    path = model_path(args.model)
+    model, engine, report = open_model(path, args, gl_calls)
+    info = describe(model, path)
+    if report is not None:
+        info["self_test"] = describe_self_test(report)
+    return model, engine, info
 
 
 def open_model(path, args, gl_calls=None):
-    """The model at `path` and its engine, opened as `_engine` opens the one of --model (taught
-    classifiers open their backbone so)."""
+    """The model at `path`, its engine and its self-test report, opened as the service opens
+    them (gpu_engine.open_engine: the software-GL policy, then the self-test, whose result goes
+    to stderr); taught classifiers open their backbone so."""
     from gpu_engine import GPURefused, ModelError, load_model, open_engine
     try:
         model = load_model(path)
@@ -107,42 +128,47 @@ def open_model(path, args, gl_calls=None):
     if report is not None:
         print(f"self-test    passed: {report.kernels} kernels on a {report.probe} probe in "
               f"{report.seconds * 1000:.0f} ms", file=sys.stderr)
-    return model, engine
+    return model, engine, report
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    """Each picture's prediction as the service makes it for an upload (PredictionMaker: top-k,
+    threshold, uncertain); with --json one API prediction object a line, `path` first as in
+    `batch`'s records. A taught classifier ranks its own classes, on its backbone's features."""
     from app.cli.teach import TaughtRunner, find_taught
-    from gpu_engine import top_k
     taught = find_taught(args.model)
-    if taught is not None:  # a taught classifier: its classes, on its backbone's features
+    if taught is not None:
         runner = TaughtRunner(taught, args)
         model, labels, name = runner.model, taught.classes, taught.name
-        score, release = runner.probabilities, runner.close
+        score, release, stages = runner.probabilities, runner.close, lambda: {}
     else:
-        model, engine = _engine(args)
+        model, engine, _ = _engine(args)
         labels, name = model.labels, model.name
         score, release = engine.classify_rgb, engine.release
+        stages = lambda: engine.last_timings  # noqa: E731
+    maker = PredictionMaker(labels, name, args.top_k, threshold=args.threshold)
     status = 0
     try:
         for path in args.images:
+            started = time.monotonic()
             try:
                 probabilities = score(read(path, target=_target(model)))
             except ImageError as exc:
                 print(f"shadercam classify: error: {exc}", file=sys.stderr)
                 status = 1
                 continue
-            best = top_k(probabilities, labels, args.top_k)
+            timings = {**stages(), "total": time.monotonic() - started}
+            prediction = maker.make(probabilities, 0, time.time(), timings, origin="upload")
             if args.json:
-                print(json.dumps({
-                    "image": path, "model_name": name,
-                    "top_k": [{"index": i, "label": label, "display_label": display_label(label),
-                               "probability": float(p)} for i, label, p in best],
-                    "probabilities": [float(p) for p in probabilities]}), flush=True)
-            else:
-                print(path)
-                for index, label, p in best:
-                    print(f"  {p:7.2%}  {display_label(label)} ({label}, {index})")
-                sys.stdout.flush()
+                print(json.dumps({"path": path, **prediction.to_dict()}), flush=True)
+                continue
+            print(path)
+            if prediction.uncertain:
+                print(f"  uncertain: the best is below the threshold {prediction.threshold:.0%}")
+            for ranked in prediction.top_k:
+                print(f"  {ranked.probability:7.2%}  {ranked.display_label} ({ranked.label}, "
+                      f"{ranked.index})")
+            sys.stdout.flush()
     finally:
         release()
     return status
@@ -153,7 +179,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"model        {figures['model']} ({figures['multiply_adds'] / 1e6:.1f} M multiply-adds)")
+    model = figures["model"]
+    print(f"model        {model['name']} ({figures['multiply_adds'] / 1e6:.1f} M multiply-adds, "
+          f"{model['classes']} classes, input {model['input_size'][0]}x{model['input_size'][1]})")
     print(f"renderer     {figures['renderer']} [{figures['gl_version']}]")
     print(f"passes       {figures['passes']} draw calls, {figures['programs']} shader programs")
     print(f"fetches      {figures['texel_fetches'] / 1e6:.1f} M texels per inference")
@@ -168,7 +196,8 @@ def run_bench(args: argparse.Namespace) -> int:
           "writes")
     latency = figures["latency_ms"]
     print(f"latency      min {latency['min']:.1f} / median {latency['median']:.1f} / "
-          f"max {latency['max']:.1f} ms over {figures['iterations']} inferences")
+          f"max {latency['max']:.1f} ms over {figures['iterations']} inferences "
+          f"({figures['fps']:.1f} fps)")
     stages = figures["stages_ms"]
     print("stages       " + ", ".join(f"{k} {v:.2f} ms" for k, v in stages.items()))
     if "reference_ms" in figures:
@@ -198,7 +227,8 @@ def gl_calls_per_inference(args, frame: np.ndarray) -> dict:
     counting wrapper slows each call, so latency is measured on an engine without it)."""
     from gpu_engine.gles2 import CallLog
     log = CallLog()
-    _, engine = _engine(argparse.Namespace(**{**vars(args), "self_test": False}), gl_calls=log)
+    _, engine, _ = _engine(argparse.Namespace(**{**vars(args), "self_test": False}),
+                           gl_calls=log)
     try:
         engine.classify_rgb(frame)
         log.reset()
@@ -213,8 +243,9 @@ def gl_calls_per_inference(args, frame: np.ndarray) -> dict:
 
 
 def benchmark(args: argparse.Namespace) -> dict:
-    """Latency of whole inferences on one frame, the GL calls of one, and the plan's figures."""
-    model, engine = _engine(args)
+    """Latency of whole inferences on one frame (and the frames per second that makes, one
+    after another), the GL calls of one, and the plan's figures."""
+    model, engine, info = _engine(args)
     frame = _frame(args, model)
     try:
         engine.classify_rgb(frame)
@@ -227,7 +258,7 @@ def benchmark(args: argparse.Namespace) -> dict:
                 stages[key].append(1000 * engine.last_timings[key])
         plan = engine.plan
         figures = {
-            "model": model.name, "renderer": engine.gl_info.renderer,
+            "model": info, "renderer": engine.gl_info.renderer,
             "gl_version": engine.gl_info.version, "software": engine.gl_info.software,
             "iterations": len(times), "passes": len(plan.passes) + 1,
             "programs": len({p.program_key for p in plan.passes}) + 1,
@@ -235,6 +266,7 @@ def benchmark(args: argparse.Namespace) -> dict:
             "texture_bytes": engine.texture_bytes(), "model_texture_bytes": plan.texture_bytes(),
             "latency_ms": {"min": min(times), "median": statistics.median(times),
                            "max": max(times)},
+            "fps": 1000 / statistics.median(times),
             "stages_ms": {key: statistics.median(values) for key, values in stages.items()},
         }
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -22,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = model.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 
-    actions.add_parser("list", parents=[common], help="show installed models"
-                       ).set_defaults(func=_list)
+    listing = actions.add_parser("list", parents=[common], help="show installed models")
+    listing.add_argument("--json", action="store_true",
+                         help="the store and its models as one JSON object")
+    listing.set_defaults(func=_list)
 
     install = actions.add_parser(
         "install", parents=[common], help="install a model from a file, URL or known name",
@@ -49,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     store = ModelStore(args.store)
     models = _guard(store.list)
+    if args.json:
+        print(json.dumps({"store": str(store.directory), "models": [
+            {"name": m.name, "path": str(m.path), "size": m.size, "sha256": m.sha256,
+             "default": m.is_default} for m in models]}, indent=2))
+        return 0
     print(f"models in {store.directory}:")
     if not models:
         print("  (none; the built-in demo model is used)")
@@ -60,15 +68,18 @@ def _list(args: argparse.Namespace) -> int:
 
 def _install(args: argparse.Namespace) -> int:
     store = ModelStore(args.store)
-    progress = ProgressLine(sys.stderr, f"fetching {args.source}")
+    # progress only where someone watches it: a log or a pipe gets the result line alone
+    progress = ProgressLine(sys.stderr, f"fetching {args.source}") if sys.stderr.isatty() else None
     try:
         installed = _guard(lambda: store.install(args.source, name=args.name,
                                                  sha256=args.sha256, force=args.force,
                                                  progress=progress))
     finally:
-        progress.finish()
+        if progress is not None:
+            progress.finish()
     default = " (default)" if installed.is_default else ""
-    print(f"installed {installed.name}{default}: {installed.path}, {installed.size} bytes, "
+    done = "already installed" if installed.unchanged else "installed"
+    print(f"{done} {installed.name}{default}: {installed.path}, {installed.size} bytes, "
           f"sha256 {installed.sha256}")
     return 0
 
@@ -103,34 +114,27 @@ def _guard(action: Callable[[], Any]) -> Any:
 
 
 class ProgressLine:
-    """Download progress on stderr: one rewritten line on a terminal, a few lines in a log."""
+    """Download progress on a terminal: one line, rewritten at most ten times a second."""
 
     def __init__(self, stream: TextIO, label: str) -> None:
         self.stream, self.label = stream, label
-        self.tty = stream.isatty()
         self.last_time = 0.0
-        self.last_step = -1
         self.shown = False
 
     def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last_time < 0.1 and done != total:
+            return
+        self.last_time = now
         if total:
-            step = done * 10 // total
             text = f"{self.label}: {done // 1024} of {total // 1024} KiB ({done * 100 // total}%)"
         else:
-            step = done // (1 << 20)
             text = f"{self.label}: {done // 1024} KiB"
-        if self.tty:
-            now = time.monotonic()
-            if now - self.last_time >= 0.1 or done == total:
-                self.last_time = now
-                self.stream.write("\r" + text)
-                self.shown = True
-        elif step != self.last_step:
-            self.last_step = step
-            self.stream.write(text + "\n")
+        self.stream.write("\r" + text)
         self.stream.flush()
+        self.shown = True
 
     def finish(self) -> None:
-        if self.tty and self.shown:
+        if self.shown:
             self.stream.write("\n")
             self.stream.flush()

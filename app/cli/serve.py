@@ -8,7 +8,7 @@ import socket
 import sys
 
 from app.cli.errors import CliError
-from app.config import ConfigError, load_config, unknown_env
+from app.config import ConfigError, default, load_config, unknown_env
 
 # flag destination -> config key it overrides
 FLAG_KEYS = {"source": "camera.source", "model": "model.path", "host": "server.host",
@@ -29,16 +29,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--model", metavar="PATH",
                        help="model file or installed model name (default: the store's default, "
                             "else the built-in demo model)")
-    serve.add_argument("--host", help="address to listen on (config default: 0.0.0.0)")
-    serve.add_argument("--port", type=int, help="TCP port (config default: 8080)")
+    serve.add_argument("--host", help="address to listen on, 0.0.0.0 for every interface "
+                                      f"(config default: {default('server.host')})")
+    serve.add_argument("--port", type=int,
+                       help=f"TCP port (config default: {default('server.port')})")
     serve.add_argument("--top-k", type=int, dest="top_k",
-                       help="classes per prediction (config default: 5)")
-    serve.add_argument("--fps", type=float, help="camera frames per second (config default: 10)")
+                       help=f"classes per prediction (config default: {default('model.top_k')})")
+    serve.add_argument("--fps", type=float,
+                       help=f"camera frames per second (config default: {default('camera.fps')})")
     serve.add_argument("--smoothing", type=int,
-                       help="average over this many frames, 1 = off (config default: 1)")
+                       help="average over this many frames, 1 = off "
+                            f"(config default: {default('model.smoothing')})")
     serve.add_argument("--threshold", type=float,
                        help="below this probability the result is 'uncertain', 0 = off "
-                            "(config default: 0.5)")
+                            f"(config default: {default('model.threshold')})")
     serve.set_defaults(func=_serve)
 
 

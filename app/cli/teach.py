@@ -67,7 +67,7 @@ def run_teach(args: argparse.Namespace) -> int:
         check_name(args.name)
     except TeachError as exc:
         raise CliError(str(exc)) from None
-    model, engine = open_model(backbone, args)
+    model, engine, _ = open_model(backbone, args)
     embedders = Embedders(engine)
     skipped = 0
     try:
@@ -142,7 +142,7 @@ class TaughtRunner:
                            f"{classifier.backbone['name']!r} (sha256 "
                            f"{classifier.backbone['sha256'][:12]}...), which is not installed")
         self.classifier = classifier
-        self.model, self.engine = open_model(backbone, args)
+        self.model, self.engine, _ = open_model(backbone, args)
         self.embedders = Embedders(self.engine)
 
     def probabilities(self, rgb) -> list[float]:

@@ -14,14 +14,18 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.atomic import fsync_dir, write_atomically
 from app.models import catalog
 from app.models.fetch import FetchError, Progress, fetch, is_url, remove_stale_partials
 from gpu_engine.errors import ModelError
-from gpu_engine.model import load_model
+from gpu_engine.model import Model, load_model
+
+if TYPE_CHECKING:
+    from gpu_engine.selftest import SelfTestReport
 
 STORE_ENV = "SHADERCAM_MODEL_STORE"
 SYSTEM_STATE = Path("/var/lib/shadercam")
@@ -43,6 +47,7 @@ class InstalledModel:
     size: int
     sha256: str
     is_default: bool
+    unchanged: bool = False  # install found this very file already installed
 
 
 def store_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -91,7 +96,9 @@ class ModelStore:
                 force: bool = False, progress: Progress | None = None) -> InstalledModel:
         """Fetch, verify and validate `source`, then move it into place in one rename.
 
-        The first model installed becomes the default, so a fresh install just works.
+        The first model installed becomes the default, so a fresh install just works. A file
+        already installed under the name is left as it is (`unchanged`); when its sha256 is
+        known beforehand (a known model, --sha256) it is not even downloaded again.
         """
         known = catalog.find_known(source)
         url_or_path = known.url if known else source
@@ -108,6 +115,8 @@ class ModelStore:
             raise ModelStoreError(f"{source}: only http:// and https:// URLs or local files")
         name = check_name(name or (known.name if known else _name_from(source)))
         target = self.path_of(name)
+        if sha256 is not None and target.is_file() and _sha256_of(target) == sha256:
+            return self._installed(name, unchanged=True)
         self._make_directory()
         remove_stale_partials(self.directory, STALE_PARTIAL_S, time.time())
         try:
@@ -127,9 +136,13 @@ class ModelStore:
                 fsync_dir(self.directory)
         finally:
             fetched.path.unlink(missing_ok=True)
+        return self._installed(name, unchanged=same)
+
+    def _installed(self, name: str, unchanged: bool) -> InstalledModel:
+        """The model just installed (or found installed), made the default if there is none."""
         if self.default_name() is None or not self.path_of(self.default_name()).exists():
             self.set_default(name)
-        return self._describe(name)
+        return replace(self._describe(name), unchanged=unchanged)
 
     def remove(self, name: str) -> bool:
         """Delete a model; returns True when it was the default (which is then unset)."""
@@ -183,6 +196,19 @@ def resolve_model_path(explicit: str | None) -> Path:
                 return installed
         return path
     return ModelStore().default_path() or DEMO_MODEL
+
+
+def describe(model: Model, path: Path) -> dict[str, Any]:
+    """A loaded model as the API's `model` object names it (`name`, `path`, `classes`,
+    `input_size`, `demo`), so the service and the command line describe it alike."""
+    return {"name": model.name, "path": str(path), "classes": model.num_classes,
+            "input_size": list(model.input_size), "demo": Path(path).stem == DEMO_MODEL.stem}
+
+
+def describe_self_test(report: SelfTestReport) -> dict[str, Any]:
+    """The GPU self-test's report as the `model` object's `self_test`."""
+    return {"ok": report.ok, "seconds": round(report.seconds, 3), "kernels": report.kernels,
+            "probe": report.probe}
 
 
 def check_name(name: str) -> str:

@@ -110,6 +110,7 @@ def test_uploads_beyond_the_rate_limit_and_busy_check_are_refused_before_their_b
         admitted = list(pending)
         # the admitted ones send the rest: they are read, spooled and answered
         for sock in admitted:
+            sock.settimeout(60)
             sock.sendall(bytes(UPLOAD_MB * MB - 64 * 1024) + FILE_TAIL)
         late = [status_of(sock, 60.0) for sock in admitted]
         for sock in clients:

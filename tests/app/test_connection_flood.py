@@ -236,8 +236,8 @@ def steady_upload(port: int, picture: bytes) -> int:
 
 def websocket(port: int, address: str = "127.0.0.1") -> socket.socket | None:
     """An upgraded websocket from `address`, once its first message (hello) has come and
-    nothing after it is read; None when the server refused it (at the handshake, or by
-    closing it at once)."""
+    nothing after it is read; None when the server refused it (over the viewer limit it is
+    accepted and closed at once with 1013, so a page can tell why)."""
     sock = socket.create_connection(("127.0.0.1", port), source_address=(address, 0))
     sock.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                  f"Connection: Upgrade\r\nAuthorization: Bearer {TOKEN}\r\n"
@@ -253,8 +253,9 @@ def websocket(port: int, address: str = "127.0.0.1") -> socket.socket | None:
         return None
     if not rest:
         rest = sock.recv(4096)
-    if rest[:1] == b"\x88":  # a close frame at once: a full server (1013)
+    if rest[:1] == b"\x88":  # a close frame: code 1013, over the viewer limit
         sock.close()
+        assert rest[2:4] == (1013).to_bytes(2, "big"), rest[:20]
         return None
     assert rest[:1] == b"\x81", rest[:20]  # a text frame: the hello
     return sock

@@ -150,9 +150,9 @@ def test_bad_model_and_missing_files_are_clear(tmp_path, capsys):
     assert error.startswith("shadercam batch: error: ") and "truncated" in error
     out = tmp_path / "out.jsonl"
     assert batch("--output", str(out), str(tmp_path / "nowhere.png")) == 1
-    [record] = read_records(out)
-    assert record == {"path": str(tmp_path / "nowhere.png"), "model_name": "demo_model",
-                      "error": f"cannot read {tmp_path / 'nowhere.png'}: No such file or directory"}
+    error = capsys.readouterr().err
+    assert error == f"shadercam batch: error: {tmp_path / 'nowhere.png'}: no such file or folder\n"
+    assert not out.exists()  # stopped before anything was written
 
 
 class Terminal(io.StringIO):

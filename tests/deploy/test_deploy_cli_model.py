@@ -6,6 +6,7 @@ import json
 import pytest
 
 from app.cli import main
+from gpu_engine import load_model
 
 DOG_SHA = "59723e406f593959a5ac3d7b930b4b8385e7dc3066e1683b0fb4005bce809fcd"
 
@@ -56,13 +57,16 @@ def test_errors_are_one_line_and_exit_1(store, dog_model, http_server, capsys):
     assert list(store.iterdir()) == []
 
 
-def test_download_progress_is_logged_in_steps(store, dog_model, http_server, capsys):
+def test_a_download_logs_no_progress_and_is_not_repeated(store, dog_model, http_server, capsys):
     http_server.files["/m.chunks"] = dog_model.read_bytes()
     url = f"{http_server.base}/m.chunks"
     assert main(["model", "install", url, "--sha256", DOG_SHA, "--store", str(store)]) == 0
-    err_lines = capsys.readouterr().err.splitlines()
-    assert err_lines[-1] == f"fetching {url}: 841 of 841 KiB (100%)"
-    assert 5 <= len(err_lines) <= 11  # one line per tenth when stderr is not a terminal
+    captured = capsys.readouterr()
+    assert captured.err == ""  # progress only on a terminal, never in a log
+    assert captured.out.startswith("installed m (default): ")
+    assert main(["model", "install", url, "--sha256", DOG_SHA, "--store", str(store)]) == 0
+    assert capsys.readouterr().out.startswith("already installed m (default): ")
+    assert http_server.requests == ["/m.chunks"]  # the checksum said it was there: no download
 
 
 def test_classify_without_model_uses_the_store_default(store, dog_model, tmp_path, capsys):
@@ -76,8 +80,12 @@ def test_classify_without_model_uses_the_store_default(store, dog_model, tmp_pat
 
     assert main(["classify", "--json", "--top-k", "3", str(picture)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert main(["classify", "--json", "--top-k", "3", "--model", str(dog_model), str(picture)]) == 0
-    assert json.loads(capsys.readouterr().out)["probabilities"] == result["probabilities"]
-    labels = (dog_model.parent / "dog_classifier.labels.txt").read_text().split()
-    assert len(result["probabilities"]) == len(labels) == 120
-    assert [top["label"] for top in result["top_k"]] == [labels[top["index"]] for top in result["top_k"]]
+    assert main(["classify", "--json", "--top-k", "3", "--model", str(dog_model),
+                 str(picture)]) == 0
+    explicit = json.loads(capsys.readouterr().out)
+    assert explicit["top_k"] == result["top_k"]
+    assert result["model_name"] == "dogs" and explicit["model_name"] == "dog_classifier"
+    labels = load_model(dog_model).labels
+    assert len(labels) == 120
+    assert [top["label"] for top in result["top_k"]] == [
+        labels[top["index"]] for top in result["top_k"]]

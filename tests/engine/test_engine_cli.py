@@ -25,11 +25,11 @@ def test_classify_json_lines(tmp_path, dog_model_path):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 2
     first = lines[0]
-    assert first["image"] == str(cat)
+    assert first["path"] == str(cat) and "probabilities" not in first  # the API's prediction
     assert [entry["index"] for entry in first["top_k"]][0] == 119
     assert first["top_k"][0]["label"] == "tiger_cat" and first["top_k"][0]["probability"] > 0.99
-    assert len(first["top_k"]) == 3 and len(first["probabilities"]) == 120
-    assert abs(sum(first["probabilities"]) - 1) < 1e-4
+    assert len(first["top_k"]) == 3 and first["label"] == "tiger_cat"
+    assert first["uncertain"] is False and first["model_name"] == "dog_classifier"
 
 
 def test_classify_text_and_a_corrupt_model(tmp_path, dog_model_path):
@@ -50,6 +50,9 @@ def test_bench_reports_its_figures(dog_model_path):
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["passes"] == 1126 and figures["iterations"] == 2
+    assert figures["model"]["name"] == "dog_classifier" and figures["model"]["classes"] == 120
+    assert figures["model"]["path"] == str(dog_model_path) and not figures["model"]["demo"]
+    assert figures["fps"] > 0
     assert figures["multiply_adds"] == 398_405_856
     assert 27e6 < figures["texel_fetches"] < 29e6   # the seed article's ~28 M
     latency = figures["latency_ms"]
