@@ -47,15 +47,18 @@ def taught_store() -> Store:
 
 def class_folders(root: str) -> dict[str, list[str]]:
     """Class name -> its pictures, from the subfolders of `root` (hidden ones left out)."""
+    from app.batch import BatchError
     from app.batch.sources import collect
     if not os.path.isdir(root):
         raise CliError(f"{root} is not a folder")
-    found = {entry.name: collect([entry.path]).images
-             for entry in sorted(os.scandir(root), key=lambda e: e.name)
-             if entry.is_dir() and not entry.name.startswith(".")}
-    if len(found) < 2:
+    folders = [entry for entry in sorted(os.scandir(root), key=lambda e: e.name)
+               if entry.is_dir() and not entry.name.startswith(".")]
+    if len(folders) < 2:
         raise CliError(f"{root} needs a subfolder per class, at least two")
-    return found
+    try:
+        return {entry.name: collect([entry.path]).images for entry in folders}
+    except BatchError as exc:  # a class without a picture
+        raise CliError(str(exc)) from None
 
 
 def run_teach(args: argparse.Namespace) -> int:

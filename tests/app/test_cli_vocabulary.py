@@ -21,7 +21,7 @@ from app.models.store import DEMO_MODEL
 REPO = Path(__file__).resolve().parents[2]
 # every key of the API's prediction object (app.hub.Prediction.to_dict)
 PREDICTION_KEYS = {"type", "frame", "timestamp", "label", "display_label", "uncertain", "top_k",
-                   "timings_ms", "model_name", "origin", "smoothing", "threshold"}
+                   "timings_ms", "model_name", "origin", "smoothing", "threshold", "taught"}
 
 
 def shadercam(*args: str, env: dict[str, str] | None = None,

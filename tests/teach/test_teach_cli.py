@@ -65,7 +65,7 @@ def test_classify_answers_with_the_taught_classes(taught, tmp_path):
                      str(unseen / "rocket" / "00.jpg"), str(unseen / "coffee" / "00.jpg"))
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert [a["top_k"][0]["label"] for a in answers] == ["rocket", "coffee"]
-    assert all(a["model_name"] == "flap" and len(a["probabilities"]) == 3 for a in answers)
+    assert all(a["model_name"] == "flap" and len(a["top_k"]) == 3 for a in answers)
 
 
 def test_teach_says_what_is_wrong_in_one_line(taught, tmp_path):
