@@ -6,6 +6,7 @@ import contextlib
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -146,3 +147,19 @@ def blank_png(width: int, height: int) -> bytes:
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts))
             + chunk(b"IEND", b""))
+
+
+def read_status(sock: socket.socket, timeout: float = 10.0) -> int | None:
+    """The status code of the answer waiting on `sock`, or None when the server closed the
+    connection or nothing came within `timeout`."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            got = sock.recv(4096)
+            if not got:
+                break
+            data += got
+    except OSError:
+        pass
+    return int(data.split()[1]) if data.startswith(b"HTTP/1.1 ") else None

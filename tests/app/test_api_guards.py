@@ -16,7 +16,7 @@ import httpx
 import psutil
 import websockets
 
-from attack_server import serve_process
+from attack_server import read_status, serve_process
 
 MB = 1024 * 1024
 TOKEN = "correct-horse-battery-staple-42"
@@ -33,20 +33,6 @@ def upload_head(port: int, body_bytes: int) -> bytes:
             f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
             f"Content-Length: {body_bytes}\r\n\r\n").encode()
 
-
-def status_of(sock: socket.socket, timeout: float) -> int | None:
-    """The status of the answer waiting on `sock`, None when none came within `timeout`."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while b"\r\n" not in data:
-            got = sock.recv(4096)
-            if not got:
-                break
-            data += got
-    except OSError:
-        return None
-    return int(data.split()[1]) if data.startswith(b"HTTP/1.1 ") else None
 
 
 class SpoolWatch:
@@ -104,7 +90,7 @@ def test_uploads_beyond_the_rate_limit_and_busy_check_are_refused_before_their_b
         deadline = time.monotonic() + 3.0
         while pending and time.monotonic() < deadline:
             for sock in select.select(list(pending), [], [], 0.1)[0]:
-                early[sock] = status_of(sock, 5.0)
+                early[sock] = read_status(sock, 5.0)
                 pending.discard(sock)
         refused = list(early.values())
         admitted = list(pending)
@@ -112,7 +98,7 @@ def test_uploads_beyond_the_rate_limit_and_busy_check_are_refused_before_their_b
         for sock in admitted:
             sock.settimeout(60)
             sock.sendall(bytes(UPLOAD_MB * MB - 64 * 1024) + FILE_TAIL)
-        late = [status_of(sock, 60.0) for sock in admitted]
+        late = [read_status(sock, 60.0) for sock in admitted]
         for sock in clients:
             sock.close()
         health = httpx.get(f"{served.base}/api/health", timeout=10).json()["status"]
@@ -155,7 +141,7 @@ def test_login_refuses_a_large_body_before_reading_it(tmp_path):
                               "\r\n").encode())
                 if "chunked" in framing:  # 8 KB of a form that never ends
                     sock.sendall(b"2000\r\n" + b"a=" + bytes(8190) + b"\r\n")
-                assert status_of(sock, 10) == 413, framing
+                assert read_status(sock, 10) == 413, framing
 
 
 def test_nan_and_infinity_in_settings_are_refused_with_422(tmp_path):

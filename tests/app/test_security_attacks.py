@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from attack_server import PeakRss, blank_png, peak_rise, serve_process, unit_nofile
+from attack_server import PeakRss, blank_png, peak_rise, read_status, serve_process, unit_nofile
 from crafted_images import black_png, multi_scan_jpeg
 
 MB = 1024 * 1024
@@ -76,20 +76,6 @@ def multipart_head(port: int, extra: str = "") -> bytes:
 FILE_PART = (b'--BOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
              b"Content-Type: image/png\r\n\r\n")
 
-
-def read_status(sock: socket.socket, timeout: float = 10.0) -> int | None:
-    """The status code of the answer, or None when the server just closed the connection."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while b"\r\n" not in data:
-            got = sock.recv(4096)
-            if not got:
-                break
-            data += got
-    except OSError:
-        pass
-    return int(data.split()[1]) if data.startswith(b"HTTP/1.1 ") else None
 
 
 def send_until_answered(port: int, extra_headers: str) -> tuple[int | None, int]:
