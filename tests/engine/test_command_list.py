@@ -39,7 +39,7 @@ class Scene:
         self.a, self.b = (new_texture(gl, 4, 4, g.GL_RGBA) for _ in range(2))
         self.fb = {self.a.id: new_framebuffer(gl, self.a), self.b.id: new_framebuffer(gl, self.b)}
         quad = np.array([(-1, -1), (1, -1), (-1, 1), (1, -1), (1, 1), (-1, 1)], np.float32)
-        new_vertex_buffer(gl, False, quad)
+        new_vertex_buffer(gl, quad)
 
     def filling(self, target, colour, label="fill") -> Draw:
         write = UniformWrite(self.fill.id, self.colour, "glUniform4fv", 1,
