@@ -65,5 +65,5 @@ def test_a_prediction_has_one_shape_with_readable_labels():
         "top_k": [{"index": 1, "label": "golden_retriever", "display_label": "Golden retriever",
                    "probability": 0.75}],
         "timings_ms": {"total": 12.346}, "model_name": "dogs", "origin": "camera",
-        "smoothing": 1, "threshold": 0.0}
+        "smoothing": 1, "threshold": 0.0, "taught": {}}
     assert maker.display_labels == ["Chihuahua", "Golden retriever"]
