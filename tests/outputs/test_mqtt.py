@@ -352,9 +352,9 @@ def test_home_assistant_status_floods_cost_neither_memory_nor_announcements(brok
     flooder.connect("127.0.0.1", broker.port)
     flooder.loop_start()
     process = serve(config, tmp_path / "service.log")
-    label_config = f"homeassistant/sensor/{NODE}/label/config"
+    device_config = DEVICE  # the one discovery message: each announcement sends it
     try:
-        wait_for(lambda: watcher.on(label_config), timeout=90)
+        wait_for(lambda: watcher.on(device_config), timeout=90)
         service = psutil.Process(process.pid)
 
         def big_payloads_then_online() -> None:
@@ -364,7 +364,7 @@ def test_home_assistant_status_floods_cost_neither_memory_nor_announcements(brok
                                 qos=1).wait_for_publish(60)
             flooder.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
             # the service answers the "online" sent after them: it has had them, or not
-            wait_for(lambda: watcher.on(label_config, after=sent), timeout=60)
+            wait_for(lambda: watcher.on(device_config, after=sent), timeout=60)
 
         _, rise = peak_rise(service, big_payloads_then_online)
         assert rise < 30 * 2**20, f"3 x 50 MB on homeassistant/status: +{rise / 2**20:.0f} MB"
@@ -377,9 +377,9 @@ def test_home_assistant_status_floods_cost_neither_memory_nor_announcements(brok
             return started
 
         started, rise = peak_rise(service, burst)
-        wait_for(lambda: watcher.on(label_config, after=started), timeout=30)
+        wait_for(lambda: watcher.on(device_config, after=started), timeout=30)
         time.sleep(REANNOUNCE_GAP_S + 2)  # room for any announcement still to come
-        announced = len(watcher.on(label_config, after=started))
+        announced = len(watcher.on(device_config, after=started))
         assert 1 <= announced <= 3, f"{announced} announcements for a burst of 5000"
         assert rise < 30 * 2**20, f"5000 x online: +{rise / 2**20:.0f} MB"
         health = httpx.get(f"http://127.0.0.1:{http_port}/api/health", timeout=10).json()
