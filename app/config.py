@@ -46,8 +46,22 @@ class Key:
         return f"{ENV_PREFIX}{self.section}_{self.name}".upper()
 
 
-def _between(low: float, high: float) -> Callable[[Any], str | None]:
-    return lambda v: None if low <= v <= high else f"must be between {low:g} and {high:g}"
+@dataclass(frozen=True)
+class _Between:
+    """A range check that also says its bounds (the settings page and the API's schema show
+    them, so they are written once, here)."""
+
+    low: float
+    high: float
+
+    def __call__(self, value: Any) -> str | None:
+        if self.low <= value <= self.high:
+            return None
+        return f"must be between {self.low:g} and {self.high:g}"
+
+
+def _between(low: float, high: float) -> _Between:
+    return _Between(low, high)
 
 
 def _one_of(*choices: str) -> Callable[[Any], str | None]:
@@ -110,6 +124,9 @@ KEYS: tuple[Key, ...] = (
     Key("model", "self_test", str, "on", _one_of("on", "off")),
     Key("model", "software_gl", str, "auto", _one_of("auto", "allow", "refuse")),
     Key("model", "fold_weights", str, "auto", _one_of("auto", "on", "off")),
+    # where settings.json, the event history and the taught classifiers live; empty: see
+    # app.runtime_settings.state_dir (systemd's $STATE_DIRECTORY wins over it)
+    Key("service", "state_dir", str, ""),
     Key("events", "enabled", bool, True),
     Key("events", "labels", tuple, ("*",)),
     Key("events", "threshold", float, 0.6, _between(0.0, 1.0)),
@@ -323,6 +340,25 @@ def check_value(dotted: str, raw: Any, origin: str) -> Any:
     """`raw` as key `dotted`'s value, held to the same type and range as in a config file
     (for values kept elsewhere, such as the page's settings); raises ConfigError."""
     return _coerce(_BY_DOTTED[dotted], raw, origin)
+
+
+def value_problem(dotted: str, raw: Any) -> tuple[Any, str | None]:
+    """(the value as key `dotted`'s type, None) or (None, what is wrong with it, without the
+    key's name), for callers that name the value their own way (the settings API)."""
+    try:
+        return _coerce(_BY_DOTTED[dotted], raw, ""), None
+    except ConfigError as exc:
+        return None, str(exc).split(": ", 1)[1]
+
+
+def bounds(dotted: str) -> tuple[float, float] | None:
+    """The key's range (low, high), when it has one."""
+    check = _BY_DOTTED[dotted].check
+    return (check.low, check.high) if isinstance(check, _Between) else None
+
+
+def kind_of(dotted: str) -> type:
+    return _BY_DOTTED[dotted].kind
 
 
 def unknown_env(env: Mapping[str, str] | None = None) -> list[str]:

@@ -14,6 +14,15 @@ class Unavailable(ServiceError):
     """What the request needs is not working (model not loaded, no picture yet, storage)."""
 
 
+class Invalid(ServiceError):
+    """The request's values are refused; `problems` maps each field (e.g. body.top_k) to
+    what is wrong with it."""
+
+    def __init__(self, message: str, problems: dict[str, str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 class Busy(Unavailable):
     """The service is working at its limit; the same request may succeed after a wait."""
 

@@ -70,8 +70,10 @@ class PredictionMaker:
         self.smoothing = smoothing
         self._recent: deque[np.ndarray] = deque(maxlen=smoothing)
 
-    def configure(self, smoothing: int, threshold: float) -> None:
+    def configure(self, smoothing: int, threshold: float, top_k: int | None = None) -> None:
         """Change the settings between two frames (from the thread that calls `make`)."""
+        if top_k is not None:
+            self.top_k = min(top_k, len(self.labels))
         if smoothing != self.smoothing:
             self.smoothing = smoothing
             self._recent = deque(self._recent, maxlen=smoothing)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +20,31 @@ import numpy as np
 from app.cameras import CameraSupervisor, FrameSlot, Preview, make_camera
 from app.cameras.base import Camera
 from app.config import Config
-from app.errors import Conflict, NotFound, Unavailable
-from app.events.rules import ID_PATTERN, Event
+from app.errors import Conflict, Invalid, NotFound, Unavailable
+from app.events.rules import ID_PATTERN, Event, EventRules
 from app.events.store import EventStore
 from app.hub import Prediction, ResultsHub
 from app.labels import display_label
 from app.outputs import ServiceView, build_outputs
 from app.outputs.websocket import Subscription
-from app.runtime_settings import SettingsFile, state_dir as default_state_dir
+from app.runtime_settings import (BY_NAME, RUNTIME_KEYS, SettingsFile, SettingsProblem,
+                                  checked, state_dir as default_state_dir)
 from app.teach.service import Teaching
 from app.teach.store import Store
 from app.worker import InferenceWorker
 
 DEMO_MODEL_NAME = "demo_model"
+
+
+def stall_after_s(fps: float) -> float:
+    """A camera silent this long is reported stalled."""
+    return max(10.0, 5.0 / fps)
+
+
+def frame_wait_s(fps: float) -> float:
+    """How long after an upload a camera frame is waited for (see InferenceWorker)."""
+    return min(1.0, 2.0 / fps)
+
 STALL_INTERVALS = 5  # health is degraded when the newest prediction is this many intervals old
 STALL_GRACE_S = 3.0  # ...and at least this many seconds
 
@@ -40,8 +54,14 @@ class Service:
         """`state_dir`: where the page's settings are kept; None keeps them in memory only."""
         self.config = config
         self.settings_file = None if state_dir is None else SettingsFile(state_dir)
-        settings = {"threshold": config.model_threshold, "smoothing": config.model_smoothing,
-                    **(self.settings_file.load() if self.settings_file else {})}
+        # per-model settings are kept under the model file's name, known before it loads
+        self.model_key = Path(model_path).stem
+        self.stored = self.settings_file.load() if self.settings_file else {"models": {}}
+        settings = {key.name: config.get(key.config) for key in RUNTIME_KEYS}
+        settings.update({name: value for name, value in self.stored.items() if name != "models"})
+        settings.update(self.stored["models"].get(self.model_key, {}))
+        self.camera_fps = settings["camera_fps"]
+        self._settings_lock = threading.Lock()
         self.hub = ResultsHub()
         self.preview = Preview(config.camera_jpeg_quality)
         self.slot = FrameSlot()
@@ -49,21 +69,21 @@ class Service:
         inference_size = (config.camera_inference_width, config.camera_inference_height)
 
         def new_camera() -> Camera:
-            return make_camera(config.camera_source, config.camera_fps, size, inference_size,
+            return make_camera(config.camera_source, self.camera_fps, size, inference_size,
                                config.camera_buffer_count)
 
         self.supervisor = CameraSupervisor(new_camera, self.slot, self.preview,
                                            config.camera_retry_min_s, config.camera_retry_max_s,
                                            source=config.camera_source,
-                                           stall_after_s=max(10.0, 5.0 / config.camera_fps))
-        self.worker = InferenceWorker(model_path, self.slot, self.hub, config.model_top_k,
+                                           stall_after_s=stall_after_s(self.camera_fps))
+        self.worker = InferenceWorker(model_path, self.slot, self.hub, settings["top_k"],
                                       settings["smoothing"], settings["threshold"],
                                       preview=self.preview,
                                       self_test=config.model_self_test == "on",
                                       software_gl=config.model_software_gl,
                                       fold_weights={"auto": None, "on": True, "off": False}[
                                           config.model_fold_weights],
-                                      frame_wait_s=min(1.0, 2.0 / config.camera_fps),
+                                      frame_wait_s=frame_wait_s(self.camera_fps),
                                       taught_interval_s=config.teach_interval_s,
                                       taught_agree=config.teach_agree)
         self.teaching = Teaching(Store(state_dir or default_state_dir()), self.worker,
@@ -75,6 +95,11 @@ class Service:
             lambda: self.worker.gl_info, self.stats, self.outputs_status))
         self.websocket, self.metrics, self.events = \
             self.outputs.websocket, self.outputs.metrics, self.outputs.events
+        self.event_rules = replace(EventRules.from_config(config),
+                                   labels=tuple(settings["event_labels"]),
+                                   threshold=settings["event_threshold"],
+                                   thresholds=settings["event_thresholds"])
+        self._use_event_rules()
 
     def start(self) -> None:
         for output in self.outputs.all:
@@ -98,22 +123,59 @@ class Service:
         return info
 
     def settings(self) -> dict[str, Any]:
-        return {"threshold": self.worker.threshold, "smoothing": self.worker.smoothing}
+        """The runtime settings in use (app.runtime_settings.RUNTIME_KEYS), and the model
+        whose threshold and smoothing they are."""
+        rules = self.event_rules
+        return {"model": self.model_key, "top_k": self.worker.top_k,
+                "threshold": self.worker.threshold, "smoothing": self.worker.smoothing,
+                "event_labels": list(rules.labels), "event_threshold": rules.threshold,
+                "event_thresholds": dict(rules.thresholds), "camera_fps": self.camera_fps}
 
-    def change_settings(self, threshold: float | None = None,
-                        smoothing: int | None = None) -> dict[str, Any]:
-        """Apply at once and keep them in the state directory (ranges are checked by the caller)."""
-        current = self.settings()
-        new = {"threshold": current["threshold"] if threshold is None else float(threshold),
-               "smoothing": current["smoothing"] if smoothing is None else int(smoothing)}
-        if self.settings_file is not None:
-            try:
-                self.settings_file.save(new)
-            except OSError as exc:
-                raise Unavailable(f"cannot store the settings in {self.settings_file.path}: "
-                                  f"{exc.strerror or exc}") from None
-        self.worker.configure(new["smoothing"], new["threshold"])
-        return new
+    def change_settings(self, change: Mapping[str, Any]) -> dict[str, Any]:
+        """Check every key against its config key's type and range (raises Invalid naming
+        each bad one, changing nothing), keep them in the state directory, apply them at once.
+        Threshold and smoothing are the running model's only."""
+        try:
+            values = checked(change)
+        except SettingsProblem as exc:
+            raise Invalid(f"settings refused: {exc}",
+                          {f"body.{name}": problem for name, problem in exc.problems.items()}
+                          ) from None
+        with self._settings_lock:
+            new = {**self.settings(), **values}
+            stored = {name: value for name, value in self.stored.items() if name != "models"}
+            stored.update({name: new[name] for name in values if not BY_NAME[name].per_model})
+            models = dict(self.stored["models"])
+            mine = {**models.get(self.model_key, {}),
+                    **{name: new[name] for name in values if BY_NAME[name].per_model}}
+            if mine:
+                models[self.model_key] = mine
+            stored["models"] = models
+            if self.settings_file is not None:
+                try:
+                    self.settings_file.save(stored)
+                except OSError as exc:
+                    raise Unavailable(f"cannot store the settings in {self.settings_file.path}: "
+                                      f"{exc.strerror or exc}") from None
+            self.stored = stored
+            self.worker.configure(new["smoothing"], new["threshold"], new["top_k"])
+            self.event_rules = replace(self.event_rules, labels=tuple(new["event_labels"]),
+                                       threshold=new["event_threshold"],
+                                       thresholds=dict(new["event_thresholds"]))
+            self._use_event_rules()
+            if new["camera_fps"] != self.camera_fps:
+                self.camera_fps = new["camera_fps"]
+                self.supervisor.set_fps(self.camera_fps, stall_after_s(self.camera_fps))
+                self.worker.frame_wait_s = frame_wait_s(self.camera_fps)
+        return self.settings()
+
+    def _use_event_rules(self) -> None:
+        """The recorder and MQTT's class sensors follow the event rules from the next
+        prediction on."""
+        if self.events is not None:
+            self.events.detector.rules = self.event_rules
+        if self.outputs.mqtt is not None:
+            self.outputs.mqtt.watched = self.event_rules.watches
 
     def health(self) -> dict[str, Any]:
         camera = self.supervisor.status()
@@ -155,7 +217,7 @@ class Service:
         age = self.prediction_age_s()
         if age is None:
             return time.monotonic() - self.started_at > STALL_GRACE_S
-        interval = max(1.0 / self.config.camera_fps,
+        interval = max(1.0 / self.camera_fps,
                        self.worker.last_timings_ms.get("total", 0.0) / 1000.0)
         return age > max(STALL_GRACE_S, STALL_INTERVALS * interval)
 
@@ -285,6 +347,20 @@ class Service:
         if event is None:
             raise NotFound(f"no event {event_id!r}")
         return event
+
+    def test_mqtt(self) -> dict[str, Any]:
+        """Send a test message through the running MQTT output and say whether the broker
+        took it (bounded wait); Conflict when MQTT is off."""
+        if self.outputs.mqtt is None:
+            raise Conflict("MQTT is turned off: set mqtt.host to a broker")
+        return {"output": "mqtt", **self.outputs.mqtt.send_test()}
+
+    def test_webhooks(self) -> dict[str, Any]:
+        """POST a test message to every webhook URL at once and say how each answered
+        (bounded by webhooks.timeout_s); Conflict when no URL is set."""
+        if self.outputs.webhooks is None:
+            raise Conflict("webhooks are turned off: set webhooks.urls")
+        return {"output": "webhooks", **self.outputs.webhooks.send_test()}
 
     @staticmethod
     def waiting_reason(health: dict[str, Any]) -> str:

@@ -89,7 +89,7 @@ class InferenceWorker(threading.Thread):
             started = time.monotonic()
             probabilities = engine.classify_rgb(rgb)
             timings = {**engine.last_timings, "total": time.monotonic() - started}
-            maker.configure(self.smoothing, self.threshold)
+            maker.configure(self.smoothing, self.threshold, self.top_k)
             return maker.make(probabilities, 0, time.time(), timings, origin="upload")
         return self._queue(work)
 
@@ -127,9 +127,11 @@ class InferenceWorker(threading.Thread):
         self.slot.wake()
         return future
 
-    def configure(self, smoothing: int, threshold: float) -> None:
+    def configure(self, smoothing: int, threshold: float, top_k: int | None = None) -> None:
         """New settings, taken up before the next frame is ranked."""
         self.smoothing, self.threshold = smoothing, threshold
+        if top_k is not None:
+            self.top_k = top_k
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_event.set()
@@ -229,7 +231,7 @@ class InferenceWorker(threading.Thread):
         done = time.monotonic()
         timings.update(taught=done - taught_started,
                        total=done - frame.monotonic + frame.capture_s)
-        maker.configure(self.smoothing, self.threshold)
+        maker.configure(self.smoothing, self.threshold, self.top_k)
         prediction = maker.make(probabilities, frame.number, frame.timestamp, timings,
                                 taught=taught)
         if self.preview is not None:  # the picture goes first: a client asks for it on the news

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.errors import Busy, Conflict, NotFound, TimedOut, TooFrequent, Unavailable
+from app.errors import Busy, Conflict, Invalid, NotFound, TimedOut, TooFrequent, Unavailable
 from app.images import ImageError, ImageFormatRefused, ImageTooLarge, ImageUnreadable
 from app.teach.head import TeachError
 from app.teach.store import NoSuchClassifier, TeachConflict, TeachStorageError
@@ -34,6 +34,7 @@ STATUS: Mapping[type[Exception], int] = {
     TeachStorageError: 503,
     NotFound: 404,
     Conflict: 409,
+    Invalid: 422,
     TooFrequent: 429,
     Unavailable: 503,
     Busy: 503,
@@ -63,7 +64,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     status = next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
     retry = getattr(exc, "retry_after_s", None)
     headers = None if retry is None else {"Retry-After": str(retry)}
-    return JSONResponse(error_body(str(exc)), status, headers=headers)
+    problems = exc.problems if isinstance(exc, Invalid) else None
+    errors = None if problems is None else [{"field": field, "problem": problem}
+                                            for field, problem in problems.items()]
+    return JSONResponse(error_body(str(exc), errors), status, headers=headers)
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:

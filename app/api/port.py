@@ -8,6 +8,7 @@ kinds. `app.service.Service` implements it. Limits of the server itself reach th
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -72,8 +73,14 @@ class ServicePort(Protocol):
 
     def settings(self) -> dict[str, Any]: ...
 
-    def change_settings(self, threshold: float | None = None,
-                        smoothing: int | None = None) -> dict[str, Any]: ...
+    def change_settings(self, change: Mapping[str, Any]) -> dict[str, Any]:
+        """Raises Invalid naming each unknown key or bad value."""
+
+    def test_mqtt(self) -> dict[str, Any]:
+        """Blocking (at most a few seconds); raises Conflict when MQTT is off."""
+
+    def test_webhooks(self) -> dict[str, Any]:
+        """Blocking (at most webhooks.timeout_s); raises Conflict when no URL is set."""
 
     def classify(self, rgb: np.ndarray) -> concurrent.futures.Future[Prediction]: ...
 

@@ -179,16 +179,35 @@ class Stats(ApiModel):
 
 
 class Settings(ApiModel):
-    """What the page may change while the service runs (kept in the state directory)."""
+    """What may be changed while the service runs (kept in the state directory); the ranges
+    are those of the config keys they override (app.runtime_settings.RUNTIME_KEYS)."""
 
-    threshold: float = Field(..., ge=0.0, le=1.0,
-                             description="below this probability a result is 'uncertain'")
-    smoothing: int = Field(..., ge=1, le=100, description="average over this many frames")
+    model: str = Field(..., description="the running model's file name: threshold and "
+                                        "smoothing are this model's own")
+    top_k: int = Field(..., description="how many of the best classes each result lists")
+    threshold: float = Field(..., description="below this probability a result is "
+                                              "'uncertain'")
+    smoothing: int = Field(..., description="average over this many frames")
+    event_labels: List[str] = Field(..., description="watched classes; [\"*\"]: every class")
+    event_threshold: float = Field(..., description="probability a watched class needs")
+    event_thresholds: Dict[str, float] = Field(..., description="per class, instead of "
+                                                                "event_threshold")
+    camera_fps: float = Field(..., description="frames a second asked of the camera")
 
 
-class SettingsChange(ApiModel):
-    threshold: Optional[float] = Field(None, ge=0.0, le=1.0)
-    smoothing: Optional[int] = Field(None, ge=1, le=100)
+class OutputTestResult(ApiModel):
+    target: str = Field(..., description="where it went: the topic and broker, or the URL "
+                                         "without credentials")
+    delivered: bool
+    error: Optional[str] = Field(..., description="what went wrong, in words")
+
+
+class OutputTest(ApiModel):
+    """The result of sending a marked test message (`"type": "test"`) through an output."""
+
+    output: Literal["mqtt", "webhooks"]
+    delivered: bool = Field(..., description="every target took it")
+    results: List[OutputTestResult]
 
 
 class FieldProblem(ApiModel):

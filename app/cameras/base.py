@@ -49,6 +49,9 @@ class Camera(ABC):
     def close(self) -> None:
         """Release the camera; safe to call after a failed open or read."""
 
+    def set_fps(self, fps: float) -> None:
+        """Deliver `fps` frames a second from now on (called from another thread)."""
+
     def interrupt(self) -> None:
         """Called from another thread to end a wait inside read() soon (at shutdown)."""
         self._interrupted.set()

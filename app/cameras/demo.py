@@ -31,5 +31,8 @@ class DemoCamera(Camera):
         return Frame(timestamp=time.time(), monotonic=time.monotonic(),
                      capture_s=time.monotonic() - start, rgb=rgb)
 
+    def set_fps(self, fps: float) -> None:
+        self.pacer.set_fps(fps)
+
     def close(self) -> None:
         pass

@@ -49,6 +49,9 @@ class FilesCamera(Camera):
         return Frame(timestamp=time.time(), monotonic=time.monotonic(),
                      capture_s=time.monotonic() - start, rgb=rgb)
 
+    def set_fps(self, fps: float) -> None:
+        self.pacer.set_fps(fps)
+
     def close(self) -> None:
         self._frames = None
 

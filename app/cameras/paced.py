@@ -12,6 +12,10 @@ class Pacer:
         self.period = 1.0 / fps
         self._next: float | None = None
 
+    def set_fps(self, fps: float) -> None:
+        """A new rate, from the next frame on (a float assignment: safe from any thread)."""
+        self.period = 1.0 / fps
+
     def delay(self) -> float:
         now = time.monotonic()
         if self._next is None or self._next < now - self.period:

@@ -98,6 +98,14 @@ class PiCamera(Camera):
         self._encoding = True
         self._picam2.start()
 
+    def set_fps(self, fps: float) -> None:
+        """libcamera takes a new frame duration while it streams."""
+        self.fps = fps
+        picam2 = self._picam2
+        if picam2 is not None:
+            frame_us = int(round(1_000_000 / fps))
+            picam2.set_controls({"FrameDurationLimits": (frame_us, frame_us)})
+
     def read(self) -> Frame:
         if self._interrupted.is_set():
             raise CameraError("interrupted")

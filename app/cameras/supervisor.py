@@ -84,6 +84,14 @@ class CameraSupervisor(threading.Thread):
                 "last_frame_age_s": None if age is None else round(age, 3),
                 "retry_in_s": retry_in}
 
+    def set_fps(self, fps: float, stall_after_s: float) -> None:
+        """The running camera delivers `fps` from now on (a reopened one is made with it by
+        `make_camera`); silence is judged against the new rate."""
+        self.stall_after_s = stall_after_s
+        camera = self._camera
+        if camera is not None:
+            camera.set_fps(fps)
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop_event.set()
         camera = self._camera

@@ -69,14 +69,17 @@ def _serve(args: argparse.Namespace) -> int:
     from app.api import create_app
     from app.api.limits import raise_fd_limit
     from app.api.port import ServerSettings
-    from app.runtime_settings import state_dir
+    from app.runtime_settings import left_behind, state_dir
     from app.service import Service
 
     from app.api.connections import ConnectionGuard
 
     # every client is a file descriptor: take all the unit allows, and cap clients far below
     guard = ConnectionGuard.from_config(config, raise_fd_limit())
-    service = Service(config, model_path, state_dir())
+    state = state_dir(configured=config.service_state_dir)
+    for warning in left_behind(state):
+        logging.getLogger("shadercam").warning("%s", warning)
+    service = Service(config, model_path, state)
     app = create_app(service, ServerSettings.from_config(config))
     server = uvicorn.Server(uvicorn.Config(app, log_level=config.server_log_level,
                                            lifespan="off", **guard.uvicorn_options()))

@@ -49,6 +49,14 @@ class Outputs:
     def events(self) -> EventRecorder | None:
         return self._find(EventRecorder)
 
+    @property
+    def mqtt(self) -> MqttOutput | None:
+        return self._find(MqttOutput)
+
+    @property
+    def webhooks(self) -> WebhooksOutput | None:
+        return self._find(WebhooksOutput)
+
     def _find(self, kind: type[Kind]) -> Kind | None:
         return next((output for output in self.all if isinstance(output, kind)), None)
 

@@ -6,6 +6,7 @@ its keys in `app.config.KEYS`; `app.outputs.OUTPUTS` lists the classes.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,3 +40,10 @@ class OutputClass(Protocol):
     """An output class as `app.outputs.OUTPUTS` lists it."""
 
     def from_config(self, config: Config, context: OutputContext) -> Output | None: ...
+
+
+def marked_test_message() -> dict[str, Any]:
+    """What "send a test message" sends: plainly no event, so a receiver's automation can
+    tell it apart (`type` "test")."""
+    return {"type": "test", "test": True, "timestamp": time.time(),
+            "message": "ShaderCam test message, sent from the settings page; not an event"}

@@ -43,7 +43,7 @@ from paho.mqtt.properties import Properties
 from app.config import Config
 from app.events.rules import EventRules
 from app.hub import Message
-from app.outputs.base import OutputContext
+from app.outputs.base import OutputContext, marked_test_message
 from app.outputs.ha_discovery import (class_ids, class_topic, device_config, entity_configs,
                                       migration_messages, slug, with_removals)
 from app.outputs.queued import QueuedOutput
@@ -59,6 +59,7 @@ MAX_INCOMING_BYTES = 65536
 REANNOUNCE_GAP_S = 5.0
 SCAN_S = 5.0  # how long a connect waits for what the broker retains under the node
 MIGRATE = json.dumps({"migrate_discovery": True})
+TEST_WAIT_S = 5.0  # how long a test message waits for the broker's acknowledgement
 
 
 def new_client(client_id: str, protocol: int = paho.MQTTv311) -> paho.Client:
@@ -166,6 +167,28 @@ class MqttOutput(QueuedOutput):
                 "error": None if self.connected else self.error, "published": self.published,
                 "errors": self.errors, "reconnects": self.reconnects,
                 "queued": len(self._offline), "dropped": self.dropped + self.offline_dropped}
+
+    def send_test(self) -> dict[str, Any]:
+        """Publish a marked test message on `<prefix>/test` (QoS 1) and wait, at most
+        TEST_WAIT_S, for the broker to acknowledge it; says what happened in words."""
+        target = f"{self.prefix}/test on {self.settings.host}:{self.settings.port}"
+        error = None
+        if not self.connected:
+            error = f"not connected to the broker: {self.error or 'connecting'}"
+        else:
+            info = self.client.publish(f"{self.prefix}/test", json.dumps(marked_test_message()),
+                                       qos=1)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                error = f"the message was not sent: {paho.error_string(info.rc)}"
+            else:
+                try:
+                    info.wait_for_publish(TEST_WAIT_S)
+                except (RuntimeError, ValueError) as exc:  # the connection went away meanwhile
+                    error = f"the message was not sent: {exc}"
+                if error is None and not info.is_published():
+                    error = f"the broker did not acknowledge it within {TEST_WAIT_S:g} s"
+        return {"delivered": error is None,
+                "results": [{"target": target, "delivered": error is None, "error": error}]}
 
     # -- paho's network thread ------------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason, *properties) -> None:

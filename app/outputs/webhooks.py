@@ -11,6 +11,7 @@ URLs may carry tokens: logs and /api/health show only their scheme, host and pat
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import http.client
 import json
 import logging
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from app.config import Config
 from app.hub import Message
-from app.outputs.base import OutputContext
+from app.outputs.base import OutputContext, marked_test_message
 from app.outputs.queued import QueuedOutput
 
 log = logging.getLogger(__name__)
@@ -165,19 +166,31 @@ class WebhookSender(QueuedOutput):
         for attempt in range(self.settings.retries + 1):
             if attempt and self._stopping.wait(self.settings.backoff_s * 2 ** (attempt - 1)):
                 return
-            try:
-                self._post(body, headers)
+            self.error = self._try_post(body, headers)
+            if self.error is None:
                 self.sent += 1
-                self.error = None
                 return
-            except urllib.error.HTTPError as exc:
-                self.error = f"POST to {shown(self.url)} failed: HTTP {exc.code} {exc.reason}"
-            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-                why = getattr(exc, "reason", None) or exc
-                self.error = f"POST to {shown(self.url)} failed: {why}"
         self.errors += 1
         if not was_failing:
             log.warning("%s (gave up after %d tries)", self.error, self.settings.retries + 1)
+
+    def send_test(self) -> dict[str, Any]:
+        """POST a marked test message once (no retries), within `timeout_s`; on the caller's
+        thread, apart from the queue, so it says how this URL answers now."""
+        body = json.dumps(marked_test_message()).encode()
+        error = self._try_post(body, {"Content-Type": "application/json", **self._login})
+        return {"target": shown(self.url), "delivered": error is None, "error": error}
+
+    def _try_post(self, body: bytes, headers: dict[str, str]) -> str | None:
+        """One POST; None when it was answered with 2xx, else what went wrong in words."""
+        try:
+            self._post(body, headers)
+            return None
+        except urllib.error.HTTPError as exc:
+            return f"POST to {shown(self.url)} failed: HTTP {exc.code} {exc.reason}"
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            why = getattr(exc, "reason", None) or exc
+            return f"POST to {shown(self.url)} failed: {why}"
 
     def _post(self, body: bytes, headers: dict[str, str]) -> None:
         """One POST, answered in full within `timeout_s` or failed with TimeoutError."""
@@ -237,6 +250,12 @@ class WebhooksOutput:
             sender.request_stop()
         for sender in self.senders:
             sender.stop()
+
+    def send_test(self) -> dict[str, Any]:
+        """A test message to every URL at once; delivered when every one took it."""
+        with concurrent.futures.ThreadPoolExecutor(len(self.senders)) as pool:
+            results = list(pool.map(WebhookSender.send_test, self.senders))
+        return {"delivered": all(r["delivered"] for r in results), "results": results}
 
     def status(self) -> dict[str, Any]:
         hooks = [sender.status() for sender in self.senders]

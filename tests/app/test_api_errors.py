@@ -102,6 +102,11 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
                                                              json={"threshold": 0.7}),
             ("PUT", "/api/settings", "422"): lambda h: h.put("/api/settings",
                                                              json={"smoothing": 0}),
+            # no MQTT broker and no webhook URL are configured: nothing to test
+            ("POST", "/api/outputs/mqtt/test", "409"):
+                lambda h: h.post("/api/outputs/mqtt/test"),
+            ("POST", "/api/outputs/webhooks/test", "409"):
+                lambda h: h.post("/api/outputs/webhooks/test"),
             # bytes no JSON decoder reads as text: the body cannot be parsed at all
             ("PUT", "/api/settings", "400"): lambda h: h.put(
                 "/api/settings", content=b"\xe9A;9\xf5}", headers={

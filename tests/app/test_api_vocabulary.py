@@ -56,10 +56,12 @@ def test_every_answer_matches_its_schema(colour_model, colour_pictures, tmp_path
         api.answer("/api/classify", "POST", http.post("/api/classify"))  # 422, no file
 
         settings = api.answer("/api/settings", "GET", http.get("/api/settings"))
-        assert settings == {"threshold": 0.5, "smoothing": 1}  # the documented defaults
+        assert settings == {"model": "colours", "threshold": 0.5, "smoothing": 1, "top_k": 3,
+                            "event_labels": ["*"], "event_threshold": 0.6,
+                            "event_thresholds": {}, "camera_fps": 8.0}  # the config's values
         changed = api.answer("/api/settings", "PUT",
                              http.put("/api/settings", json={"threshold": 0.9}))
-        assert changed == {"threshold": 0.9, "smoothing": 1}
+        assert changed == {**settings, "threshold": 0.9, "smoothing": 1}
         purple = (230, 20, 230)  # as red as it is blue: about 50 % each
         unsure = api.answer("/api/classify", "POST", http.post(
             "/api/classify", files={"file": ("p.png", picture(purple), "image/png")}))
@@ -71,7 +73,7 @@ def test_every_answer_matches_its_schema(colour_model, colour_pictures, tmp_path
         api.answer("/api/settings", "PUT", refused)
         assert refused.status_code == 422
         assert json.loads((tmp_path / "state" / "settings.json").read_text()) == \
-            {"threshold": 0.9, "smoothing": 1}
+            {"models": {"colours": {"threshold": 0.9}}}
 
         async def listen(predictions: int) -> list[dict]:
             """The hello, then every message up to the `predictions`-th prediction: the red
@@ -102,7 +104,8 @@ def test_every_answer_matches_its_schema(colour_model, colour_pictures, tmp_path
     with running_service(colour_model, camera_source=f"files:{colour_pictures}",
                          state_dir=tmp_path / "state") as run, \
             httpx.Client(base_url=run.base, timeout=20) as http:
-        assert http.get("/api/settings").json() == {"threshold": 0.9, "smoothing": 1}
+        kept = http.get("/api/settings").json()
+        assert (kept["threshold"], kept["smoothing"]) == (0.9, 1)
 
 
 def test_error_answers_match_their_schemas(tmp_path, colour_pictures):

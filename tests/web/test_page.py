@@ -145,7 +145,8 @@ def test_pause_upload_snapshot_settings_and_dark_mode(browser, colour_model, thr
         page.click("#settings button[type=submit]")
         page.wait_for_function("document.getElementById('settings-note').textContent"
                                ".startsWith('Saved')")
-        assert json.loads((tmp_path / "state" / "settings.json").read_text())["threshold"] == 0.9
+        stored = json.loads((tmp_path / "state" / "settings.json").read_text())
+        assert stored["models"]["colours"]["threshold"] == 0.9  # this model's own
         page.set_input_files("#upload", str(purple))  # as red as it is blue: about 50 % each
         page.wait_for_function("document.getElementById('upload-best').textContent "
                                "=== 'Uncertain'")
@@ -154,7 +155,8 @@ def test_pause_upload_snapshot_settings_and_dark_mode(browser, colour_model, thr
         page.fill("#smoothing", "0")  # out of range: the form says so and sends nothing
         page.click("#settings button[type=submit]")
         assert not page.evaluate("document.getElementById('smoothing').validity.valid")
-        assert run.service.settings() == {"threshold": 0.9, "smoothing": 1}
+        settings = run.service.settings()
+        assert (settings["threshold"], settings["smoothing"]) == (0.9, 1)
         page.screenshot(path=str(artifacts / "page-uncertain-dark.png"))
 
 
