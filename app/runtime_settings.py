@@ -33,22 +33,25 @@ class RuntimeKey:
     name: str  # as the API and settings.json call it
     config: str  # the config key it overrides, whose type and range it has
     per_model: bool
+    label: str  # on the settings page
     description: str
 
 
 RUNTIME_KEYS: tuple[RuntimeKey, ...] = (
-    RuntimeKey("top_k", "model.top_k", False, "how many of the best classes each result lists"),
-    RuntimeKey("threshold", "model.threshold", True,
+    RuntimeKey("top_k", "model.top_k", False, "Classes listed",
+               "how many of the best classes each result lists"),
+    RuntimeKey("threshold", "model.threshold", True, "Uncertain below",
                "below this probability a result is 'uncertain' (this model only)"),
-    RuntimeKey("smoothing", "model.smoothing", True,
+    RuntimeKey("smoothing", "model.smoothing", True, "Smoothing",
                "average over this many frames (this model only)"),
-    RuntimeKey("event_labels", "events.labels", False,
+    RuntimeKey("event_labels", "events.labels", False, "Watched classes",
                "classes whose sightings become events; [\"*\"]: every class"),
-    RuntimeKey("event_threshold", "events.threshold", False,
+    RuntimeKey("event_threshold", "events.threshold", False, "Event threshold",
                "probability a watched class needs to count as seen"),
-    RuntimeKey("event_thresholds", "events.thresholds", False,
+    RuntimeKey("event_thresholds", "events.thresholds", False, "Per-class thresholds",
                "per class, instead of event_threshold, e.g. {\"cat\": 0.8}"),
-    RuntimeKey("camera_fps", "camera.fps", False, "frames a second asked of the camera"),
+    RuntimeKey("camera_fps", "camera.fps", False, "Camera frame rate",
+               "frames a second asked of the camera"),
 )
 BY_NAME = {key.name: key for key in RUNTIME_KEYS}
 

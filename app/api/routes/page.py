@@ -1,14 +1,34 @@
-"""The page, the Teach page, the icon and /docs: the API as a local page (no scripts from a
+"""The page, the Teach and Settings pages, the icon and /docs: the API as a local page (no scripts from a
 CDN)."""
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.api.port import ServicePort
+from app.config import bounds, kind_of
+from app.runtime_settings import RUNTIME_KEYS
+
+_STEPS = {"top_k": 1, "smoothing": 1, "threshold": 0.01, "event_threshold": 0.01,
+          "camera_fps": 0.1}
+
+
+def settings_fields() -> list[dict[str, Any]]:
+    """The settings page's form, from the one table of runtime keys: each field's input kind
+    and its config key's range."""
+    fields = []
+    for key in RUNTIME_KEYS:
+        kind = kind_of(key.config)
+        low, high = bounds(key.config) or (None, None)
+        fields.append({"name": key.name, "label": key.label, "help": key.description,
+                       "config": key.config, "per_model": key.per_model,
+                       "input": {tuple: "list", dict: "table"}.get(kind, "number"),
+                       "min": low, "max": high, "step": _STEPS.get(key.name, "any")})
+    return fields
 
 
 def page_router(service: ServicePort) -> APIRouter:
@@ -23,6 +43,11 @@ def page_router(service: ServicePort) -> APIRouter:
     @router.get("/teach", response_class=HTMLResponse, include_in_schema=False)
     def teach_page() -> HTMLResponse:
         return HTMLResponse(templates.get_template("teach.html").render())
+
+    @router.get("/settings", response_class=HTMLResponse, include_in_schema=False)
+    def settings_page() -> HTMLResponse:
+        return HTMLResponse(templates.get_template("settings.html").render(
+            fields=settings_fields()))
 
     @router.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
