@@ -56,7 +56,7 @@ SECURITY_HEADERS = (
      b"default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
      b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
 )
-PAGES = frozenset({"/", "/teach"})  # a browser without the token is sent to /login
+PAGES = frozenset({"/", "/teach", "/settings"})  # a browser without the token: to /login
 TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
 
 

@@ -77,6 +77,9 @@ def test_without_the_token_nothing_but_a_minimal_health_answers(locked):
                          ).status_code == 401
         assert http.get("/", follow_redirects=False).headers["location"] == "/login"
         assert http.get("/teach", follow_redirects=False).headers["location"] == "/login"
+        assert http.get("/settings", follow_redirects=False).headers["location"] == "/login"
+        assert http.put("/api/settings", json={"top_k": 1}).status_code == 401
+        assert http.post("/api/outputs/webhooks/test").status_code == 401
         assert http.get("/api/health").json() == {"status": "ok"}  # no model, GL, camera
         wrong = {"Authorization": "Bearer " + TOKEN[:-1] + "x"}
         assert http.get("/api/latest", headers=wrong).status_code == 401
@@ -108,6 +111,7 @@ def test_bearer_query_and_login_cookie_each_open_everything(locked):
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
         assert http.get("/").status_code == 200  # the cookie now opens the page
         assert http.get("/teach").status_code == 200
+        assert http.get("/settings").status_code == 200
         assert http.get("/api/labels").status_code == 200
         session = http.cookies["shadercam_session"]
 

@@ -42,6 +42,8 @@ def test_login_then_live_page_under_the_policy(browser, colour_model, tmp_path):
             page.locator("#list-empty:not([hidden])").wait_for(timeout=10_000)
             page.locator("#teach-preview[src^='blob:']").wait_for(state="attached",
                                                                  timeout=10_000)
+            page.goto(run.base + "/settings")  # the settings page, its script running
+            page.locator("#model-name", has_text="colours").wait_for(timeout=10_000)
         finally:
             page.close()
     assert violations == []
