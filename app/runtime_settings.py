@@ -60,13 +60,18 @@ class SettingsProblem(ValueError):
     """Values that are not settings: `problems` maps each key to what is wrong with it."""
 
     def __init__(self, problems: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {problem}" for name, problem in problems.items()))
+        super().__init__("; ".join(f"{name}: {problem}" if name else problem
+                                   for name, problem in problems.items()))
         self.problems = dict(problems)
 
 
-def checked(change: Mapping[str, Any]) -> dict[str, Any]:
+def checked(change: Any) -> dict[str, Any]:
     """`change` with each value as its config key's type; raises SettingsProblem naming every
-    unknown key and every value of the wrong type or out of its range."""
+    unknown key and every value of the wrong type or out of its range (a problem of the whole
+    change is named by the empty key)."""
+    if not isinstance(change, Mapping) or not change:
+        raise SettingsProblem({"": "expected a JSON object with at least one setting: "
+                                   + ", ".join(BY_NAME)})
     values, problems = {}, {}
     for name, raw in change.items():
         key = BY_NAME.get(name)

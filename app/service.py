@@ -10,7 +10,7 @@ import concurrent.futures
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ class Service:
                 "event_labels": list(rules.labels), "event_threshold": rules.threshold,
                 "event_thresholds": dict(rules.thresholds), "camera_fps": self.camera_fps}
 
-    def change_settings(self, change: Mapping[str, Any]) -> dict[str, Any]:
+    def change_settings(self, change: Any) -> dict[str, Any]:
         """Check every key against its config key's type and range (raises Invalid naming
         each bad one, changing nothing), keep them in the state directory, apply them at once.
         Threshold and smoothing are the running model's only."""
@@ -139,7 +139,8 @@ class Service:
             values = checked(change)
         except SettingsProblem as exc:
             raise Invalid(f"settings refused: {exc}",
-                          {f"body.{name}": problem for name, problem in exc.problems.items()}
+                          {f"body.{name}" if name else "body": problem
+                           for name, problem in exc.problems.items()}
                           ) from None
         with self._settings_lock:
             new = {**self.settings(), **values}

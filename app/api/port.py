@@ -8,7 +8,6 @@ kinds. `app.service.Service` implements it. Limits of the server itself reach th
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -73,8 +72,9 @@ class ServicePort(Protocol):
 
     def settings(self) -> dict[str, Any]: ...
 
-    def change_settings(self, change: Mapping[str, Any]) -> dict[str, Any]:
-        """Raises Invalid naming each unknown key or bad value."""
+    def change_settings(self, change: Any) -> dict[str, Any]:
+        """`change`: the request's JSON as it came; raises Invalid naming each unknown key or
+        bad value."""
 
     def test_mqtt(self) -> dict[str, Any]:
         """Blocking (at most a few seconds); raises Conflict when MQTT is off."""

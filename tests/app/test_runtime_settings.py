@@ -98,6 +98,14 @@ def test_a_change_is_refused_naming_the_key(change, named, problem):
     assert problem in refused.value.problems[named]
 
 
+@pytest.mark.parametrize("change", [[], {}, "top_k", None, [["top_k", 3]]])
+def test_a_change_is_an_object_of_settings(change):
+    with pytest.raises(SettingsProblem) as refused:
+        checked(change)
+    assert list(refused.value.problems) == [""]
+    assert "expected a JSON object" in str(refused.value)
+
+
 def test_a_change_takes_each_keys_type():
     assert checked({"threshold": 1, "camera_fps": 5, "event_labels": ["cat", "dog"],
                     "event_thresholds": {"cat": 1}}) == \

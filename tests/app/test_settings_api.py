@@ -48,8 +48,10 @@ def test_every_key_is_checked_and_a_refusal_names_it(colour_model, colour_pictur
         assert unknown.status_code == 422
         assert {e["field"] for e in unknown.json()["errors"]} == {"body.topk", "body.colour"}
         assert "unknown setting; known: top_k, threshold" in unknown.json()["detail"]
-        for body in ([], "3", None):  # not an object at all
-            assert http.put("/api/settings", json=body).status_code == 422
+        for body in ([], "3", None, {}):  # not an object of settings at all
+            refused = http.put("/api/settings", json=body)
+            assert refused.status_code == 422
+            assert refused.json()["errors"][0]["field"] == "body", refused.text
         assert http.get("/api/settings").json() == before
         assert not (tmp_path / "state" / "settings.json").exists()
 
