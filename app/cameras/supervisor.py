@@ -90,7 +90,11 @@ class CameraSupervisor(threading.Thread):
         self.stall_after_s = stall_after_s
         camera = self._camera
         if camera is not None:
-            camera.set_fps(fps)
+            try:
+                camera.set_fps(fps)
+            except Exception as exc:  # a failing camera: reopened, it is made with the rate
+                log.warning("camera %s did not take %g fps now (%s: %s); it will when it is "
+                            "opened again", self.source, fps, type(exc).__name__, exc)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop_event.set()

@@ -156,6 +156,10 @@ class Picamera2:
                                                                      daemon=True)
             self._encoder_thread.start()
 
+    def set_controls(self, controls):
+        """Like picamera2's: taken up from the next frames on, while it streams."""
+        self.camera_config["controls"].update(controls)
+
     def _period(self) -> float:
         low, _ = self.camera_config["controls"].get("FrameDurationLimits", (33333, 33333))
         return low / 1e6

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app.runtime_settings import RUNTIME_KEYS
+import picamera2_standin
 from openapi_check import OpenAPI
 from serving import engine_up, free_port, running_service, wait_for
 from test_cli_serve import shadercam
@@ -172,3 +173,20 @@ def test_a_real_restart_keeps_the_settings_in_the_state_dir_not_beside_the_model
         "top_k": 3, "models": {"colours": {"threshold": 0.8}}}
     assert (state / "events").is_dir()
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["models"]
+
+
+def test_the_pi_camera_takes_a_new_frame_rate_while_it_streams(monkeypatch, colour_model):
+    world = picamera2_standin.install(monkeypatch)
+    with running_service(colour_model, camera_source="picamera2", camera_fps=10,
+                         camera_width=320, camera_height=240, camera_inference_width=100,
+                         camera_inference_height=75) as run, \
+            httpx.Client(base_url=run.base, timeout=20) as http:
+        engine_up(run)
+        wait_for(lambda: http.get("/api/latest").json().get("frame"))
+        [camera] = world.instances
+        assert camera.camera_config["controls"]["FrameDurationLimits"] == (100000, 100000)
+        assert http.put("/api/settings", json={"camera_fps": 4}).json()["camera_fps"] == 4.0
+        assert camera.camera_config["controls"]["FrameDurationLimits"] == (250000, 250000)
+        assert run.service.supervisor.stall_after_s == 10.0
+        assert run.service.worker.frame_wait_s == 0.5
+        assert len(world.instances) == 1  # taken while streaming, not by reopening

@@ -1,6 +1,7 @@
 """"Send a test message": through the running MQTT output to a real mosquitto, and to real
 webhook receivers on loopback; the answer says what happened to each, in words, within a
-bounded wait; an output that is off is a 409."""
+bounded wait; an output that is off is a 409. And the watched classes, changed on the settings
+page, reach Home Assistant's class sensors."""
 from __future__ import annotations
 
 import json
@@ -69,3 +70,27 @@ def test_webhooks_test_message_says_how_each_url_answered(demo_model, tmp_path):
             # one try each (no retries), apart from the events: none counted as sent or failed
             hooks = http.get("/api/health").json()["outputs"]["webhooks"]["urls"]
             assert [(h["sent"], h["failed"]) for h in hooks] == [(0, 0)] * 3
+
+
+def test_watched_classes_changed_at_run_time_reach_home_assistant(demo_model, broker):
+    device = "homeassistant/device/cam_yard/config"
+    watcher = Watcher(broker.port, device)
+    try:
+        with running_service(demo_model, camera_source="demo", mqtt_host="127.0.0.1",
+                             mqtt_port=broker.port, mqtt_topic_prefix="cam/yard") as run, \
+                httpx.Client(base_url=run.base, timeout=30) as http:
+            def sensors() -> set[str]:
+                payload = watcher.last(device)
+                components = json.loads(payload)["components"] if payload else {}
+                # a removed entity is its platform alone, which tells Home Assistant to drop it
+                return {name for name, c in components.items()
+                        if c["platform"] == "binary_sensor" and len(c) > 1}
+
+            wait_for(lambda: len(sensors()) == 8, seen=sensors)  # every class: "*"
+            assert http.put("/api/settings", json={"event_labels": ["star", "heart"]}
+                            ).status_code == 200
+            wait_for(lambda: sensors() == {"class_star", "class_heart"}, seen=sensors)
+            removed = json.loads(watcher.last(device))["components"]["class_circle"]
+            assert removed == {"platform": "binary_sensor"}
+    finally:
+        watcher.client.loop_stop()
