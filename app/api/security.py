@@ -259,7 +259,8 @@ def _token_whereabouts(origin: str) -> str:
         return (f"The token is the service's environment variable <code>{html.escape(origin)}"
                 f"</code> (see its systemd unit or the shell that started it).")
     if origin == "command line":
-        return "The token was given on the command line that started the service."
+        return ("The token (<code>server.token</code>) was given on the command line that "
+                "started the service.")
     path = origin if origin not in ("", "default") else DEFAULT_CONFIG_FILE
     return (f"The token is <code>server.token</code> in <code>{html.escape(path)}</code>; the "
             "installer printed a link that logs in.")
