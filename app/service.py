@@ -132,7 +132,8 @@ class Service:
         return {"status": status, "camera": camera, "model": self.model(), "gl": self.worker.gl_info,
                 "fps": round(self.worker.meter.rate(), 2),
                 "prediction_age_s": self.prediction_age_s(),
-                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs}
+                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs,
+                "server_time": round(time.time(), 3)}
 
     def outputs_status(self) -> dict[str, dict[str, Any]]:
         """Each output's state ("starting", "ok" or "error") and its own figures; `errors`

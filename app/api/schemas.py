@@ -138,6 +138,9 @@ class Health(ApiModel):
         default_factory=dict, description="each output (websocket, metrics, events, mqtt, "
         "webhooks) by name: its `state` (starting, ok, error), `error`, `errors` and its "
         "own counters")
+    server_time: float = Field(..., description="the service's clock (Unix seconds) when it "
+                               "answered: a client whose clock differs judges the age of a "
+                               "prediction's `timestamp` by it")
 
 
 class Hello(Health):
