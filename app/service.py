@@ -72,7 +72,8 @@ class Service:
         self.stream_clients = 0
         self.outputs = build_outputs(config, state_dir, ServiceView(
             self.hub, self.preview, lambda: self.worker.labels, self.model,
-            lambda: self.worker.gl_info, self.stats, self.outputs_status))
+            lambda: self.worker.gl_info, self.stats, self.outputs_status,
+            self.worker.taught_running))
         self.websocket, self.metrics, self.events = \
             self.outputs.websocket, self.outputs.metrics, self.outputs.events
 

@@ -209,7 +209,8 @@ class ErrorAnswer(ApiModel):
 
 
 class Event(ApiModel):
-    """A watched class seen from `start` to `end` (null while it lasts), Unix times."""
+    """A watched class seen from `start` to `end` (null while it lasts), Unix times; or a
+    taught classifier's state (`taught` names it) from the change into it to the next one."""
 
     id: str
     label: str
@@ -224,6 +225,12 @@ class Event(ApiModel):
     peak: float = Field(..., description="the best probability")
     peak_frame: int
     snapshot: Optional[str] = Field(..., description="URL of the JPEG of the best frame")
+    taught: Optional[str] = Field(None, description=(
+        "the taught classifier whose state this is (then `label` is the state, `peak` the "
+        "probability of the answer that changed it, `snapshot` its region); null for a class "
+        "of the model"))
+    previous: Optional[str] = Field(None, description=(
+        "a taught classifier's state before this one (null when none was known)"))
 
 
 class Events(ApiModel):
