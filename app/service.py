@@ -92,7 +92,8 @@ class Service:
         self.stream_clients = 0
         self.outputs = build_outputs(config, state_dir, ServiceView(
             self.hub, self.preview, lambda: self.worker.labels, self.model,
-            lambda: self.worker.gl_info, self.stats, self.outputs_status))
+            lambda: self.worker.gl_info, self.stats, self.outputs_status,
+            self.worker.taught_running))
         self.websocket, self.metrics, self.events = \
             self.outputs.websocket, self.outputs.metrics, self.outputs.events
         self.event_rules = replace(EventRules.from_config(config),
@@ -195,7 +196,8 @@ class Service:
         return {"status": status, "camera": camera, "model": self.model(), "gl": self.worker.gl_info,
                 "fps": round(self.worker.meter.rate(), 2),
                 "prediction_age_s": self.prediction_age_s(),
-                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs}
+                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs,
+                "server_time": round(time.time(), 3)}
 
     def outputs_status(self) -> dict[str, dict[str, Any]]:
         """Each output's state ("starting", "ok" or "error") and its own figures; `errors`

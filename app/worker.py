@@ -110,6 +110,12 @@ class InferenceWorker(threading.Thread):
             return embedders.embed_rgb(features, frame.rgb, region), thumbnail(frame.rgb, region)
         return self._queue(work)
 
+    def taught_running(self) -> dict[str, dict[str, Any]]:
+        """The taught classifiers that run now, name -> their classes and region, for the
+        outputs (from any thread: the worker replaces its set, never changes it in place)."""
+        return {name: {"classes": list(classifier.classes), "region": tuple(classifier.region)}
+                for name, classifier in self._taught.items()}
+
     def set_taught(self, classifiers: dict[str, TaughtClassifier]) -> None:
         """The taught classifiers to run from now on (taken up before the next frame's)."""
         with self._new_taught_lock:
@@ -265,7 +271,7 @@ class InferenceWorker(threading.Thread):
                 answer = classifier.classify(vector)
             except Exception as exc:  # one taught classifier must not stop the others
                 self.taught_errors[name] = f"{type(exc).__name__}: {exc}"
-                self._taught.pop(name)
+                self._taught = {n: c for n, c in self._taught.items() if n != name}
                 self.taught_results.pop(name, None)
                 log.exception("taught classifier %s failed on frame %d", name, frame.number)
             else:

@@ -125,9 +125,14 @@ class ServerSettings:
     max_websocket_clients: int
     client_timeout_s: float
     upload_timeout_s: float = 120.0  # an upload the classifier has not answered by then: 504
+    # where server.token was set (a config file's path, SHADERCAM_SERVER_TOKEN, "command line"):
+    # the login page tells a user where to look it up
+    token_origin: str = ""
 
     @classmethod
     def from_config(cls, config: Config, **changes: Any) -> ServerSettings:
         """The settings of `config`; `changes` replace single fields (tests shorten timeouts)."""
         from_keys = [f.name for f in fields(cls) if f"server.{f.name}" in config.values]
-        return cls(**{**{name: config.get(f"server.{name}") for name in from_keys}, **changes})
+        origin = {"token_origin": config.origins.get("server.token", "")}
+        return cls(**{**{name: config.get(f"server.{name}") for name in from_keys}, **origin,
+                      **changes})

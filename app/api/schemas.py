@@ -138,6 +138,9 @@ class Health(ApiModel):
         default_factory=dict, description="each output (websocket, metrics, events, mqtt, "
         "webhooks) by name: its `state` (starting, ok, error), `error`, `errors` and its "
         "own counters")
+    server_time: float = Field(..., description="the service's clock (Unix seconds) when it "
+                               "answered: a client whose clock differs judges the age of a "
+                               "prediction's `timestamp` by it")
 
 
 class Hello(Health):
@@ -225,7 +228,8 @@ class ErrorAnswer(ApiModel):
 
 
 class Event(ApiModel):
-    """A watched class seen from `start` to `end` (null while it lasts), Unix times."""
+    """A watched class seen from `start` to `end` (null while it lasts), Unix times; or a
+    taught classifier's state (`taught` names it) from the change into it to the next one."""
 
     id: str
     label: str
@@ -240,6 +244,12 @@ class Event(ApiModel):
     peak: float = Field(..., description="the best probability")
     peak_frame: int
     snapshot: Optional[str] = Field(..., description="URL of the JPEG of the best frame")
+    taught: Optional[str] = Field(None, description=(
+        "the taught classifier whose state this is (then `label` is the state, `peak` the "
+        "probability of the answer that changed it, `snapshot` its region); null for a class "
+        "of the model"))
+    previous: Optional[str] = Field(None, description=(
+        "a taught classifier's state before this one (null when none was known)"))
 
 
 class Events(ApiModel):
