@@ -268,11 +268,12 @@ class Service:
         are kept (and listed), as a restart would show."""
         store = self._event_store()
         matching = store.matching(label, since, until)
-        ongoing = [e.id for e in matching if e.active]
+        # decided once: an event that ends meanwhile is kept, not deleted and named kept too
+        ended = [e for e in matching if not e.active]
+        ended_ids = {e.id for e in ended}
+        ongoing = [e.id for e in matching if e.id not in ended_ids]
         deleted: list[str] = []
-        for event in matching:
-            if event.active:
-                continue
+        for event in ended:
             try:
                 store.delete(event.id)
             except OSError as exc:

@@ -175,6 +175,7 @@
 
   function drawLabels(labels) {
     const select = $("label");
+    if (document.activeElement === select) return;  // not under the hand choosing
     const wanted = filters().label;
     const options = [new Option("All labels", "")];
     for (const l of labels) {
