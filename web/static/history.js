@@ -336,6 +336,7 @@
     const event = state.events.get(id);
     const name = event ? event.display_label + " at " + clock(event.start) : "this event";
     if (!id || !window.confirm("Delete " + name + " and its picture?")) return;
+    tell("Deleting…");
     try {
       await api("/api/events/" + encodeURIComponent(id), {method: "DELETE"});
     } catch (error) {
@@ -375,6 +376,7 @@
     const question = "Delete every ended event" + (which ? " " + which : "") +
       ", with their pictures? Ongoing events are kept. This cannot be undone.";
     if (!window.confirm(question)) return;
+    tell("Deleting…");
     try {
       const answer = await api("/api/events?" + apiQuery(f), {method: "DELETE"});
       tell(answer.note.charAt(0).toUpperCase() + answer.note.slice(1) + ".");
