@@ -317,10 +317,11 @@
   }
 
   dialog.addEventListener("close", () => {
+    const pushed = state.pushed;
     state.open = null;
+    state.pushed = false;
     if (!filters().event) return;  // closed by the back button
-    if (state.pushed) {
-      state.pushed = false;
+    if (pushed) {
       history.back();
     } else {  // opened from a link: the list stays where it is
       history.replaceState(null, "", url({event: ""}));
