@@ -1,7 +1,8 @@
 """The event history page (/events) in headless Chromium on a real service whose camera makes
 real events: live updates, the large picture in a dialog that Escape and back close, filters
 kept in the URL, paging, delete one and delete all behind a confirm, the main page's links to
-it, and its phone and dark layouts (screenshots in test-artifacts/)."""
+it, a login that no longer counts, and its phone and dark layouts (screenshots in
+test-artifacts/)."""
 from __future__ import annotations
 
 import datetime
@@ -12,9 +13,13 @@ import httpx
 import pytest
 from PIL import Image
 
+from app.api import create_app
+from app.api.port import ServerSettings
+from app.config import load_config
 from app.events.rules import Event, new_event_id
+from app.service import Service
 from colour_model import COLOURS
-from serving import engine_up, running_service, wait_for
+from serving import engine_up, free_port, running_service, uvicorn_thread, wait_for
 
 TOKEN = "history-page-token-0123456789"
 COUNT = "document.querySelectorAll('#history li').length"
@@ -249,3 +254,34 @@ def test_history_page_on_a_phone_and_in_dark_mode(browser, colour_model, colour_
             page.keyboard.press("Escape")
             page.wait_for_function("!document.getElementById('detail').open")
             page.close()
+
+
+def test_a_changed_token_sends_the_history_to_login_and_back(browser, colour_model,
+                                                             colour_schedule, tmp_path):
+    service = Service(load_config(env={}, overrides={
+        "camera.source": f"files:{colour_schedule}", "camera.fps": 6, "events.dir": str(tmp_path),
+        "events.start_frames": 2, "events.end_s": 0.3, "events.cooldown_s": 0}), colour_model)
+    service.start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        first = ServerSettings.from_config(service.config, token=TOKEN)
+        with uvicorn_thread(create_app(service, first), port):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{base}/login?token={TOKEN}")
+            page.goto(f"{base}/events?label=red")
+            page.wait_for_selector("#live.ok")
+        # the service comes back with another token: this browser's login no longer counts
+        second = ServerSettings.from_config(service.config, token="another-token-0123456789")
+        with uvicorn_thread(create_app(service, second), port):
+            page.wait_for_function("document.getElementById('live').textContent"
+                                   ".startsWith('Log in again')", timeout=20000)
+            page.wait_for_url(f"{base}/login?next=%2Fevents%3Flabel%3Dred", timeout=15000)
+            page.fill("input[name=token]", "another-token-0123456789")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/events?label=red")  # back, the filter kept
+            page.wait_for_selector("#live.ok")
+            assert page.input_value("#label") == "red"
+            page.close()
+    finally:
+        service.stop()

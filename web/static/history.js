@@ -7,6 +7,7 @@
 
 (() => {
   const PAGE = 50;
+  const LOGIN_AFTER_MS = 3000;  // time to read why before the page goes to the login page
   const $ = (id) => document.getElementById(id);
   const list = $("history");
   const dialog = $("detail");
@@ -18,6 +19,7 @@
     open: null,  // the id shown in the dialog
     pushed: false,  // the dialog's URL was pushed here: closing it goes back
     connectedBefore: false,
+    loginNeeded: false,
     retryMs: 500,
   };
 
@@ -94,11 +96,22 @@
 
   // --- answers of the API ---------------------------------------------------------------------
 
+  // The service no longer takes this browser's login (its token was changed): say so, then go
+  // to the login page, which brings the browser back here, filters and all.
+  function needLogin() {
+    if (state.loginNeeded) return;
+    state.loginNeeded = true;
+    $("live").textContent = "Log in again: the access token has changed";
+    $("live").className = "live-state bad";
+    const back = location.pathname + location.search;
+    setTimeout(() => location.assign("/login?next=" + encodeURIComponent(back)), LOGIN_AFTER_MS);
+  }
+
   async function api(path, options) {
     const response = await fetch(path, {cache: "no-store", ...options});
-    if (response.status === 401) {  // the token changed or the login expired
-      location.href = "/login";
-      throw new Error("log in again");
+    if (response.status === 401) {
+      needLogin();
+      throw new Error("this browser must log in again");
     }
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -422,10 +435,12 @@
       }
     };
     socket.onclose = (e) => {
+      if (state.loginNeeded) return;
       const full = e.code === 1013;  // the service has its most viewers
       $("live").textContent = full ? "Too many viewers: trying again shortly"
                                    : "Offline: reconnecting…";
       $("live").className = "live-state bad";
+      if (!full) recount();  // offline, or refused for a login that no longer counts?
       setTimeout(connect, full ? 10000 : state.retryMs);
       state.retryMs = Math.min(state.retryMs * 2, 10000);
     };
