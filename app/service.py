@@ -247,27 +247,29 @@ class Service:
         return self.metrics.render()
 
     def events_list(self, label: str | None = None, since: float | None = None,
-                    limit: int = 50, until: float | None = None,
-                    before: str | None = None) -> dict[str, Any]:
+                    limit: int = 50, until: float | None = None, before: str | None = None,
+                    taught: str | None = None) -> dict[str, Any]:
         """A page of events, newest first, with what a history view needs around it: how many
         match (`matching`), the cursor of the next page (`next`), the labels present."""
         store = self._event_store()
-        matching = store.matching(label, since, until)
+        matching = store.matching(label, since, until, taught)
         older = [e for e in matching if before is None or e.id < before]
         events = older[:limit]
         return {"events": [event.to_dict() for event in events], "count": len(events),
                 "total": store.status()["count"], "matching": len(matching),
                 "next": events[-1].id if len(older) > limit else None,
-                "labels": [{"label": label, "display_label": shown, "count": count}
-                           for label, (shown, count) in sorted(store.labels().items())]}
+                "labels": [{"label": label, "display_label": shown, "taught": taught,
+                            "count": count} for (label, taught), (shown, count)
+                           in sorted(store.labels().items(), key=lambda i: (i[0][1] or "",
+                                                                             i[0][0]))]}
 
     def delete_events(self, label: str | None = None, since: float | None = None,
-                      until: float | None = None) -> dict[str, Any]:
+                      until: float | None = None, taught: str | None = None) -> dict[str, Any]:
         """Remove every ended event that matches, with its snapshot; the ongoing ones are kept
         and named. When the disk refuses a removal, the ones before it are gone and the rest
         are kept (and listed), as a restart would show."""
         store = self._event_store()
-        matching = store.matching(label, since, until)
+        matching = store.matching(label, since, until, taught)
         # decided once: an event that ends meanwhile is kept, not deleted and named kept too
         ended = [e for e in matching if not e.active]
         ended_ids = {e.id for e in ended}

@@ -238,6 +238,8 @@ class EventLabel(ApiModel):
 
     label: str
     display_label: str
+    taught: Optional[str] = Field(..., description="the taught classifier whose state it is; "
+                                                   "null for a class of the model")
     count: int = Field(..., description="its events in the history")
 
 

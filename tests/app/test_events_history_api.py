@@ -14,9 +14,10 @@ from openapi_check import OpenAPI
 from serving import engine_up, running_service, wait_for
 
 TOKEN = "history-token-0123456789abcdef"
-# labels of earlier events: two of the model's classes and a taught classifier's state, which
-# is no class of the model
-LABELS = (("green", "Green"), ("blue", "Blue"), ("door:open", "Door: open"))
+# earlier events (label, display label, taught classifier): two of the model's classes and
+# the same state "open" of two taught classifiers, which is no class of the model
+LABELS = (("green", "Green", None), ("blue", "Blue", None), ("open", "door: open", "door"),
+          ("open", "flap: open", "flap"))
 
 
 def jpeg() -> bytes:
@@ -31,11 +32,11 @@ def earlier_events(store, count: int, first: float) -> list[Event]:
     made = []
     for i in range(count):
         start = first + 60.0 * (i - (i == count - 1))  # the last shares the one before's start
-        label, shown = LABELS[i % len(LABELS)]
+        label, shown, taught = LABELS[i % len(LABELS)]
         event = Event(id=new_event_id(start), label=label, display_label=shown,
                       model_name="colours", start=start, start_frame=i * 10 + 1, peak=0.9,
                       peak_frame=i * 10 + 2, last_seen=start + 5, end_frame=i * 10 + 9,
-                      end=start + 5)
+                      end=start + 5, taught=taught)
         store.save(event, jpeg() if i % 2 else None)
         made.append(event)
     return made
@@ -87,21 +88,25 @@ def test_history_pages_filters_and_deletes_keeping_the_ongoing_event(colour_mode
         assert [e["id"] for e in after["events"]] == ids[50:100]
         assert after["matching"] == 121
 
-        # the labels present, whatever the filters, with their display labels and counts
+        # the labels present, whatever the filters, with their display labels and counts: the
+        # model's classes, then each taught classifier's states apart
         labels = http.get("/api/events", params={"label": "blue", "limit": 1}).json()["labels"]
-        counted = {label: sum(e.label == label for e in made if e.id != cursor)
-                   for label, _ in LABELS}
-        assert labels == sorted([{"label": label, "display_label": shown,
-                                  "count": counted[label]} for label, shown in LABELS]
-                                + [{"label": "red", "display_label": "Red", "count": 1}],
-                                key=lambda entry: entry["label"])
+        counted = {(label, taught): sum(e.label == label and e.taught == taught
+                                        for e in made if e.id != cursor)
+                   for label, _, taught in LABELS}
+        assert labels == [{"label": label, "display_label": shown, "taught": taught,
+                           "count": counted.get((label, taught), 1)}
+                          for label, shown, taught in (LABELS[1], LABELS[0],
+                                                       ("red", "Red", None), *LABELS[2:])]
 
-        # by label, over pages: a taught classifier's state is a label like any other
-        door = pages(http, api, 16, label="door:open")
+        # by label and taught classifier, over pages: a state is a label like any other
+        door = pages(http, api, 16, label="open", taught="door")
         listed = [e for p in door for e in p["events"]]
-        assert {e["label"] for e in listed} == {"door:open"}
-        assert len(listed) == door[0]["matching"] == counted["door:open"]
-        assert {e["display_label"] for e in listed} == {"Door: open"}
+        assert {(e["label"], e["taught"], e["display_label"]) for e in listed} == \
+            {("open", "door", "door: open")}
+        assert len(listed) == door[0]["matching"] == counted["open", "door"]
+        both = http.get("/api/events", params={"label": "open", "limit": 1000}).json()
+        assert both["matching"] == counted["open", "door"] + counted["open", "flap"]
 
         # by time: since is inclusive, until exclusive, on the start
         window = made[10:20]
@@ -127,6 +132,13 @@ def test_history_pages_filters_and_deletes_keeping_the_ongoing_event(colour_mode
         # delete many: the token is needed like everywhere
         assert httpx.delete(run.base + "/api/events").status_code == 401
         assert http.get("/api/events").json()["total"] == 121
+        # one taught classifier's states only
+        flap = {e.id for e in made if e.taught == "flap" and e.id != cursor}
+        answer = api.answer("/api/events", "DELETE",
+                            http.delete("/api/events", params={"taught": "flap"}))
+        assert set(answer["deleted"]) == flap
+        assert http.get("/api/events", params={"label": "open"}).json()["matching"] == \
+            counted["open", "door"]
         # a label's events only
         green = {e.id for e in made if e.label == "green" and e.id != cursor}
         answer = api.answer("/api/events", "DELETE",
@@ -138,7 +150,8 @@ def test_history_pages_filters_and_deletes_keeping_the_ongoing_event(colour_mode
 
         # everything: the ongoing event is kept, and the answer says so
         answer = api.answer("/api/events", "DELETE", http.delete("/api/events"))
-        assert answer["count"] == len(made) - 1 - len(green) == len(answer["deleted"])
+        assert answer["count"] == len(made) - 1 - len(flap) - len(green) == \
+            len(answer["deleted"])
         assert answer["kept"] == [ongoing["id"]]
         assert answer["note"] == (f"deleted {answer['count']} events; 1 ongoing event is kept: "
                                   "an event can be deleted once it has ended")

@@ -54,14 +54,15 @@
 
   function filters() {
     const query = new URLSearchParams(location.search);
-    return {label: query.get("label") || "", from: query.get("from") || "",
+    return {label: query.get("label") || "", taught: query.get("taught") || "",
+            from: query.get("from") || "",
             to: query.get("to") || "", event: query.get("event") || ""};
   }
 
   function url(changes) {
     const wanted = {...filters(), ...changes};
     const query = new URLSearchParams();
-    for (const key of ["label", "from", "to", "event"]) {
+    for (const key of ["label", "taught", "from", "to", "event"]) {
       if (wanted[key]) query.set(key, wanted[key]);
     }
     const text = query.toString();
@@ -76,13 +77,14 @@
   function apiQuery(f) {
     const query = new URLSearchParams();
     if (f.label) query.set("label", f.label);
+    if (f.taught) query.set("taught", f.taught);
     if (f.from) query.set("since", String(localMidnight(f.from, 0)));
     if (f.to) query.set("until", String(localMidnight(f.to, 1)));
     return query;
   }
 
   function matches(event, f) {
-    return (!f.label || event.label === f.label) &&
+    return (!f.label || event.label === f.label) && (!f.taught || event.taught === f.taught) &&
       (!f.from || event.start >= localMidnight(f.from, 0)) &&
       (!f.to || event.start < localMidnight(f.to, 1));
   }
@@ -90,8 +92,9 @@
   function showFilters(f) {
     $("from").value = f.from;
     $("to").value = f.to;
-    $("label").value = f.label;
-    $("delete-all").textContent = f.label || f.from || f.to ? "Delete these…" : "Delete all…";
+    $("label").value = choice(f);
+    $("delete-all").textContent = choice(f) || f.from || f.to ? "Delete these…"
+                                                               : "Delete all…";
   }
 
   // --- answers of the API ---------------------------------------------------------------------
@@ -174,7 +177,7 @@
     const f = filters();
     const empty = $("history-empty");
     empty.hidden = events.length > 0;
-    empty.textContent = f.label || f.from || f.to ? "No events match these filters."
+    empty.textContent = choice(f) || f.from || f.to ? "No events match these filters."
                                                   : "No events yet.";
     $("more").hidden = !state.next;
   }
@@ -186,19 +189,30 @@
         (state.matching === 1 ? "" : "s") + (ongoing ? ", " + ongoing + " ongoing" : "") + ".");
   }
 
+  // an option of the label select: a label and the taught classifier whose state it is, as
+  // two taught classifiers may both have a state "open"
+  function choice(f) {
+    return f.label || f.taught ? JSON.stringify([f.label, f.taught || ""]) : "";
+  }
+
   function drawLabels(labels) {
     const select = $("label");
     if (document.activeElement === select) return;  // not under the hand choosing
-    const wanted = filters().label;
+    const wanted = choice(filters());
     const options = [new Option("All labels", "")];
     for (const l of labels) {
-      options.push(new Option(l.display_label + " (" + l.count + ")", l.label));
+      options.push(new Option(l.display_label + " (" + l.count + ")", choice(l)));
     }
-    if (wanted && !labels.some((l) => l.label === wanted)) {
-      options.push(new Option(wanted + " (none)", wanted));  // a link to a label now gone
+    if (wanted && !options.some((o) => o.value === wanted)) {  // a link to a label now gone
+      options.push(new Option(filters().label + " (none)", wanted));
     }
     select.replaceChildren(...options);
     select.value = wanted;
+  }
+
+  function chosen() {  // the select's label and taught classifier
+    const [label, taught] = $("label").value ? JSON.parse($("label").value) : ["", ""];
+    return {label, taught};
   }
 
   async function load(more) {
@@ -285,8 +299,10 @@
       $("detail-download").download = "shadercam-" + event.id + ".jpg";
     }
     $("detail-download").hidden = !event.snapshot;
-    $("detail-facts").replaceChildren(
+    $("detail-facts").replaceChildren(...[
       fact("Label", event.label),
+      event.taught && fact("Taught classifier", event.taught),
+      event.taught && event.previous && fact("State before", event.previous),
       fact("Started", clock(event.start)),
       fact("Ended", event.state === "active" ? "ongoing" : clock(event.end)),
       fact("Duration", lasted(event)),
@@ -294,7 +310,7 @@
       fact("Model", event.model_name),
       fact("Frames", event.start_frame + " to " + event.end_frame + " (best " +
                      event.peak_frame + ")"),
-      fact("Id", event.id));
+      fact("Id", event.id)].filter(Boolean));
     const remove = $("detail-delete");
     remove.disabled = event.state === "active";
     remove.title = event.state === "active" ? "an event can be deleted once it has ended" : "";
@@ -367,7 +383,7 @@
   // --- filters and paging -------------------------------------------------------------------
 
   function filterChanged() {
-    const f = {label: $("label").value, from: $("from").value, to: $("to").value, event: ""};
+    const f = {...chosen(), from: $("from").value, to: $("to").value, event: ""};
     history.replaceState(null, "", url(f));
     state.next = null;
     load(false);
@@ -385,7 +401,7 @@
 
   $("delete-all").addEventListener("click", async () => {
     const f = filters();
-    const which = [f.label && "of " + ($("label").selectedOptions[0] || {}).text,
+    const which = [choice(f) && "of " + ($("label").selectedOptions[0] || {}).text,
                    f.from && "from " + f.from, f.to && "to " + f.to].filter(Boolean).join(" ");
     const question = "Delete every ended event" + (which ? " " + which : "") +
       ", with their pictures? Ongoing events are kept. This cannot be undone.";
@@ -404,7 +420,8 @@
     const f = filters();
     if (f.event) openEvent(f.event, false);
     else closeEvent();
-    if (f.label !== $("label").value || f.from !== $("from").value || f.to !== $("to").value) {
+    if (choice(f) !== $("label").value || f.from !== $("from").value ||
+        f.to !== $("to").value) {
       load(false);
     }
   });

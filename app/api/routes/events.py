@@ -18,21 +18,22 @@ def events_router(service: ServicePort) -> APIRouter:
 
     @router.get("", response_model=schemas.Events, responses=schemas.error_answers(404),
                 summary="A page of the history, newest first")
-    def list_events(label: Optional[str] = _label(), since: Optional[float] = _since(),
-                    until: Optional[float] = _until(),
+    def list_events(label: Optional[str] = _label(), taught: Optional[str] = _taught(),
+                    since: Optional[float] = _since(), until: Optional[float] = _until(),
                     before: Optional[str] = Query(None, max_length=64, description="an event "
                                                   "id: only older events (the `next` of the "
                                                   "page before)"),
                     limit: int = Query(50, ge=1, le=MAX_PAGE)) -> Any:
-        return service.events_list(label, since, limit, until, before)
+        return service.events_list(label, since, limit, until, before, taught)
 
     @router.delete("", response_model=schemas.DeletedEvents,
                    responses=schemas.error_answers(404, 503),
                    summary="Delete every ended event (of a label, in a time span), with their "
                            "snapshots; ongoing ones are kept")
-    def delete_events(label: Optional[str] = _label(), since: Optional[float] = _since(),
+    def delete_events(label: Optional[str] = _label(), taught: Optional[str] = _taught(),
+                      since: Optional[float] = _since(),
                       until: Optional[float] = _until()) -> Any:
-        return service.delete_events(label, since, until)
+        return service.delete_events(label, since, until, taught)
 
     @router.get("/{event_id}", response_model=schemas.Event,
                 responses=schemas.error_answers(404), summary="One event")
@@ -63,6 +64,10 @@ def events_router(service: ServicePort) -> APIRouter:
 def _label() -> Any:
     return Query(None, max_length=200, description="only this `label` (a model's class or a "
                  "taught classifier's state)")
+
+
+def _taught() -> Any:
+    return Query(None, max_length=200, description="only the states of this taught classifier")
 
 
 def _since() -> Any:
