@@ -95,7 +95,12 @@ class ServicePort(Protocol):
     def metrics_text(self) -> str: ...
 
     def events_list(self, label: str | None = None, since: float | None = None,
-                    limit: int = 50) -> dict[str, Any]: ...
+                    limit: int = 50, until: float | None = None, before: str | None = None,
+                    taught: str | None = None) -> dict[str, Any]: ...
+
+    def delete_events(self, label: str | None = None, since: float | None = None,
+                      until: float | None = None, taught: str | None = None) -> dict[str, Any]:
+        """Blocking (disk)."""
 
     def event(self, event_id: str) -> dict[str, Any]: ...
 

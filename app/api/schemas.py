@@ -233,10 +233,37 @@ class Event(ApiModel):
         "a taught classifier's state before this one (null when none was known)"))
 
 
+class EventLabel(ApiModel):
+    """A label present in the history (a model's class or a taught classifier's state)."""
+
+    label: str
+    display_label: str
+    taught: Optional[str] = Field(..., description="the taught classifier whose state it is; "
+                                                   "null for a class of the model")
+    count: int = Field(..., description="its events in the history")
+
+
 class Events(ApiModel):
+    """One page of the history; ask for the next with `before` set to `next`."""
+
     events: List[Event] = Field(..., description="newest first")
-    count: int
+    count: int = Field(..., description="events on this page")
     total: int = Field(..., description="events in the history")
+    matching: int = Field(..., description="events that match the filters, on every page")
+    next: Optional[str] = Field(..., description="the `before` of the next page; null on the "
+                                                 "last page")
+    labels: List[EventLabel] = Field(..., description="every label in the history, whatever "
+                                                      "the filters")
+
+
+class DeletedEvents(ApiModel):
+    """What a delete of the history removed; ongoing events are kept until they end."""
+
+    deleted: List[str] = Field(..., description="ids of the events removed")
+    count: int = Field(..., description="events removed")
+    kept: List[str] = Field(..., description="ids of matching events still going on, not "
+                                             "deleted")
+    note: str = Field(..., description="the same in one sentence")
 
 
 class EventMessage(ApiModel):

@@ -114,6 +114,8 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
             ("GET", "/preview/{frame}.jpg", "404"): lambda h: h.get("/preview/999999999.jpg"),
             ("GET", "/preview/{frame}.jpg", "422"): lambda h: h.get("/preview/first.jpg"),
             ("GET", "/api/events", "422"): lambda h: h.get("/api/events", params={"limit": 0}),
+            ("DELETE", "/api/events", "422"):
+                lambda h: h.delete("/api/events", params={"since": "noon"}),
             ("GET", "/api/events/{event_id}", "404"): lambda h: h.get("/api/events/nothing"),
             ("GET", "/api/events/{event_id}/snapshot.jpg", "404"):
                 lambda h: h.get("/api/events/nothing/snapshot.jpg"),
@@ -186,9 +188,12 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
         try:
             key = ("DELETE", "/api/events/{event_id}", "503")
             check(api, key, http.delete(f"/api/events/{ended.id}"))
+            checked.add(key)
+            key = ("DELETE", "/api/events", "503")
+            check(api, key, http.delete("/api/events"))
+            checked.add(key)
         finally:
             subprocess.run(["chattr", "-i", str(store.directory)], check=True)
-        checked.add(key)
 
         # one stream client at a time: the second is refused while the first watches
         with http.stream("GET", "/stream.mjpg") as first:
@@ -220,6 +225,7 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
             ("POST", "/api/classify", "503"): upload(png()),
             ("GET", "/snapshot.jpg", "503"): lambda h: h.get("/snapshot.jpg"),
             ("GET", "/api/events", "404"): lambda h: h.get("/api/events"),
+            ("DELETE", "/api/events", "404"): lambda h: h.delete("/api/events"),
             ("POST", "/api/teach", "503"):  # a taught classifier is made on the loaded model
                 lambda h: h.post("/api/teach", json={"name": "door", "classes": ["a", "b"]}),
             ("POST", "/api/teach/{name}/examples", "503"):
