@@ -97,8 +97,9 @@ class ReviewQueues:
                                "dismissed, or pushed out by newer ones)")
 
     def remove(self, name: str, item_id: str) -> None:
+        """Take an item out (NoSuchClassifier when it is not there)."""
         item = self.get(name, item_id)
         with self._lock:
             queue = self._queues.get(name)
-            if queue is not None and item in queue:
+            if queue is not None and item in queue:  # not pushed out meanwhile
                 queue.remove(item)

@@ -100,13 +100,7 @@ class Teaching:
                     thumb: bytes) -> dict[str, Any]:
         """Store an embedded example, refit, and report the accuracy. Blocking (disk)."""
         with self._lock:
-            classifier = self.store.load(name)
-            (example,) = classifier.add(label, vector[None, :], [thumb])
-            self.store.save(classifier)
-            self.activate()
-        return {"example": {"id": example.id, "label": label, "added": example.added,
-                            "thumb": f"/api/teach/{name}/examples/{example.id}.jpg"},
-                **self._status(classifier.summary())}
+            return self._add(self.store.load(name), label, vector, thumb)
 
     def delete_example(self, name: str, example_id: str) -> dict[str, Any]:
         return self._change(name, lambda c: c.remove(example_id))
@@ -125,19 +119,21 @@ class Teaching:
 
     def label_review(self, name: str, item_id: str, label: str) -> dict[str, Any]:
         """A reviewed frame becomes an example of `label`, with the feature vector it was
-        classified with (no second GPU pass); answers as adding an example does."""
-        classifier = self.store.load(name)
-        if label not in classifier.classes:
-            raise TeachStoreError(f"{label!r} is not a class of {name!r} "
-                                  f"(its classes: {', '.join(classifier.classes)})")
-        item = self.worker.review.get(name, item_id)
-        added = self.add_example(name, label, item.vector, item.thumb)
-        self.worker.review.remove(name, item_id)
+        classified with (no second GPU pass); answers as adding an example does. Blocking."""
+        with self._lock:  # a frame is labelled once, and not while it is dismissed
+            classifier = self.store.load(name)
+            if label not in classifier.classes:
+                raise TeachStoreError(f"{label!r} is not a class of {name!r} "
+                                      f"(its classes: {', '.join(classifier.classes)})")
+            item = self.worker.review.get(name, item_id)
+            added = self._add(classifier, label, item.vector, item.thumb)
+            self.worker.review.remove(name, item_id)
         return added
 
     def dismiss_review(self, name: str, item_id: str) -> dict[str, Any]:
         self._known(name)
-        self.worker.review.remove(name, item_id)
+        with self._lock:
+            self.worker.review.remove(name, item_id)
         return {"deleted": item_id}
 
     def thumb(self, name: str, example_id: str) -> bytes:
@@ -152,6 +148,16 @@ class Teaching:
             classifier = self.store.import_(data, name, replace)
             self.activate()
         return self.get(classifier.name)
+
+    def _add(self, classifier: TaughtClassifier, label: str, vector: np.ndarray,
+             thumb: bytes) -> dict[str, Any]:
+        """Add one example, store, run the result; with self._lock held."""
+        (example,) = classifier.add(label, vector[None, :], [thumb])
+        self.store.save(classifier)
+        self.activate()
+        return {"example": {"id": example.id, "label": label, "added": example.added,
+                            "thumb": f"/api/teach/{classifier.name}/examples/{example.id}.jpg"},
+                **self._status(classifier.summary())}
 
     def _change(self, name: str, change: Callable[[TaughtClassifier], None]) -> dict[str, Any]:
         with self._lock:

@@ -1,13 +1,13 @@
 """Taught classifiers on disk: one folder each under the state directory's `taught/`.
 
 A folder holds `classifier.json` (name, classes, region, backbone, descriptor, whether it is
-switched on, the examples' ids and labels, the last fit's report), `data-GEN.npz` (the examples' feature vectors and the
-fitted head) and `thumbs/ID.jpg` (each example's small picture). A save writes the new
-thumbnails and a new generation of the data first, then replaces `classifier.json` in one
-rename, then removes what the old generation alone used: a crash leaves the old classifier or
-the new one, never a mixture. Every size is bounded (classifiers, classes, examples per class,
-thumbnail side, an imported file), names are checked before they touch a path, and a damaged
-folder is reported as such while the others load.
+switched on, the examples' ids and labels, the last fit's report), `data-GEN.npz` (the
+examples' feature vectors and the fitted head) and `thumbs/ID.jpg` (each example's small
+picture). A save writes the new thumbnails and a new generation of the data first, then
+replaces `classifier.json` in one rename, then removes what the old generation alone used: a
+crash leaves the old classifier or the new one, never a mixture. Every size is bounded
+(classifiers, classes, examples per class, thumbnail side, an imported file), names are checked
+before they touch a path, and a damaged folder is reported as such while the others load.
 
 Export is the folder's files in one zip; import checks every part before anything is written.
 """
