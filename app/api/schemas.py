@@ -315,6 +315,8 @@ class TaughtClassifier(ApiModel):
     report: Optional[TeachReport] = None
     ready: Optional[bool] = Field(None, description="it has a fitted head")
     created: Optional[float] = None
+    enabled: Optional[bool] = Field(None, description="not switched off (PATCH {\"active\": "
+                                    "false}); it runs when `teach.active` names it too")
     active: bool = Field(..., description="it runs on the camera's frames")
     error: Optional[str] = Field(..., description="why it does not run, when it does not")
     result: Optional[TaughtResult] = Field(..., description="its newest result")
@@ -337,6 +339,26 @@ class ExampleAdded(TaughtClassifier):
     example: TaughtExample
 
 
+class ReviewItem(ApiModel):
+    """A recent camera frame the classifier was unsure of."""
+
+    id: str
+    frame: int = Field(..., description="the camera frame it was taken from")
+    timestamp: float
+    label: str = Field(..., description="what it answered: a class, or 'unknown' below the "
+                                        "threshold")
+    guess: str = Field(..., description="the most probable class")
+    probability: float = Field(..., description="the most probable class's probability")
+    uncertain: bool
+    probabilities: Dict[str, float] = Field(..., description="each class's probability")
+    thumb: str = Field(..., description="URL of the region's small JPEG")
+
+
+class ReviewQueue(ApiModel):
+    items: List[ReviewItem] = Field(..., description="newest first; at most 12, at most one "
+                                                     "every 3 s, kept in memory")
+
+
 class TaughtList(ApiModel):
     classifiers: List[TaughtClassifier]
     active: List[str] = Field(..., description="the names of those that run")
@@ -348,6 +370,11 @@ class TaughtCreate(ApiModel):
     classes: List[str] = Field(..., description="2 to 10 class names")
     region: Optional[List[float]] = Field(None, description="x, y, width, height as fractions "
                                           "of the frame (default: the whole frame)")
+
+
+class TaughtSwitch(ApiModel):
+    active: bool = Field(..., description="false: it stops running on the camera's frames "
+                                          "(kept across restarts) until switched on again")
 
 
 class Relabel(ApiModel):

@@ -37,7 +37,8 @@ def documented_errors(document: dict) -> Iterator[tuple[str, str, str]]:
 
 def concrete(path: str) -> str:
     return path.replace("{frame}", "1").replace("{event_id}", "20260101T000000000-abcdef") \
-        .replace("{name}", "flap").replace("{example_id}", "0123456789ab")
+        .replace("{name}", "flap").replace("{example_id}", "0123456789ab") \
+        .replace("{item_id}", "0123456789ab")
 
 
 def png(colour: tuple[int, int, int] = COLOURS["red"], fmt: str = "PNG") -> bytes:
@@ -162,6 +163,31 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
                 lambda h: h.get("/api/teach/Bad!/examples/0123456789ab.jpg"),
             ("GET", "/api/teach/{name}/examples/{example_id}.jpg", "404"):
                 lambda h: h.get("/api/teach/flap/examples/0123456789ab.jpg"),
+            ("PATCH", "/api/teach/{name}", "400"):
+                lambda h: h.patch("/api/teach/Bad!", json={"active": False}),
+            ("PATCH", "/api/teach/{name}", "404"):
+                lambda h: h.patch("/api/teach/porch", json={"active": False}),
+            ("PATCH", "/api/teach/{name}", "422"): lambda h: h.patch("/api/teach/flap", json={}),
+            ("PATCH", "/api/teach/{name}", "503"):
+                lambda h: h.patch("/api/teach/damaged", json={"active": False}),
+            ("GET", "/api/teach/{name}/review", "400"): lambda h: h.get("/api/teach/Bad!/review"),
+            ("GET", "/api/teach/{name}/review", "404"): lambda h: h.get("/api/teach/porch/review"),
+            ("GET", "/api/teach/{name}/review/{item_id}.jpg", "400"):
+                lambda h: h.get("/api/teach/Bad!/review/0123456789ab.jpg"),
+            ("GET", "/api/teach/{name}/review/{item_id}.jpg", "404"):
+                lambda h: h.get("/api/teach/flap/review/0123456789ab.jpg"),
+            ("POST", "/api/teach/{name}/review/{item_id}", "400"): lambda h: h.post(
+                "/api/teach/Bad!/review/0123456789ab", json={"label": "red"}),
+            ("POST", "/api/teach/{name}/review/{item_id}", "404"): lambda h: h.post(
+                "/api/teach/flap/review/0123456789ab", json={"label": "red"}),
+            ("POST", "/api/teach/{name}/review/{item_id}", "422"):
+                lambda h: h.post("/api/teach/flap/review/0123456789ab", json={}),
+            ("POST", "/api/teach/{name}/review/{item_id}", "503"): lambda h: h.post(
+                "/api/teach/damaged/review/0123456789ab", json={"label": "red"}),
+            ("DELETE", "/api/teach/{name}/review/{item_id}", "400"):
+                lambda h: h.delete("/api/teach/Bad!/review/0123456789ab"),
+            ("DELETE", "/api/teach/{name}/review/{item_id}", "404"):
+                lambda h: h.delete("/api/teach/flap/review/0123456789ab"),
             ("GET", "/api/teach/{name}/export", "400"): lambda h: h.get("/api/teach/Bad!/export"),
             ("GET", "/api/teach/{name}/export", "404"): lambda h: h.get("/api/teach/porch/export"),
         })
