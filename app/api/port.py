@@ -31,6 +31,9 @@ class TeachingPort(Protocol):
 
     def delete(self, name: str) -> dict[str, Any]: ...
 
+    def switch(self, name: str, active: bool) -> dict[str, Any]:
+        """Blocking (disk)."""
+
     def embed(self, name: str, label: str,
               rgb: np.ndarray | None = None) -> concurrent.futures.Future:
         """The future (feature vector, thumbnail) of a new example, computed on the GPU."""
@@ -44,6 +47,15 @@ class TeachingPort(Protocol):
     def relabel_example(self, name: str, example_id: str, label: str) -> dict[str, Any]: ...
 
     def thumb(self, name: str, example_id: str) -> bytes: ...
+
+    def review(self, name: str) -> dict[str, Any]: ...
+
+    def review_thumb(self, name: str, item_id: str) -> bytes: ...
+
+    def label_review(self, name: str, item_id: str, label: str) -> dict[str, Any]:
+        """Blocking (disk)."""
+
+    def dismiss_review(self, name: str, item_id: str) -> dict[str, Any]: ...
 
     def export(self, name: str) -> bytes: ...
 
@@ -102,7 +114,12 @@ class ServicePort(Protocol):
     def metrics_text(self) -> str: ...
 
     def events_list(self, label: str | None = None, since: float | None = None,
-                    limit: int = 50) -> dict[str, Any]: ...
+                    limit: int = 50, until: float | None = None, before: str | None = None,
+                    taught: str | None = None) -> dict[str, Any]: ...
+
+    def delete_events(self, label: str | None = None, since: float | None = None,
+                      until: float | None = None, taught: str | None = None) -> dict[str, Any]:
+        """Blocking (disk)."""
 
     def event(self, event_id: str) -> dict[str, Any]: ...
 

@@ -58,7 +58,7 @@ SECURITY_HEADERS = (
      b"default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
      b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
 )
-PAGES = frozenset({"/", "/teach", "/settings"})  # a browser without the token: to /login
+PAGES = frozenset({"/", "/teach", "/events", "/settings"})  # without the token: to /login
 # what the login page itself shows, answered without the token: nothing in them is secret
 PUBLIC = frozenset({"/static/style.css", "/static/favicon.svg", "/favicon.ico"})
 DEFAULT_CONFIG_FILE = "/etc/shadercam/config.toml"  # where the installer puts it

@@ -75,13 +75,13 @@ TAUGHT_PICTURE_EVERY_S = 10.0  # a taught classifier's picture, when its state s
 TEST_WAIT_S = 5.0  # how long a test message waits for the broker's acknowledgement
 
 
-def new_client(client_id: str, protocol: int = paho.MQTTv311) -> paho.Client:
+def new_client(client_id: str, protocol: int = paho.MQTTv311, **options: Any) -> paho.Client:
     """A client with the callback signatures of paho-mqtt 2.x, or 1.6's when that is installed;
-    the callbacks below accept both."""
+    the callbacks below accept both. `options`: paho.Client's own (e.g. clean_session)."""
     if hasattr(paho, "CallbackAPIVersion"):  # paho-mqtt 2.x
         return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                           protocol=protocol)
-    return paho.Client(client_id=client_id, protocol=protocol)
+                           protocol=protocol, **options)
+    return paho.Client(client_id=client_id, protocol=protocol, **options)
 
 
 def _connect_properties() -> Properties:

@@ -1,5 +1,5 @@
-"""The page, the Teach and Settings pages, the icon and /docs: the API as a local page (no scripts from a
-CDN)."""
+"""The page, the Teach and Settings pages, the event history, the icon and /docs: the API as a
+local page (no scripts from a CDN)."""
 from __future__ import annotations
 
 from importlib import resources
@@ -48,6 +48,10 @@ def page_router(service: ServicePort) -> APIRouter:
     def settings_page() -> HTMLResponse:
         return HTMLResponse(templates.get_template("settings.html").render(
             fields=settings_fields()))
+
+    @router.get("/events", response_class=HTMLResponse, include_in_schema=False)
+    def events_page() -> HTMLResponse:
+        return HTMLResponse(templates.get_template("events.html").render())
 
     @router.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
