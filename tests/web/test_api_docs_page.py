@@ -50,8 +50,9 @@ def test_docs_fit_the_screen_in_light_and_dark(browser, service, artifacts, size
     # the main column is read at a comfortable width, not squeezed into a side column
     column = page.evaluate("document.querySelector('main').getBoundingClientRect().width")
     assert column >= (350 if phone else 900), column
-    # the top of the page, and the websocket's part (the whole page is very long)
+    # the top, an upload's route and the websocket's part (the whole page is very long)
     page.screenshot(path=str(artifacts / f"docs-{size}-{scheme}.png"))
-    page.locator("#websocket").scroll_into_view_if_needed()
-    page.screenshot(path=str(artifacts / f"docs-{size}-{scheme}-websocket.png"))
+    for part, selector in (("classify", "#post-api-classify"), ("websocket", "#websocket")):
+        page.locator(selector).scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"docs-{size}-{scheme}-{part}.png"))
     page.close()
