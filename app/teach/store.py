@@ -383,7 +383,8 @@ class Store:
                     classifier.pending_thumbs[example.id] = check_thumb(
                         archive.read(f"{THUMBS}/{example.id}.jpg"))
         except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise TeachStoreError(f"not an exported taught classifier: {exc}") from None
+            raise TeachStoreError(f"not an exported taught classifier: {_import_problem(exc)}") \
+                from None
         if name is not None:
             classifier.name = check_name(name)
         self.save(classifier, new=not replace)
@@ -465,3 +466,16 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return out.getvalue()
 
 
+def _import_problem(exc: Exception) -> str:
+    """What is wrong with an export, in words: Python's own messages for a manifest of the
+    wrong shape ("'NoneType' object has no attribute ...") are no help to a person."""
+    if isinstance(exc, zipfile.BadZipFile):  # the export's own zip, or the arrays' inside it
+        return "not a zip file, or a part of it is damaged"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"its {MANIFEST} is not JSON ({exc.msg} at line {exc.lineno})"
+    if isinstance(exc, KeyError):  # zipfile says which part is missing; a dict only the key
+        missing = str(exc.args[0]) if exc.args else ""
+        return missing if " " in missing else f"its {MANIFEST} lacks {missing!r}"
+    if isinstance(exc, (TypeError, AttributeError)):
+        return f"its {MANIFEST} does not have the fields of an export"
+    return str(exc)

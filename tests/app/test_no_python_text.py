@@ -113,12 +113,20 @@ def test_the_api_refuses_hostile_input_in_words(colour_model, colour_pictures, t
 
         good = http.get("/api/teach/door/export").content
         with zipfile.ZipFile(io.BytesIO(good)) as archive:
-            names = archive.namelist()
-        for entries in ({"classifier.json": b"null"}, {"classifier.json": b"[1, 2]"},
+            parts = {name: archive.read(name) for name in archive.namelist()}
+        manifest = json.loads(parts["classifier.json"])
+        for changed in ({"classifier.json": b"null"}, {"classifier.json": b"[1, 2]"},
                         {"classifier.json": b'{"name": 5}'}, {"classifier.json": b"{"},
-                        {"other.txt": b"x"}, {name: b"\x00" * (64 << 20) for name in names}):
-            refused(api, http.post("/api/teach/import",
-                                   files={"file": ("x.zip", export(entries))}))
+                        {"classifier.json": json.dumps({**manifest, "classes": 7}).encode()},
+                        {"classifier.json": json.dumps({**manifest, "examples": [None]}).encode()},
+                        {"data.npz": b"\x93NUMPY broken"}, {"data.npz": b"PK\x03\x04"},
+                        {name: b"\x00" * (64 << 20) for name in parts}):
+            entries = {**parts, **changed}
+            detail = refused(api, http.post("/api/teach/import",
+                                            files={"file": ("x.zip", export(entries))}))
+            assert detail.startswith("not an exported taught classifier: "), detail
+        refused(api, http.post("/api/teach/import",
+                               files={"file": ("x.zip", export({"other.txt": b"x"}))}))
         refused(api, http.post("/api/teach/import", files={"file": ("x.zip", b"PK\x03\x04")}))
 
         for body in (b"{", b"[]", b"null", b'"text"', b'{"threshold": "high"}',
