@@ -4,13 +4,17 @@ refused in words (no class names, object reprs, tracebacks or Pillow's own warni
 API refusal has the one error body."""
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,7 +27,7 @@ from openapi_check import OpenAPI
 from serving import engine_up, running_service, wait_for
 
 PYTHONISMS = re.compile(
-    r"Traceback|<_io\.|object at 0x|\b[A-Z]\w*(Error|Exception|Warning)\b:|decompression bomb"
+    r"Traceback|<_io\.|object at 0x|\b[A-Z]\w*(Error|Exception|Warning)\b[:(]|decompression bomb"
     r"|\[Errno \d+\]|PngImagePlugin|MAX_TEXT_CHUNK|\bPIL\b|\bNoneType\b|object has no attribute"
     r"|object is not|b'\\x", re.I)
 
@@ -213,4 +217,36 @@ def test_batch_reports_each_hostile_picture_in_words(colour_model, tmp_path):
     records = [json.loads(line) for line in done.stdout.splitlines()]
     pictures = [name for name in hostile_pictures() if not name.endswith(".txt")]
     assert sorted(Path(r["path"]).name for r in records if r["error"]) == sorted(pictures)
+    in_words(done.stderr + done.stdout)
+
+
+class _CutShort(http.server.BaseHTTPRequestHandler):
+    """Announces a model of 100 kB, sends 10 bytes of it and resets the connection."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        self.wfile.write(b"0123456789")
+        self.wfile.flush()
+        time.sleep(0.2)  # the head and the bytes are read before the reset arrives
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_download_cut_short_is_told_in_words(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CutShort)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/model.chunks"
+        done = shadercam("model", "install", url, "--sha256", "0" * 64, store=tmp_path)
+    finally:
+        server.shutdown()
+        thread.join(10)
+    assert done.returncode == 1 and "download interrupted" in done.stderr, done
     in_words(done.stderr + done.stdout)
