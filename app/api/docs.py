@@ -48,10 +48,6 @@ class Request:
     download: bool  # the answer is a file (a picture, a zip): saved under its own name
 
     @property
-    def variables(self) -> List[str]:
-        return re.findall(r"\$\{(\w+)\}", self.url)
-
-    @property
     def curl(self) -> str:
         sending = self.json_body is not None or bool(self.files)
         first = ["curl"] + ([] if self.method == "GET" or (self.method == "POST" and sending)
