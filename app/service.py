@@ -72,7 +72,8 @@ class Service:
         self.stream_clients = 0
         self.outputs = build_outputs(config, state_dir, ServiceView(
             self.hub, self.preview, lambda: self.worker.labels, self.model,
-            lambda: self.worker.gl_info, self.stats, self.outputs_status))
+            lambda: self.worker.gl_info, self.stats, self.outputs_status,
+            self.worker.taught_running))
         self.websocket, self.metrics, self.events = \
             self.outputs.websocket, self.outputs.metrics, self.outputs.events
 
@@ -132,7 +133,8 @@ class Service:
         return {"status": status, "camera": camera, "model": self.model(), "gl": self.worker.gl_info,
                 "fps": round(self.worker.meter.rate(), 2),
                 "prediction_age_s": self.prediction_age_s(),
-                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs}
+                "uptime_s": round(time.monotonic() - self.started_at, 1), "outputs": outputs,
+                "server_time": round(time.time(), 3)}
 
     def outputs_status(self) -> dict[str, dict[str, Any]]:
         """Each output's state ("starting", "ok" or "error") and its own figures; `errors`
@@ -245,12 +247,44 @@ class Service:
         return self.metrics.render()
 
     def events_list(self, label: str | None = None, since: float | None = None,
-                    limit: int = 50) -> dict[str, Any]:
-        """Recent events, newest first, with the history's size."""
+                    limit: int = 50, until: float | None = None, before: str | None = None,
+                    taught: str | None = None) -> dict[str, Any]:
+        """A page of events, newest first, with what a history view needs around it: how many
+        match (`matching`), the cursor of the next page (`next`), the labels present."""
         store = self._event_store()
-        events = store.list(label, since, limit)
+        matching = store.matching(label, since, until, taught)
+        older = [e for e in matching if before is None or e.id < before]
+        events = older[:limit]
         return {"events": [event.to_dict() for event in events], "count": len(events),
-                "total": store.status()["count"]}
+                "total": store.status()["count"], "matching": len(matching),
+                "next": events[-1].id if len(older) > limit else None,
+                "labels": [{"label": label, "display_label": shown, "taught": taught,
+                            "count": count} for (label, taught), (shown, count)
+                           in sorted(store.labels().items(), key=lambda i: (i[0][1] or "",
+                                                                             i[0][0]))]}
+
+    def delete_events(self, label: str | None = None, since: float | None = None,
+                      until: float | None = None, taught: str | None = None) -> dict[str, Any]:
+        """Remove every ended event that matches, with its snapshot; the ongoing ones are kept
+        and named. When the disk refuses a removal, the ones before it are gone and the rest
+        are kept (and listed), as a restart would show."""
+        store = self._event_store()
+        matching = store.matching(label, since, until, taught)
+        # decided once: an event that ends meanwhile is kept, not deleted and named kept too
+        ended = [e for e in matching if not e.active]
+        ended_ids = {e.id for e in ended}
+        ongoing = [e.id for e in matching if e.id not in ended_ids]
+        deleted: list[str] = []
+        for event in ended:
+            try:
+                store.delete(event.id)
+            except OSError as exc:
+                raise Unavailable(f"cannot remove event {event.id!r} from {store.directory}: "
+                                  f"{exc.strerror or exc}; {len(deleted)} events were deleted "
+                                  f"before it, the others are kept") from None
+            deleted.append(event.id)
+        return {"deleted": deleted, "count": len(deleted), "kept": ongoing,
+                "note": _deleted_note(len(deleted), len(ongoing))}
 
     def event(self, event_id: str) -> dict[str, Any]:
         return self._find_event(event_id).to_dict()
@@ -296,3 +330,13 @@ class Service:
         if camera["state"] != "running":
             return f"camera {camera['state']}" + (f" ({camera['error']})" if camera["error"] else "")
         return "the first frame is being classified"
+
+
+def _deleted_note(deleted: int, ongoing: int) -> str:
+    """What a delete of many events did, in words a page can show as it is."""
+    done = f"deleted {deleted} event{'s' * (deleted != 1)}" if deleted else \
+        "no ended event to delete"
+    if not ongoing:
+        return done
+    return (f"{done}; {ongoing} ongoing event{' is' if ongoing == 1 else 's are'} kept: an "
+            "event can be deleted once it has ended")

@@ -6,7 +6,8 @@ Uploaded images from POST /api/classify, and examples for taught classifiers, ar
 as jobs; it serves at most one job between two camera frames, so they can slow the live
 predictions but never stop them. After a camera frame it runs one due taught classifier on the
 same frame (each at most once per `teach.interval_s`, in turn), with an embedder per
-descriptor made here, on the same engine; its result rides on the frame's prediction.
+descriptor made here, on the same engine; its result rides on the frame's prediction, and a
+frame it was unsure of goes to its review queue (app.teach.review).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from app.hub import Prediction, PredictionMaker, ResultsHub
 from app.meter import RateMeter
 from app.models.store import describe, describe_self_test
 from app.teach.head import Debouncer
+from app.teach.review import ReviewQueues
 from app.teach.runner import Embedders, descriptor_for, file_sha256, yuv420_to_rgb
 from app.teach.store import Region, TaughtClassifier, answer_dict, thumbnail
 
@@ -78,6 +80,7 @@ class InferenceWorker(threading.Thread):
         self._new_taught_lock = threading.Lock()
         self._taught_due: dict[str, float] = {}
         self._debouncers: dict[str, Debouncer] = {}
+        self.review = ReviewQueues()
         self._last_frame: Frame | None = None
         self._stop_event = threading.Event()
         self.frame_wait_s = frame_wait_s
@@ -109,6 +112,12 @@ class InferenceWorker(threading.Thread):
                         thumbnail(yuv420_to_rgb(*frame.yuv), region))
             return embedders.embed_rgb(features, frame.rgb, region), thumbnail(frame.rgb, region)
         return self._queue(work)
+
+    def taught_running(self) -> dict[str, dict[str, Any]]:
+        """The taught classifiers that run now, name -> their classes and region, for the
+        outputs (from any thread: the worker replaces its set, never changes it in place)."""
+        return {name: {"classes": list(classifier.classes), "region": tuple(classifier.region)}
+                for name, classifier in self._taught.items()}
 
     def set_taught(self, classifiers: dict[str, TaughtClassifier]) -> None:
         """The taught classifiers to run from now on (taken up before the next frame's)."""
@@ -261,9 +270,13 @@ class InferenceWorker(threading.Thread):
                     vector = embedders.embed_rgb(classifier.features, frame.rgb,
                                                  classifier.region)
                 answer = classifier.classify(vector)
+                if self.review.wants(name, answer, now):
+                    rgb = frame.rgb if frame.yuv is None else yuv420_to_rgb(*frame.yuv)
+                    self.review.add(name, answer, vector, thumbnail(rgb, classifier.region),
+                                    frame.number, frame.timestamp, now)
             except Exception as exc:  # one taught classifier must not stop the others
                 self.taught_errors[name] = in_words(exc)
-                self._taught.pop(name)
+                self._taught = {n: c for n, c in self._taught.items() if n != name}
                 self.taught_results.pop(name, None)
                 log.exception("taught classifier %s failed on frame %d", name, frame.number)
             else:
@@ -292,6 +305,7 @@ class InferenceWorker(threading.Thread):
                 self._debouncers.pop(name, None)
                 self._taught_due.pop(name, None)
         self._taught, self.taught_errors = active, errors
+        self.review.keep_only({name: c.inputs for name, c in active.items()})
 
     def _serve_upload(self, engine, maker: PredictionMaker, embedders: Embedders) -> bool:
         try:

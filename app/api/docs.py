@@ -226,11 +226,12 @@ def _request(method: str, path: str, base_url: str, operation: Dict[str, Any],
         url += "?" + "&".join(f"{name}=${{{name.upper()}}}" for name in query)
     json_body = None
     if body_kind == "body":
-        json_body = json.dumps(examples.plain(examples.JSON_BODIES[body_schema["title"]]))
+        json_body = json.dumps(examples.plain(_example(examples.JSON_BODIES,
+                                                       body_schema["title"])))
     files: Tuple[Tuple[str, str], ...] = ()
     if body_kind == "form":
         required = set(body_schema.get("required", ()))
-        files = tuple((name, examples.UPLOADS[(method, path)])
+        files = tuple((name, _example(examples.UPLOADS, (method, path)))
                       for name, prop in body_schema.get("properties", {}).items()
                       if name in required and _is_file(prop))
     ok = next((answer for status, answer in operation.get("responses", {}).items()
@@ -238,6 +239,13 @@ def _request(method: str, path: str, base_url: str, operation: Dict[str, Any],
     download = any(media.startswith(("image/", "application/zip", "multipart/"))
                    for media in ok.get("content", {}))
     return Request(method, url, json_body, files, download)
+
+
+def _example(table: Dict[Any, Any], key: Any) -> Any:
+    """A request's example; a new route without one is a bug the tests of /docs catch."""
+    if key not in table:
+        raise LookupError(f"/docs has no example for {key}: add one to app/api/examples.py")
+    return table[key]
 
 
 def _is_file(schema: Dict[str, Any]) -> bool:

@@ -39,7 +39,7 @@ HELLO = schemas.Hello(
            "self_test": {"ok": True, "seconds": 3.2, "kernels": 14, "probe": "133x133"}},
     gl={"vendor": "Broadcom", "renderer": "VC4 V3D 2.1", "version": "OpenGL ES 2.0 Mesa 22.3.6",
         "api": "OpenGL ES 2.0", "software": False},
-    fps=2.2, prediction_age_s=0.45, uptime_s=3600.0,
+    fps=2.2, prediction_age_s=0.45, uptime_s=3600.0, server_time=1763892902.7,
     outputs={"websocket": {"state": "ok", "clients": 1, "lost_messages": 0,
                            "dropped_clients": 0, "errors": 0}})
 
@@ -83,6 +83,7 @@ JSON_BODIES: Dict[str, BaseModel] = {
     "SettingsChange": schemas.SettingsChange(threshold=0.6),
     "TaughtCreate": schemas.TaughtCreate(name="door", classes=["open", "closed"]),
     "Relabel": schemas.Relabel(label="open"),
+    "TaughtSwitch": schemas.TaughtSwitch(active=False),
 }
 
 # (METHOD, path) of an upload -> the file its example sends

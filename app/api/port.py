@@ -31,6 +31,9 @@ class TeachingPort(Protocol):
 
     def delete(self, name: str) -> dict[str, Any]: ...
 
+    def switch(self, name: str, active: bool) -> dict[str, Any]:
+        """Blocking (disk)."""
+
     def embed(self, name: str, label: str,
               rgb: np.ndarray | None = None) -> concurrent.futures.Future:
         """The future (feature vector, thumbnail) of a new example, computed on the GPU."""
@@ -44,6 +47,15 @@ class TeachingPort(Protocol):
     def relabel_example(self, name: str, example_id: str, label: str) -> dict[str, Any]: ...
 
     def thumb(self, name: str, example_id: str) -> bytes: ...
+
+    def review(self, name: str) -> dict[str, Any]: ...
+
+    def review_thumb(self, name: str, item_id: str) -> bytes: ...
+
+    def label_review(self, name: str, item_id: str, label: str) -> dict[str, Any]:
+        """Blocking (disk)."""
+
+    def dismiss_review(self, name: str, item_id: str) -> dict[str, Any]: ...
 
     def export(self, name: str) -> bytes: ...
 
@@ -95,7 +107,12 @@ class ServicePort(Protocol):
     def metrics_text(self) -> str: ...
 
     def events_list(self, label: str | None = None, since: float | None = None,
-                    limit: int = 50) -> dict[str, Any]: ...
+                    limit: int = 50, until: float | None = None, before: str | None = None,
+                    taught: str | None = None) -> dict[str, Any]: ...
+
+    def delete_events(self, label: str | None = None, since: float | None = None,
+                      until: float | None = None, taught: str | None = None) -> dict[str, Any]:
+        """Blocking (disk)."""
 
     def event(self, event_id: str) -> dict[str, Any]: ...
 
@@ -118,9 +135,14 @@ class ServerSettings:
     max_websocket_clients: int
     client_timeout_s: float
     upload_timeout_s: float = 120.0  # an upload the classifier has not answered by then: 504
+    # where server.token was set (a config file's path, SHADERCAM_SERVER_TOKEN, "command line"):
+    # the login page tells a user where to look it up
+    token_origin: str = ""
 
     @classmethod
     def from_config(cls, config: Config, **changes: Any) -> ServerSettings:
         """The settings of `config`; `changes` replace single fields (tests shorten timeouts)."""
         from_keys = [f.name for f in fields(cls) if f"server.{f.name}" in config.values]
-        return cls(**{**{name: config.get(f"server.{name}") for name in from_keys}, **changes})
+        origin = {"token_origin": config.origins.get("server.token", "")}
+        return cls(**{**{name: config.get(f"server.{name}") for name in from_keys}, **origin,
+                      **changes})

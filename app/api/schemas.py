@@ -138,6 +138,9 @@ class Health(ApiModel):
         default_factory=dict, description="each output (websocket, metrics, events, mqtt, "
         "webhooks) by name: its `state` (starting, ok, error), `error`, `errors` and its "
         "own counters")
+    server_time: float = Field(..., description="the service's clock (Unix seconds) when it "
+                               "answered: a client whose clock differs judges the age of a "
+                               "prediction's `timestamp` by it")
 
 
 class Hello(Health):
@@ -206,7 +209,8 @@ class ErrorAnswer(ApiModel):
 
 
 class Event(ApiModel):
-    """A watched class seen from `start` to `end` (null while it lasts), Unix times."""
+    """A watched class seen from `start` to `end` (null while it lasts), Unix times; or a
+    taught classifier's state (`taught` names it) from the change into it to the next one."""
 
     id: str
     label: str
@@ -221,12 +225,45 @@ class Event(ApiModel):
     peak: float = Field(..., description="the best probability")
     peak_frame: int
     snapshot: Optional[str] = Field(..., description="URL of the JPEG of the best frame")
+    taught: Optional[str] = Field(None, description=(
+        "the taught classifier whose state this is (then `label` is the state, `peak` the "
+        "probability of the answer that changed it, `snapshot` its region); null for a class "
+        "of the model"))
+    previous: Optional[str] = Field(None, description=(
+        "a taught classifier's state before this one (null when none was known)"))
+
+
+class EventLabel(ApiModel):
+    """A label present in the history (a model's class or a taught classifier's state)."""
+
+    label: str
+    display_label: str
+    taught: Optional[str] = Field(..., description="the taught classifier whose state it is; "
+                                                   "null for a class of the model")
+    count: int = Field(..., description="its events in the history")
 
 
 class Events(ApiModel):
+    """One page of the history; ask for the next with `before` set to `next`."""
+
     events: List[Event] = Field(..., description="newest first")
-    count: int
+    count: int = Field(..., description="events on this page")
     total: int = Field(..., description="events in the history")
+    matching: int = Field(..., description="events that match the filters, on every page")
+    next: Optional[str] = Field(..., description="the `before` of the next page; null on the "
+                                                 "last page")
+    labels: List[EventLabel] = Field(..., description="every label in the history, whatever "
+                                                      "the filters")
+
+
+class DeletedEvents(ApiModel):
+    """What a delete of the history removed; ongoing events are kept until they end."""
+
+    deleted: List[str] = Field(..., description="ids of the events removed")
+    count: int = Field(..., description="events removed")
+    kept: List[str] = Field(..., description="ids of matching events still going on, not "
+                                             "deleted")
+    note: str = Field(..., description="the same in one sentence")
 
 
 class EventMessage(ApiModel):
@@ -278,6 +315,8 @@ class TaughtClassifier(ApiModel):
     report: Optional[TeachReport] = None
     ready: Optional[bool] = Field(None, description="it has a fitted head")
     created: Optional[float] = None
+    enabled: Optional[bool] = Field(None, description="not switched off (PATCH {\"active\": "
+                                    "false}); it runs when `teach.active` names it too")
     active: bool = Field(..., description="it runs on the camera's frames")
     error: Optional[str] = Field(..., description="why it does not run, when it does not")
     result: Optional[TaughtResult] = Field(..., description="its newest result")
@@ -300,6 +339,26 @@ class ExampleAdded(TaughtClassifier):
     example: TaughtExample
 
 
+class ReviewItem(ApiModel):
+    """A recent camera frame the classifier was unsure of."""
+
+    id: str
+    frame: int = Field(..., description="the camera frame it was taken from")
+    timestamp: float
+    label: str = Field(..., description="what it answered: a class, or 'unknown' below the "
+                                        "threshold")
+    guess: str = Field(..., description="the most probable class")
+    probability: float = Field(..., description="the most probable class's probability")
+    uncertain: bool
+    probabilities: Dict[str, float] = Field(..., description="each class's probability")
+    thumb: str = Field(..., description="URL of the region's small JPEG")
+
+
+class ReviewQueue(ApiModel):
+    items: List[ReviewItem] = Field(..., description="newest first; at most 12, at most one "
+                                                     "every 3 s, kept in memory")
+
+
 class TaughtList(ApiModel):
     classifiers: List[TaughtClassifier]
     active: List[str] = Field(..., description="the names of those that run")
@@ -311,6 +370,11 @@ class TaughtCreate(ApiModel):
     classes: List[str] = Field(..., description="2 to 10 class names")
     region: Optional[List[float]] = Field(None, description="x, y, width, height as fractions "
                                           "of the frame (default: the whole frame)")
+
+
+class TaughtSwitch(ApiModel):
+    active: bool = Field(..., description="false: it stops running on the camera's frames "
+                                          "(kept across restarts) until switched on again")
 
 
 class Relabel(ApiModel):

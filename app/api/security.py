@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import html
 import ipaddress
 import logging
 import math
@@ -37,6 +38,7 @@ from app.api.limits import (AcceptErrorFilter, LimitsMiddleware, Message, RateLi
                             Scope, Send, content_length, json_answer)
 from app.api.port import ServerSettings
 from app.api.schemas import ErrorAnswer
+from app.config import ENV_PREFIX
 
 COOKIE = "shadercam_session"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
@@ -56,7 +58,10 @@ SECURITY_HEADERS = (
      b"default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
      b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
 )
-PAGES = frozenset({"/", "/teach"})  # a browser without the token is sent to /login
+PAGES = frozenset({"/", "/teach", "/events"})  # a browser without the token is sent to /login
+# what the login page itself shows, answered without the token: nothing in them is secret
+PUBLIC = frozenset({"/static/style.css", "/static/favicon.svg", "/favicon.ico"})
+DEFAULT_CONFIG_FILE = "/etc/shadercam/config.toml"  # where the installer puts it
 TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
 
 
@@ -77,7 +82,8 @@ def install_guards(app: FastAPI, settings: ServerSettings, health: Callable[[], 
                        client_caps={"/stream.mjpg": settings.max_stream_clients,
                                     "/ws": settings.max_websocket_clients},
                        client_timeout_s=settings.client_timeout_s)
-    app.add_middleware(SecurityMiddleware, token=settings.token, max_body=max_body,
+    app.add_middleware(SecurityMiddleware, token=settings.token,
+                       token_origin=settings.token_origin, max_body=max_body,
                        hosts=allowed_hosts(settings.hosts), health=health)
     _document_guard_answers(app)
     for name in ("uvicorn.access", "uvicorn.error"):
@@ -97,12 +103,14 @@ def allowed_hosts(configured: str) -> frozenset[str] | None:
 
 class SecurityMiddleware:
     def __init__(self, app, token: str, hosts: frozenset[str] | None,
-                 health: Callable[[], str], max_body: int) -> None:
+                 health: Callable[[], str], max_body: int, token_origin: str = "") -> None:
         """`max_body`: a refused request's body is read (and dropped) up to this size first,
-        so that its client, still sending, sees the answer instead of a broken pipe."""
+        so that its client, still sending, sees the answer instead of a broken pipe.
+        `token_origin`: where the token was set, named on the login page."""
         self.app = app
         self.max_body = max_body
         self.token = token
+        self.token_origin = token_origin
         self.cookie = _cookie_value(token) if token else ""
         self.hosts = hosts
         self.health = health
@@ -129,7 +137,8 @@ class SecurityMiddleware:
             return await json_answer(send, *refusal)
         if scope["path"] == "/login" and kind == "http":
             return await self._login(scope, receive, send)
-        if not self.token or self._has_cookie(headers):
+        if not self.token or self._has_cookie(headers) \
+                or (kind == "http" and scope["path"] in PUBLIC and scope["method"] in SAFE_METHODS):
             return await self.app(scope, receive, send)
         offered = self._offered(scope, headers)
         if offered:
@@ -198,7 +207,8 @@ class SecurityMiddleware:
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.token:
-            return await _redirect(send, "/")
+            return await _redirect(send, _back_to(
+                parse_qs(scope.get("query_string", b"").decode("latin-1"))))
         if scope["method"] == "POST":
             length = content_length(scope)
             body = None if length is not None and length > LOGIN_BODY_LIMIT \
@@ -210,26 +220,31 @@ class SecurityMiddleware:
         else:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         tokens = given.get("token", [])[:1]
+        back = _back_to(given)
+        if not tokens and self._has_cookie(_headers(scope)):  # logged in meanwhile
+            return await _redirect(send, back)
         right, refused_s = await self._check(scope, tokens) if tokens else (False, 0)
         if refused_s:
-            return await _login_page(send, 429, _too_many(refused_s),
+            return await _login_page(send, 429, _too_many(refused_s), self.token_origin, back,
                                      {"retry-after": str(refused_s)})
         if right:
             cookie = (f"{COOKIE}={self.cookie}; Max-Age={COOKIE_MAX_AGE_S}; Path=/; HttpOnly; "
                       "SameSite=Strict")
-            return await _redirect(send, "/", cookie)
+            return await _redirect(send, back, cookie)
         if scope["method"] not in SAFE_METHODS | {"POST"}:
             return await json_answer(send, 405, "GET or POST /login")
-        await _login_page(send, 401 if tokens else 200, "That is not the token." if tokens else "")
+        await _login_page(send, 401 if tokens else 200, "That is not the token." if tokens else "",
+                          self.token_origin, back)
 
 
 def _too_many(wait: int) -> str:
     return f"too many wrong tokens from this address; try again in {wait} s"
 
 
-async def _login_page(send: Send, status: int, message: str,
+async def _login_page(send: Send, status: int, message: str, token_origin: str, back: str,
                       headers: dict[str, str] | None = None) -> None:
-    body = _LOGIN_PAGE.replace("{message}", message).encode()
+    body = _LOGIN_PAGE.format(message=html.escape(message), back=html.escape(back),
+                              where=_token_whereabouts(token_origin)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/html; charset=utf-8"),
                             (b"content-length", str(len(body)).encode()),
@@ -238,19 +253,47 @@ async def _login_page(send: Send, status: int, message: str,
     await send({"type": "http.response.body", "body": body})
 
 
+def _token_whereabouts(origin: str) -> str:
+    """Where the person at the login page finds the token: where the service got it (HTML)."""
+    if origin.startswith(ENV_PREFIX):
+        return (f"The token is the service's environment variable <code>{html.escape(origin)}"
+                f"</code> (see its systemd unit or the shell that started it).")
+    if origin == "command line":
+        return ("The token (<code>server.token</code>) was given on the command line that "
+                "started the service.")
+    path = origin if origin not in ("", "default") else DEFAULT_CONFIG_FILE
+    return (f"The token is <code>server.token</code> in <code>{html.escape(path)}</code>; the "
+            "installer printed a link that logs in.")
+
+
+def _back_to(given: dict[str, list[str]]) -> str:
+    """The page to return to after logging in: a path on this service, never another site."""
+    path = given.get("next", ["/"])[0]
+    if not path.startswith("/") or path.startswith(("//", "/\\", "/login")) \
+            or len(path) > 512 or not path.isprintable():
+        return "/"
+    return path
+
+
 _LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ShaderCam: log in</title></head>
-<body><main>
-<h1>ShaderCam</h1>
+<meta name="color-scheme" content="light dark">
+<title>ShaderCam: log in</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/style.css"></head>
+<body class="login-page">
+<header><h1><img src="/static/favicon.svg" alt="" width="28" height="28"> ShaderCam</h1></header>
+<main class="login-main"><section class="card login-card" aria-labelledby="login-title">
+<h2 id="login-title">Log in</h2>
 <form method="post" action="/login">
-<p><label>Access token <input name="token" type="password" autocomplete="current-password"
- required autofocus></label> <button type="submit">Log in</button></p>
-<p role="alert">{message}</p>
-<p>The token is <code>server.token</code> in <code>/etc/shadercam/config.toml</code>; the
-installer printed a link that logs in.</p>
-</form></main></body></html>
+<input type="hidden" name="next" value="{back}">
+<p class="login-row"><label>Access token <input name="token" type="password"
+ autocomplete="current-password" required autofocus></label>
+ <button type="submit">Log in</button></p>
+<p role="alert" class="login-message">{message}</p>
+<p class="note" id="token-where">{where}</p>
+</form></section></main></body></html>
 """
 
 

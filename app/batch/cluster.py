@@ -16,7 +16,8 @@ then stops the batch.
 Only API that Debian bookworm's distributed 2022.12.1 and current releases share is used: no
 worker plugins (2022.12 has `register_worker_plugin`, current releases only `register_plugin`)
 and no `get_worker` (it finds the worker differently in each), hence engines kept per process
-in `tasks` and the model sent as scattered data.
+in `tasks` and the model sent as scattered data. A taught classifier's head (tens of KB) goes
+with each task, by value.
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from contextlib import contextmanager
 
 from app.batch import BatchError
 from app.batch.sources import with_bytes
-from app.batch.tasks import (Job, ModelBytes, ModelRef, ModelUnavailable, PathNotShared, Trust,
-                             classify_job)
+from app.batch.tasks import (Job, ModelBytes, ModelRef, ModelUnavailable, PathNotShared,
+                             TaughtModel, Trust, classify_job)
 from gpu_engine import GPURefused
 
 RETRIES = 2
@@ -92,8 +93,11 @@ def _slots(client) -> tuple[int, int]:
 
 class ClusterRunner:
     def __init__(self, client, model: ModelBytes, model_path: str | os.PathLike[str],
-                 top_k: int, send_files: bool = False, trust: Trust = Trust()):
+                 top_k: int, send_files: bool = False, trust: Trust = Trust(),
+                 taught: TaughtModel | None = None):
+        """`taught`: classify with that taught classifier, `model` being its backbone."""
         self.client, self.model, self.top_k, self.trust = client, model, top_k, trust
+        self.taught = taught
         self.send_files = send_files
         self._model_arg = ModelRef(os.path.abspath(model_path), model.sha256)
         self._limit = TASKS_PER_SLOT * gpu_slots(client) + 2
@@ -114,7 +118,8 @@ class ClusterRunner:
                 ready.append({**job.record(), "error": job.error})
                 return
             future = self.client.submit(classify_job, job, self._model_arg, self.top_k,
-                                        self.trust, pure=False, resources={"GPU": 1})
+                                        self.trust, self.taught, pure=False,
+                                        resources={"GPU": 1})
             pending[future] = (job, attempts)
             finished.add(future)
 

@@ -7,6 +7,11 @@ one engine and reuses it for every task. Engines are never pickled; what travels
 `ModelRef` (a path every worker can read, checked against its sha256) or a `ModelBytes`
 (the file itself, scattered once and kept by each worker that needs it).
 
+A taught classifier runs as a `TaughtModel` beside its backbone's model: its head, descriptor
+and region only (no examples, no thumbnails: tens of KB), sent with each task; the worker
+computes the descriptor on the backbone's engine (one embedder per descriptor, kept like the
+engine) and applies the head.
+
 Engines are opened as the service opens its own (gpu_engine.open_engine): the software-GL
 policy and the GPU self-test of `Trust`. A refused GPU raises GPURefused from the task; the
 runners then stop the whole batch with the reason rather than write a record per picture (an
@@ -19,10 +24,12 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from app.images import ImageError, decode
+from app.teach.head import Head
 
 
 class PathNotShared(Exception):
@@ -60,6 +67,17 @@ class ModelBytes:
 
 
 @dataclass(frozen=True)
+class TaughtModel:
+    """What a worker needs of a taught classifier (app.teach.store) to classify a picture."""
+
+    name: str
+    classes: tuple[str, ...]
+    region: tuple[float, float, float, float]
+    features: dict                   # the descriptor: layer, grid, input_size
+    head: Head                       # standardization, weights, threshold
+
+
+@dataclass(frozen=True)
 class Job:
     """One picture to classify, and how the worker gets its pixels."""
 
@@ -86,8 +104,11 @@ def model_bytes(path: str | os.PathLike[str]) -> ModelBytes:
 
 
 def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int,
-                 trust: Trust = Trust()) -> dict:
-    """The output record of one job: its top-k classes, or the error that stopped it."""
+                 trust: Trust = Trust(), taught: TaughtModel | None = None) -> dict:
+    """The output record of one job: its top-k classes, or the error that stopped it. With
+    `taught`, `model` is its backbone and the classes are the taught ones, and the record
+    carries the taught answer too: `label` ('unknown' below its threshold), `probability`,
+    `uncertain`."""
     if job.error is not None:
         return {**job.record(), "error": job.error}
     loaded, engine = engine_for(model, trust)
@@ -97,10 +118,19 @@ def classify_job(job: Job, model: ModelRef | ModelBytes, top_k: int,
         return {**job.record(), "error": str(exc)}
     from app.labels import display_label
     from gpu_engine import top_k as best
-    probabilities = engine.classify_rgb(rgb)
+    answer: dict = {}
+    if taught is None:
+        probabilities, labels = engine.classify_rgb(rgb), loaded.labels
+    else:
+        vector = _embedders_for(model.sha256, engine).embed_rgb(taught.features, rgb,
+                                                                  taught.region)
+        said = taught.head.classify(vector)
+        probabilities, labels = [said.probabilities[c] for c in taught.classes], taught.classes
+        answer = {"label": said.label, "probability": said.probability,
+                  "uncertain": said.uncertain}
     return {**job.record(), "top_k": [
         {"index": index, "label": label, "display_label": display_label(label), "probability": p}
-        for index, label, p in best(probabilities, loaded.labels, top_k)]}
+        for index, label, p in best(probabilities, list(labels), top_k)], **answer}
 
 
 def _pixels(job: Job) -> np.ndarray:
@@ -125,6 +155,7 @@ def _pixels(job: Job) -> np.ndarray:
 _lock = threading.Lock()
 _engines: dict[tuple[int, str], tuple] = {}   # (thread id, sha256) -> (Model, Engine)
 _created: list[tuple[int, str]] = []           # every engine this process made, in order
+_embedders: dict[tuple[int, str], Any] = {}    # (thread id, sha256) -> its engine's Embedders
 
 
 def engine_for(model: ModelRef | ModelBytes, trust: Trust = Trust()):
@@ -142,6 +173,16 @@ def engine_for(model: ModelRef | ModelBytes, trust: Trust = Trust()):
         _engines[key] = (loaded, engine)
         _created.append((threading.get_ident(), threading.current_thread().name))
     return loaded, engine
+
+
+def _embedders_for(sha256: str, engine) -> Any:
+    """The taught descriptors' embedders of the calling thread's engine of `sha256`."""
+    from app.teach.runner import Embedders
+    key = (threading.get_ident(), sha256)
+    with _lock:
+        if key not in _embedders:
+            _embedders[key] = Embedders(engine)
+        return _embedders[key]
 
 
 def _model_name(model: ModelRef | ModelBytes) -> str:
@@ -174,7 +215,10 @@ def release_engines() -> None:
     """Release the calling thread's engines (their GL contexts belong to it)."""
     me = threading.get_ident()
     with _lock:
+        embedders = [_embedders.pop(key) for key in list(_embedders) if key[0] == me]
         mine = [key for key in _engines if key[0] == me]
         released = [_engines.pop(key)[1] for key in mine]
+    for made in embedders:  # before their engine
+        made.release()
     for engine in released:
         engine.release()

@@ -2,7 +2,9 @@
 as it arrives, and what an earlier run of the same output already finished.
 
 A record is `{"path", "frame" and "time_s" (videos only), "model_name", "top_k": [{"index",
-"label", "display_label", "probability"}]}`, or the same with "error" instead of "top_k". A
+"label", "display_label", "probability"}]}`, or the same with "error" instead of "top_k"; a
+taught classifier's records add its answer: "label" (a class, or "unknown" below its
+threshold), "probability" and "uncertain" (CSV: three more columns after "error"). A
 run killed in the middle of a line leaves a partial last line; resuming cuts it off and
 classifies that picture again, so every path appears exactly once. An output holding another
 model's results is refused rather than mixed.
@@ -48,18 +50,25 @@ class JsonLinesWriter:
 
 
 class CsvWriter:
-    """path, frame, time_s, model_name, error, then label_N and probability_N for ranks 1..k."""
+    """path, frame, time_s, model_name, error, (a taught classifier's label, probability,
+    uncertain,) then label_N and probability_N for ranks 1..k."""
 
-    def __init__(self, stream: IO[str], top_k: int, model_name: str, write_header: bool):
+    def __init__(self, stream: IO[str], top_k: int, model_name: str, write_header: bool,
+                 taught: bool = False):
         self._stream, self._top_k, self._model_name = stream, top_k, model_name
+        self._taught = taught
         self._csv = csv.writer(stream)
         if write_header:
-            self._csv.writerow(csv_header(top_k))
+            self._csv.writerow(csv_header(top_k, taught))
             stream.flush()
 
     def write(self, record: dict) -> None:
         row = [record["path"], record.get("frame", ""), record.get("time_s", ""),
                self._model_name, record.get("error", "")]
+        if self._taught:
+            answered = "label" in record
+            row += [record["label"], repr(record["probability"]),
+                    str(record["uncertain"]).lower()] if answered else ["", "", ""]
         ranked = record.get("top_k", [])
         for rank in range(self._top_k):
             entry = ranked[rank] if rank < len(ranked) else None
@@ -71,29 +80,35 @@ class CsvWriter:
         self._stream.close()
 
 
-def csv_header(top_k: int) -> list[str]:
-    return ["path", "frame", "time_s", "model_name", "error"] + [
+def csv_header(top_k: int, taught: bool = False) -> list[str]:
+    answer = ["label", "probability", "uncertain"] if taught else []
+    return ["path", "frame", "time_s", "model_name", "error", *answer] + [
         f"{name}_{rank}" for rank in range(1, top_k + 1) for name in ("label", "probability")]
 
 
-def open_output(path: str | None, top_k: int, model_name: str) -> tuple[Writer, set[Key]]:
-    """A writer appending to `path` (standard output when None) and the keys it already holds."""
+def open_output(path: str | None, top_k: int, model_name: str,
+                taught: bool = False) -> tuple[Writer, set[Key]]:
+    """A writer appending to `path` (standard output when None) and the keys it already holds;
+    `taught`: the records carry a taught classifier's answer."""
     if path is None:
         return JsonLinesWriter(sys.stdout, owned=False, model_name=model_name), set()
     is_csv = path.lower().endswith(".csv")
     if os.path.isdir(path):
         raise BatchError(f"--output {path} is a folder; name a file (.jsonl or .csv)")
     try:
-        done = _finished(path, is_csv, top_k, model_name) if os.path.exists(path) else set()
+        done = _finished(path, is_csv, top_k, model_name, taught) \
+            if os.path.exists(path) else set()
         stream = open(path, "a", encoding="utf-8", newline="" if is_csv else None)
     except OSError as exc:
         raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from None
     if is_csv:
-        return CsvWriter(stream, top_k, model_name, write_header=stream.tell() == 0), done
+        return CsvWriter(stream, top_k, model_name, write_header=stream.tell() == 0,
+                         taught=taught), done
     return JsonLinesWriter(stream, owned=True, model_name=model_name), done
 
 
-def _finished(path: str, is_csv: bool, top_k: int, model_name: str) -> set[Key]:
+def _finished(path: str, is_csv: bool, top_k: int, model_name: str,
+              taught: bool = False) -> set[Key]:
     """Keys of the complete records in an earlier output; a partial last line is cut off."""
     _cut_partial_line(path)
     done: set[Key] = set()
@@ -101,7 +116,7 @@ def _finished(path: str, is_csv: bool, top_k: int, model_name: str) -> set[Key]:
         if is_csv:
             rows = csv.reader(handle)
             header = next(rows, None)
-            if header is not None and header != csv_header(top_k):
+            if header is not None and header != csv_header(top_k, taught):
                 raise BatchError(f"{path} holds results in other columns (another --top-k?); "
                                  "give another --output")
             records = ({"path": row[0], "frame": int(row[1]) if row[1] else None,

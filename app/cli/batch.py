@@ -58,11 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_eval)
 
 
-def _model(args: argparse.Namespace):
-    """(path, ModelBytes, Model): checked here so a bad model fails before any work starts."""
+def _model(args: argparse.Namespace, path: Path | None = None):
+    """(path, ModelBytes, Model) of --model (or of `path`): checked here so a bad model fails
+    before any work starts."""
     from app.batch.tasks import model_bytes
     from gpu_engine import ModelError, load_model_bytes
-    path = model_path(args.model)
+    path = model_path(args.model) if path is None else path
     try:
         model = model_bytes(path)
         return path, model, load_model_bytes(model.data, name=model.name)
@@ -72,13 +73,29 @@ def _model(args: argparse.Namespace):
         raise CliError(str(exc)) from None
 
 
+def _taught_model(taught):
+    """(backbone path, TaughtModel) of a taught classifier, or why it cannot run."""
+    from app.batch.tasks import TaughtModel
+    from app.teach.runner import find_backbone
+    if taught.head is None:
+        raise CliError(f"{taught.name!r} has no examples of two classes yet")
+    backbone = find_backbone(taught)
+    if backbone is None:
+        raise CliError(f"{taught.name!r} was taught on model {taught.backbone['name']!r} "
+                       f"(sha256 {taught.backbone['sha256'][:12]}...), which is not installed")
+    return backbone, TaughtModel(taught.name, tuple(taught.classes), tuple(taught.region),
+                                 dict(taught.features), taught.head)
+
+
 @contextmanager
-def _runner(args: argparse.Namespace, model, model_file: Path, top_k: int):
+def _runner(args: argparse.Namespace, model, model_file: Path, top_k: int, taught=None):
+    """A local or Dask runner of `model`; with `taught` (a TaughtModel), `model` is its
+    backbone and the taught classifier answers."""
     from app.batch.tasks import Trust
     trust = Trust(args.software_gl, args.self_test)
     if args.workers is None and args.scheduler is None:
         from app.batch.local import LocalRunner
-        runner = LocalRunner(model, top_k, trust)
+        runner = LocalRunner(model, top_k, trust, taught)
         try:
             yield runner
         finally:
@@ -87,19 +104,27 @@ def _runner(args: argparse.Namespace, model, model_file: Path, top_k: int):
     from app.batch.cluster import ClusterRunner, connect
     with connect(args.workers, args.scheduler) as client:
         yield ClusterRunner(client, model, model_file, top_k, send_files=args.send_files,
-                            trust=trust)
+                            trust=trust, taught=taught)
 
 
 def run_batch(args: argparse.Namespace) -> int:
     from app.batch.progress import Progress
     from app.batch.sources import collect, jobs
     from app.batch.writers import open_output
-    model_file, model, loaded = _model(args)
+    from app.cli.teach import find_taught
+    found = find_taught(args.model)
+    if found is None:
+        model_file, model, loaded = _model(args)
+        name, top_k, taught = loaded.name, args.top_k, None
+    else:  # a taught classifier: its backbone's engine computes the descriptor
+        backbone, taught = _taught_model(found)
+        model_file, model, _ = _model(args, backbone)
+        name, top_k = taught.name, min(args.top_k, len(taught.classes))
     try:
         inputs = collect(args.paths)
-        writer, done = open_output(args.output, args.top_k, loaded.name)
+        writer, done = open_output(args.output, top_k, name, taught is not None)
         try:
-            with _runner(args, model, model_file, args.top_k) as runner:
+            with _runner(args, model, model_file, top_k, taught) as runner:
                 progress = Progress(max(0, inputs.estimated_count(args.every) - len(done)))
                 for record in runner.run(jobs(inputs, args.every, done)):
                     writer.write(record)

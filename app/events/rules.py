@@ -47,7 +47,8 @@ class EventRules:
 
 @dataclass
 class Event:
-    """One sighting of a class; `end` is None while it lasts. Times are Unix seconds."""
+    """One sighting of a class, or one state of a taught classifier; `end` is None while it
+    lasts. Times are Unix seconds."""
 
     id: str
     label: str  # the model's own label; display_label is the same made readable
@@ -61,6 +62,10 @@ class Event:
     end_frame: int
     end: float | None = None
     snapshot: str | None = None  # URL path of the JPEG, once it is stored
+    # a taught classifier's state (app.events.taught): its name, and the state before this one
+    # (None when none was known); both None for an event of the model's class
+    taught: str | None = None
+    previous: str | None = None
 
     @property
     def active(self) -> bool:

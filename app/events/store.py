@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -121,13 +122,32 @@ class EventStore:
             log.error("%s; events are kept in memory only", self.error)
 
     def list(self, label: str | None = None, since: float | None = None,
-             limit: int = 50) -> list[Event]:
-        """Newest first."""
+             limit: int = 50, until: float | None = None, before: str | None = None,
+             taught: str | None = None) -> list[Event]:
+        """Newest first; `before` (an event id) pages on: only events older than that one."""
+        return [e for e in self.matching(label, since, until, taught)
+                if before is None or e.id < before][:limit]
+
+    def matching(self, label: str | None = None, since: float | None = None,
+                 until: float | None = None, taught: str | None = None) -> list[Event]:
+        """Every event of `label` (of the taught classifier `taught`) that started in
+        [since, until), newest first. Ordered by id, which sorts by start time and tells apart
+        events that start on the same frame, so an id is a cursor that stays valid when that
+        event is deleted."""
         with self._lock:
-            events = sorted(self._events.values(), key=lambda e: e.start, reverse=True)
+            events = sorted(self._events.values(), key=lambda e: e.id, reverse=True)
         return [e for e in events
-                if (label is None or e.label == label) and (since is None or e.start >= since)
-                ][:limit]
+                if (label is None or e.label == label) and (taught is None or e.taught == taught)
+                and (since is None or e.start >= since) and (until is None or e.start < until)]
+
+    def labels(self) -> dict[tuple[str, str | None], tuple[str, int]]:
+        """Each (label, taught classifier or None) in the history -> (its display label, how
+        many events): two taught classifiers may both have a state "open"."""
+        with self._lock:
+            events = list(self._events.values())
+        counts = Counter((e.label, e.taught) for e in events)
+        return {(e.label, e.taught): (e.display_label, counts[e.label, e.taught])
+                for e in events}
 
     def get(self, event_id: str) -> Event | None:
         with self._lock:

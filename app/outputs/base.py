@@ -27,6 +27,8 @@ class ServiceView:
     gl: Callable[[], dict[str, Any]]
     stats: Callable[[], dict[str, Any]]
     outputs: Callable[[], dict[str, dict[str, Any]]]
+    # the taught classifiers that run now: name -> {"classes": [...], "region": (x, y, w, h)}
+    taught: Callable[[], dict[str, dict[str, Any]]] = dict
 
 
 @dataclass(frozen=True)

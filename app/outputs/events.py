@@ -1,6 +1,8 @@
 """The event recorder: turns camera predictions into events, with a snapshot of each event's
 best frame, keeps them in the event store and announces each start and end through the hub
-(to the websocket, MQTT and webhooks).
+(to the websocket, MQTT and webhooks). Two kinds: a class of the model seen
+(app.events.rules), and a taught classifier's state (app.events.taught), whose snapshot is its
+region's picture at the change.
 
 Snapshots are the camera's own preview picture of the classified frame (the hardware JPEG on a
 Pi, else the frame encoded once), taken when the event starts and again when its probability
@@ -16,9 +18,11 @@ from app.cameras.preview import Preview
 from app.config import Config
 from app.events.rules import Change, EventDetector, EventRules
 from app.events.store import EventStore
-from app.hub import Message
+from app.events.taught import TaughtEvents
+from app.hub import Message, Prediction
 from app.outputs.base import OutputContext
 from app.outputs.queued import QueuedOutput
+from app.outputs.taught import region_picture
 
 
 class EventRecorder(QueuedOutput):
@@ -26,9 +30,14 @@ class EventRecorder(QueuedOutput):
 
     def __init__(self, rules: EventRules, store: EventStore, preview: Preview,
                  announce: Callable[[dict[str, Any], bytes | None], None],
-                 snapshot_every_s: float = 1.0, limit: int = 64) -> None:
+                 snapshot_every_s: float = 1.0, limit: int = 64,
+                 taught: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
+        """`taught`: the taught classifiers that run now (app.outputs.base.ServiceView)."""
         super().__init__(limit)
         self.detector = EventDetector(rules)
+        self.taught_events = TaughtEvents(rules.end_s)
+        self.taught = taught
+        self._regions: dict[str, tuple] = {}  # running taught classifier -> its region
         self.store = store
         self.preview = preview
         self.announce = announce
@@ -44,7 +53,7 @@ class EventRecorder(QueuedOutput):
             return None
         store = EventStore.from_config(config, context.state_dir)
         return cls(EventRules.from_config(config), store, context.service.preview,
-                   context.service.hub.publish_event)
+                   context.service.hub.publish_event, taught=context.service.taught)
 
     def start(self) -> None:
         self.store.load()
@@ -61,12 +70,17 @@ class EventRecorder(QueuedOutput):
         prediction = message.prediction
         return prediction if prediction is not None and prediction.origin == "camera" else None
 
-    def _handle(self, prediction) -> None:
+    def _handle(self, prediction: Prediction) -> None:
         for change in self.detector.feed(prediction):
+            self._apply(change)
+        running = self.taught()
+        self._regions = {name: info["region"] for name, info in running.items()}
+        for change in self.taught_events.feed(prediction, running):
             self._apply(change)
 
     def _tick(self) -> None:
-        for change in self.detector.tick(time.time()):
+        now = time.time()
+        for change in self.detector.tick(now) + self.taught_events.tick(now):
             self._apply(change)
 
     def _apply(self, change: Change) -> None:
@@ -80,7 +94,12 @@ class EventRecorder(QueuedOutput):
             return
         if change.kind == "start":
             self.recorded += 1
-            picture, stored = self._picture(event.peak_frame), False
+            if event.taught is None:
+                picture = self._picture(event.peak_frame)
+            else:
+                picture = region_picture(self.preview, event.peak_frame,
+                                         self._regions[event.taught])
+            stored = False
             self._best[event.id] = (time.monotonic(), picture, True)
         else:
             _, picture, stored = self._best.pop(event.id, (0.0, None, True))

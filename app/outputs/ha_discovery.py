@@ -7,6 +7,12 @@ the node id and the class alone, so it stays the same across restarts and model 
 the same as under the per-entity topics `<discovery_prefix>/<component>/<node_id>/<object_id>/
 config` that earlier versions published: `migration_messages` moves those over without changing
 any entity id.
+
+Each running taught classifier adds three entities, ids `taught_<id>` (id: its name made a
+slug, unique as class ids are): its state (an enum of its classes and "unknown", with its
+newest result as attributes), its confidence, and its region's picture. When one stops
+running, the next device config names its entities with the platform alone, which is how Home
+Assistant is told to remove them (`with_removals`).
 """
 from __future__ import annotations
 
@@ -14,10 +20,11 @@ import hashlib
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from app.labels import display_label
+from app.teach.head import UNKNOWN
 from app.version import version
 
 UNCERTAIN = "uncertain"  # the label sent below the threshold
@@ -53,6 +60,11 @@ def class_topic(prefix: str, class_id: str) -> str:
     return f"{prefix}/class/{class_id}"
 
 
+def taught_topic(prefix: str, taught_id: str) -> str:
+    """A taught classifier's state topic; its attributes and picture are under it."""
+    return f"{prefix}/taught/{taught_id}"
+
+
 def expire_after(interval_s: float) -> int:
     """Seconds after which Home Assistant shows a value sent every `interval_s` as unavailable:
     three missed sends, at least 10 s."""
@@ -61,11 +73,14 @@ def expire_after(interval_s: float) -> int:
 
 def device_config(discovery_prefix: str, prefix: str, node_id: str, device_name: str,
                   model_name: str, labels: Sequence[str], watched: Iterable[str], page_url: str,
-                  prediction_interval_s: float, stats_interval_s: float
-                  ) -> tuple[str, dict[str, Any]]:
+                  prediction_interval_s: float, stats_interval_s: float,
+                  taught: Mapping[str, Sequence[str]] | None = None,
+                  taught_interval_s: float = 1.0) -> tuple[str, dict[str, Any]]:
     """(topic, payload) of the device with every entity: the top-1 label (an enum of the model's
     labels and "uncertain"), confidence, fps and latency sensors, one binary sensor per watched
-    class (on while its event lasts), the snapshot image."""
+    class (on while its event lasts), the snapshot image; and per `taught` classifier (name ->
+    its classes) its state, confidence and picture. `taught_interval_s`: how often a taught
+    classifier runs at most (its confidence expires after three missed)."""
     ids = class_ids(labels)
 
     def entity(component: str, object_id: str, name: str, **fields: Any) -> tuple[str, dict]:
@@ -98,6 +113,25 @@ def device_config(discovery_prefix: str, prefix: str, node_id: str, device_name:
             "binary_sensor", f"class_{ids[label]}", display_label(label),
             state_topic=class_topic(prefix, ids[label]), payload_on="ON", payload_off="OFF",
             icon="mdi:shape")])
+    taught = taught or {}
+    # the worker runs one taught classifier per frame, each at most every taught_interval_s:
+    # with several, each comes about that many times less often (and a Pi Zero takes seconds)
+    taught_expire = expire_after(max(prediction_interval_s, taught_interval_s * len(taught), 5.0))
+    for name, taught_id in class_ids(list(taught)).items():
+        topic = taught_topic(prefix, taught_id)
+        components.update([
+            # sent on change and retained: no expire_after, as the label
+            entity("sensor", f"taught_{taught_id}", name, state_topic=topic,
+                   json_attributes_topic=f"{topic}/attributes", device_class="enum",
+                   options=[*taught[name], UNKNOWN], icon="mdi:school"),
+            entity("sensor", f"taught_{taught_id}_confidence", f"{name} confidence",
+                   state_topic=f"{topic}/attributes",
+                   value_template="{{ (value_json.probability * 100) | round(1) }}",
+                   unit_of_measurement="%", state_class="measurement", icon="mdi:percent",
+                   expire_after=taught_expire),
+            entity("image", f"taught_{taught_id}_picture", f"{name} picture",
+                   image_topic=f"{topic}/image", content_type="image/jpeg"),
+        ])
     payload = {
         "device": {"identifiers": [node_id], "name": device_name, "manufacturer": "ShaderCam",
                    "model": f"GPU image classifier ({model_name})", "sw_version": version(),

@@ -4,6 +4,11 @@ The latency histogram and the events counter are fed by hub messages as they pas
 the service already counts (frames, fps, clients, output errors) is read at scrape time, so
 the numbers in /metrics and /api/stats can never disagree. Buckets fit a Pi Zero, whose
 classifier takes from about 50 ms (a small model) to several seconds per frame.
+
+Each running taught classifier has its state (a gauge per class and "unknown", 1 for the
+current one), its newest result's probability, and the states it entered (a counter, counted as
+predictions pass, as app.events.taught counts changes), labelled `classifier`; a classifier
+that stops running leaves /metrics.
 """
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from app.config import Config
-from app.hub import Message
+from app.events.taught import TaughtStates
+from app.hub import Message, Prediction
 from app.outputs.base import OutputContext
+from app.teach.head import UNKNOWN
 from app.version import version
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -27,7 +34,10 @@ class MetricsOutput:
 
     def __init__(self, stats: Callable[[], dict[str, Any]],
                  outputs: Callable[[], dict[str, dict[str, Any]]],
-                 model: Callable[[], dict[str, Any]], gl: Callable[[], dict[str, Any]]) -> None:
+                 model: Callable[[], dict[str, Any]], gl: Callable[[], dict[str, Any]],
+                 latest: Callable[[], Prediction | None] = lambda: None,
+                 taught: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
+        """`latest`: the hub's newest prediction; `taught`: the taught classifiers that run."""
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "shadercam_inference_latency_seconds",
@@ -36,12 +46,16 @@ class MetricsOutput:
         self.events = Counter("shadercam_events", "Events started, by class", ["label"],
                               registry=self.registry)
         self.registry.register(_ServiceCollector(stats, outputs, model, gl))
+        self.taught_states = TaughtStates()
+        self.taught_changes: dict[str, int] = {}  # classifier -> states entered
+        self.registry.register(_TaughtCollector(latest, taught, self.taught_changes))
 
     @classmethod
     def from_config(cls, config: Config, context: OutputContext) -> MetricsOutput:
         """Always there: /metrics."""
         service = context.service
-        return cls(service.stats, service.outputs, service.model, service.gl)
+        return cls(service.stats, service.outputs, service.model, service.gl,
+                   lambda: service.hub.latest, service.taught)
 
     def start(self) -> None:
         pass
@@ -58,7 +72,11 @@ class MetricsOutput:
             total_ms = prediction.timings_ms.get("total")
             if prediction.origin == "camera" and total_ms is not None:
                 self.latency.observe(total_ms / 1000.0)
-        elif message.body["event"]["state"] == "active":
+            if prediction.origin == "camera":
+                for change in self.taught_states.feed(prediction.taught):
+                    self.taught_changes[change.name] = self.taught_changes.get(change.name, 0) + 1
+        elif message.body["event"]["state"] == "active" and \
+                message.body["event"].get("taught") is None:  # taught ones: counted above
             self.events.labels(message.body["event"]["label"]).inc()
 
     def render(self) -> bytes:
@@ -104,6 +122,38 @@ class _ServiceCollector:
                                       "classes": str(model.get("classes", "")),
                                       "state": str(model.get("state", "")),
                                       "renderer": str(gl.get("renderer", ""))})
+
+
+class _TaughtCollector:
+    """The running taught classifiers' states and probabilities, read at each scrape from the
+    newest prediction."""
+
+    def __init__(self, latest, taught, changes: dict[str, int]) -> None:
+        self.latest, self.taught, self.changes = latest, taught, changes
+
+    def collect(self) -> Iterator[Any]:
+        running, latest = self.taught(), self.latest()
+        results = latest.taught if latest is not None else {}
+        state = GaugeMetricFamily("shadercam_taught_state",
+                                  "1 for a taught classifier's current (debounced) state, else 0",
+                                  labels=["classifier", "state"])
+        probability = GaugeMetricFamily("shadercam_taught_probability",
+                                        "The probability of a taught classifier's newest answer",
+                                        labels=["classifier"])
+        changes = CounterMetricFamily("shadercam_taught_state_changes",
+                                      "States a taught classifier entered (the first counts)",
+                                      labels=["classifier"])
+        counted = dict(self.changes)
+        for name, info in sorted(running.items()):
+            result = results.get(name) or {}
+            for label in [*info["classes"], UNKNOWN]:
+                state.add_metric([name, label], 1.0 if result.get("state") == label else 0.0)
+            if "probability" in result:
+                probability.add_metric([name], result["probability"])
+            changes.add_metric([name], counted.get(name, 0))
+        yield state
+        yield probability
+        yield changes
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -8,12 +8,20 @@
   snapshot    JPEG of the latest event's best frame, retained
   stats       JSON as /api/stats, every `stats_interval_s`
   class/<c>   "ON" while an event of class c lasts, else "OFF", retained
+  taught/<t>  a running taught classifier's state (its debounced label), retained, sent on
+              change; under it `attributes` (its newest result as JSON: label, probability,
+              uncertain, state, frame, timestamp, probabilities; on each new result, at most
+              once per `prediction_interval_s`) and `image` (the JPEG of its region, retained:
+              on each change, else at most every TAUGHT_PICTURE_EVERY_S)
 
 Home Assistant discovery is one retained device config (app.outputs.ha_discovery). The service
 cannot remember across restarts what it announced before, so at each connect it reads what is
 retained under its own node (its device config, per-entity configs of earlier versions, class
-states) and clears whatever it no longer announces, moving per-entity configs to the device
-config with Home Assistant's `migrate_discovery` so entity ids stay.
+and taught states) and clears whatever it no longer announces, moving per-entity configs to the
+device config with Home Assistant's `migrate_discovery` so entity ids stay. Taught classifiers
+created, deleted, enabled or disabled while it runs change the device config: it is sent again,
+naming removed entities with their platform alone so that Home Assistant removes them, and the
+removed classifiers' retained state and picture are cleared.
 
 paho-mqtt's network thread connects and reconnects with back-off; this output's own thread
 turns hub messages into MQTT messages. While the broker is away, event messages wait in a
@@ -41,33 +49,38 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from app.config import Config
+from app.cameras.preview import Preview
 from app.events.rules import EventRules
+from app.events.taught import TaughtStates
 from app.hub import Message
 from app.outputs.base import OutputContext
 from app.outputs.ha_discovery import (class_ids, class_topic, device_config, entity_configs,
-                                      migration_messages, slug, with_removals)
+                                      migration_messages, slug, taught_topic, with_removals)
 from app.outputs.queued import QueuedOutput
+from app.outputs.taught import region_picture
 
 log = logging.getLogger(__name__)
 
 CONNECTED = object()  # queued by paho's thread when a connection is up: announce everything
 MAX_CLASS_SENSORS = 32
 # what the service receives: "online"/"offline", the broker's small answers and, at connect,
-# its own retained device config (up to 32 class sensors) read back to clear leftovers
-MAX_INCOMING_BYTES = 65536
+# its own retained device config (up to 32 class sensors and 16 taught classifiers of 10 classes:
+# under 100 kB with a 1000-class model) read back to clear leftovers
+MAX_INCOMING_BYTES = 131072
 # Home Assistant's "online" messages within this long of an announcement make one more
 REANNOUNCE_GAP_S = 5.0
 SCAN_S = 5.0  # how long a connect waits for what the broker retains under the node
 MIGRATE = json.dumps({"migrate_discovery": True})
+TAUGHT_PICTURE_EVERY_S = 10.0  # a taught classifier's picture, when its state stays
 
 
-def new_client(client_id: str, protocol: int = paho.MQTTv311) -> paho.Client:
+def new_client(client_id: str, protocol: int = paho.MQTTv311, **options: Any) -> paho.Client:
     """A client with the callback signatures of paho-mqtt 2.x, or 1.6's when that is installed;
-    the callbacks below accept both."""
+    the callbacks below accept both. `options`: paho.Client's own (e.g. clean_session)."""
     if hasattr(paho, "CallbackAPIVersion"):  # paho-mqtt 2.x
         return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                           protocol=protocol)
-    return paho.Client(client_id=client_id, protocol=protocol)
+                           protocol=protocol, **options)
+    return paho.Client(client_id=client_id, protocol=protocol, **options)
 
 
 def _connect_properties() -> Properties:
@@ -83,9 +96,13 @@ class MqttOutput(QueuedOutput):
 
     def __init__(self, settings: SimpleNamespace, labels: Callable[[], Sequence[str]],
                  model_name: Callable[[], str], stats: Callable[[], dict[str, Any]],
-                 watched: Callable[[str], bool], page_url: str) -> None:
+                 watched: Callable[[str], bool], page_url: str,
+                 taught: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 preview: Preview | None = None, taught_interval_s: float = 1.0) -> None:
         """`settings`: the [mqtt] table of the configuration; `watched`: whether a class has
-        events (and so a binary sensor); `page_url`: the page, linked from Home Assistant."""
+        events (and so a binary sensor); `page_url`: the page, linked from Home Assistant;
+        `taught`: the taught classifiers that run (app.outputs.base.ServiceView), `preview`
+        where their pictures come from, `taught_interval_s` how often each runs at most."""
         super().__init__(limit=64)
         self.settings = settings
         # an empty topic_prefix means shadercam/<hostname>
@@ -97,7 +114,8 @@ class MqttOutput(QueuedOutput):
         self._device_topic = f"{settings.discovery_prefix}/device/{self.node_id}/config"
         # what the broker retains under this node, read at each connect (paho's thread)
         self._scan_topics = [f"{settings.discovery_prefix}/+/{self.node_id}/+/config",
-                             self._device_topic, f"{self.prefix}/class/+"]
+                             self._device_topic, f"{self.prefix}/class/+",
+                             f"{self.prefix}/taught/+"]
         self._retained: dict[str, bytes] = {}
         self._scanned = threading.Event()
         self.labels, self.model_name, self.stats, self.watched = labels, model_name, stats, watched
@@ -112,6 +130,13 @@ class MqttOutput(QueuedOutput):
         self._snapshot: bytes | None = None  # the latest event's JPEG
         self._classes: dict[str, str] = {}  # class topic -> "ON" / "OFF"
         self._class_topics: dict[str, str] = {}  # label -> class topic, for the model's labels
+        self.taught, self.preview, self.taught_interval_s = taught, preview, taught_interval_s
+        self._taught: dict[str, dict[str, Any]] = {}  # the running ones, as announced
+        self._taught_topics: dict[str, str] = {}  # running taught classifier -> state topic
+        self._taught_states = TaughtStates()
+        self._taught_sent: dict[str, str] = {}  # taught state topic -> state, retained
+        self._pictures: dict[str, tuple[float, bytes]] = {}  # picture topic -> (when, JPEG)
+        self._attributes_sent: dict[str, tuple[float, int]] = {}  # name -> (when, frame)
         self._announced: tuple | None = None  # what the device config was made from
         self._announced_at = float("-inf")  # monotonic time of the last (re)announcement
         self._reannounce_at: float | None = None  # Home Assistant asked again: when to answer
@@ -137,7 +162,8 @@ class MqttOutput(QueuedOutput):
             return None
         service = context.service
         return cls(config.section("mqtt"), service.labels, lambda: service.model()["name"],
-                   service.stats, EventRules.from_config(config).watches, page_url(config))
+                   service.stats, EventRules.from_config(config).watches, page_url(config),
+                   service.taught, service.preview, config.teach_interval_s)
 
     # -- lifecycle (service thread) -------------------------------------------------------
     def start(self) -> None:
@@ -271,12 +297,41 @@ class MqttOutput(QueuedOutput):
             self._label = label
             self._send(f"{self.prefix}/label", label, retain=True)
         self._prediction = message
+        self._on_taught(message.prediction.taught)
+
+    def _on_taught(self, results: dict[str, dict[str, Any]]) -> None:
+        """Each running taught classifier's state on change, its attributes on a new result
+        (at most once per prediction_interval_s), its picture on change and now and then."""
+        now = time.monotonic()
+        results = {name: result for name, result in results.items()
+                   if name in self._taught_topics}
+        changed = {change.name for change in self._taught_states.feed(results)}
+        for name, result in results.items():
+            topic = self._taught_topics[name]
+            if name in changed:
+                self._taught_sent[topic] = result["state"]
+                self._send(topic, result["state"], retain=True)
+            sent_at, frame = self._attributes_sent.get(name, (-math.inf, -1))
+            if result["frame"] != frame and \
+                    now - sent_at >= self.settings.prediction_interval_s:
+                self._attributes_sent[name] = (now, result["frame"])
+                self._send(f"{topic}/attributes", json.dumps(result))
+            picture_at, _ = self._pictures.get(f"{topic}/image", (-math.inf, b""))
+            if self.preview is not None and (
+                    name in changed or now - picture_at >= TAUGHT_PICTURE_EVERY_S):
+                picture = region_picture(self.preview, result["frame"],
+                                         self._taught[name]["region"])
+                if picture is not None:
+                    self._pictures[f"{topic}/image"] = (now, picture)
+                    self._send(f"{topic}/image", picture, retain=True)
 
     def _on_event(self, message: Message) -> None:
         event = message.body["event"]
         kind = "start" if event["state"] == "active" else "end"
         self._send(f"{self.prefix}/events", json.dumps({"type": kind, "event": event}), qos=1,
                    keep=True)
+        if event.get("taught") is not None:  # its state and picture have their own topics
+            return
         if message.snapshot is not None:
             self._snapshot = message.snapshot
             self._send(f"{self.prefix}/snapshot", message.snapshot, retain=True)
@@ -327,17 +382,23 @@ class MqttOutput(QueuedOutput):
         if not self.connected or not labels:
             return False
         classes = self._watched_classes()
-        made_from = (self.model_name(), labels, classes)
+        taught = self.taught()
+        made_from = (self.model_name(), labels, classes,
+                     tuple((name, tuple(info["classes"]), tuple(info["region"]))
+                           for name, info in sorted(taught.items())))
         if self._announced == made_from and not force:
             return False
         self._announced, self._announced_at = made_from, time.monotonic()
         self._map_classes(labels)
+        self._map_taught(taught)
         if self.settings.discovery:
             name = f"ShaderCam {self.prefix.rsplit('/', 1)[-1]}"
             topic, config = device_config(
                 self.settings.discovery_prefix, self.prefix, self.node_id, name,
                 self.model_name(), labels, classes, self.page_url,
-                self.settings.prediction_interval_s, self.settings.stats_interval_s)
+                self.settings.prediction_interval_s, self.settings.stats_interval_s,
+                {name: info["classes"] for name, info in taught.items()},
+                self.taught_interval_s)
             migrate, old = migration_messages(self.settings.discovery_prefix, self.node_id,
                                               config, self._retained)
             # migrated entities are unloaded with their registry entries kept; clearing their
@@ -363,8 +424,29 @@ class MqttOutput(QueuedOutput):
         for topic in (set(self._classes) | leftovers) - announced:
             self._classes.pop(topic, None)
             self._send(topic, "", qos=1, retain=True)
+        # taught states and pictures of classifiers that no longer run go
+        running = set(self._taught_topics.values())
+        leftovers = {topic for topic in self._retained
+                     if topic.startswith(f"{self.prefix}/taught/")}
+        for topic in (set(self._taught_sent) | leftovers) - running:
+            self._taught_sent.pop(topic, None)
+            self._pictures.pop(f"{topic}/image", None)
+            self._send(topic, "", qos=1, retain=True)
+            self._send(f"{topic}/image", "", qos=1, retain=True)
         self._retained = {}
         return True
+
+    def _map_taught(self, taught: dict[str, dict[str, Any]]) -> None:
+        """Take the running taught classifiers: their topics, and a fresh start for those that
+        changed (a state is sent again, a new picture taken)."""
+        ids = class_ids(list(taught))
+        topics = {name: taught_topic(self.prefix, ids[name]) for name in taught}
+        self._taught_states.forget({
+            name for name in taught if self._taught.get(name) == taught[name]
+            and self._taught_topics.get(name) == topics[name]})
+        self._taught, self._taught_topics = taught, topics
+        self._attributes_sent = {name: sent for name, sent in self._attributes_sent.items()
+                                 if name in taught}
 
     def _send_states(self) -> None:
         """The retained states as they are now, after a reconnect (a broker without persistence
@@ -375,6 +457,10 @@ class MqttOutput(QueuedOutput):
             self._send(f"{self.prefix}/snapshot", self._snapshot, retain=True)
         for topic, state in self._classes.items():
             self._send(topic, state, retain=True)
+        for topic, state in self._taught_sent.items():
+            self._send(topic, state, retain=True)
+        for topic, (_, picture) in self._pictures.items():
+            self._send(topic, picture, retain=True)
 
     def _send(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False,
               keep: bool = False) -> None:

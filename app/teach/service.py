@@ -10,12 +10,14 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from app.errors import Unavailable
-from app.teach.store import WHOLE_FRAME, Region, Store, TaughtClassifier, TeachStoreError
+from app.teach.store import (WHOLE_FRAME, NoSuchClassifier, Region, Store, TaughtClassifier,
+                             TeachStoreError)
 from app.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -28,15 +30,19 @@ class Teaching:
         self._lock = threading.Lock()  # one change at a time: load, change, save, activate
 
     def activate(self) -> None:
-        """Hand the active classifiers, as stored now, to the worker."""
+        """Hand the classifiers that run, as stored now, to the worker: those `teach.active`
+        names that are not switched off."""
         running = {}
         for name in self.store.names():
-            if "*" not in self.active_names and name not in self.active_names:
+            if not self._configured(name):
                 continue
             try:
-                running[name] = self.store.load(name)
+                classifier = self.store.load(name)
             except TeachStoreError as exc:
                 log.error("taught classifier %s is left out: %s", name, exc)
+                continue
+            if classifier.enabled:
+                running[name] = classifier
         self.worker.set_taught(running)
 
     def list(self) -> dict[str, Any]:
@@ -67,6 +73,13 @@ class Teaching:
             self.activate()
         return self.get(name)
 
+    def switch(self, name: str, active: bool) -> dict[str, Any]:
+        """Switch a classifier on or off: kept in its stored state (a restart keeps it), taken
+        up by the worker before its next frame."""
+        def change(classifier: TaughtClassifier) -> None:
+            classifier.enabled = active
+        return self._change(name, change)
+
     def delete(self, name: str) -> dict[str, Any]:
         with self._lock:
             self.store.delete(name)
@@ -87,19 +100,41 @@ class Teaching:
                     thumb: bytes) -> dict[str, Any]:
         """Store an embedded example, refit, and report the accuracy. Blocking (disk)."""
         with self._lock:
-            classifier = self.store.load(name)
-            (example,) = classifier.add(label, vector[None, :], [thumb])
-            self.store.save(classifier)
-            self.activate()
-        return {"example": {"id": example.id, "label": label, "added": example.added,
-                            "thumb": f"/api/teach/{name}/examples/{example.id}.jpg"},
-                **self._status(classifier.summary())}
+            return self._add(self.store.load(name), label, vector, thumb)
 
     def delete_example(self, name: str, example_id: str) -> dict[str, Any]:
         return self._change(name, lambda c: c.remove(example_id))
 
     def relabel_example(self, name: str, example_id: str, label: str) -> dict[str, Any]:
         return self._change(name, lambda c: c.relabel(example_id, label))
+
+    def review(self, name: str) -> dict[str, Any]:
+        """The frames it was recently unsure of, newest first (empty while it does not run)."""
+        self._known(name)
+        return {"items": [item.to_dict(name) for item in self.worker.review.items(name)]}
+
+    def review_thumb(self, name: str, item_id: str) -> bytes:
+        self._known(name)
+        return self.worker.review.get(name, item_id).thumb
+
+    def label_review(self, name: str, item_id: str, label: str) -> dict[str, Any]:
+        """A reviewed frame becomes an example of `label`, with the feature vector it was
+        classified with (no second GPU pass); answers as adding an example does. Blocking."""
+        with self._lock:  # a frame is labelled once, and not while it is dismissed
+            classifier = self.store.load(name)
+            if label not in classifier.classes:
+                raise TeachStoreError(f"{label!r} is not a class of {name!r} "
+                                      f"(its classes: {', '.join(classifier.classes)})")
+            item = self.worker.review.get(name, item_id)
+            added = self._add(classifier, label, item.vector, item.thumb)
+            self.worker.review.remove(name, item_id)
+        return added
+
+    def dismiss_review(self, name: str, item_id: str) -> dict[str, Any]:
+        self._known(name)
+        with self._lock:
+            self.worker.review.remove(name, item_id)
+        return {"deleted": item_id}
 
     def thumb(self, name: str, example_id: str) -> bytes:
         return self.store.thumb(name, example_id)
@@ -114,7 +149,17 @@ class Teaching:
             self.activate()
         return self.get(classifier.name)
 
-    def _change(self, name: str, change) -> dict[str, Any]:
+    def _add(self, classifier: TaughtClassifier, label: str, vector: np.ndarray,
+             thumb: bytes) -> dict[str, Any]:
+        """Add one example, store, run the result; with self._lock held."""
+        (example,) = classifier.add(label, vector[None, :], [thumb])
+        self.store.save(classifier)
+        self.activate()
+        return {"example": {"id": example.id, "label": label, "added": example.added,
+                            "thumb": f"/api/teach/{classifier.name}/examples/{example.id}.jpg"},
+                **self._status(classifier.summary())}
+
+    def _change(self, name: str, change: Callable[[TaughtClassifier], None]) -> dict[str, Any]:
         with self._lock:
             classifier = self.store.load(name)
             change(classifier)
@@ -125,8 +170,16 @@ class Teaching:
     def _status(self, summary: dict[str, Any]) -> dict[str, Any]:
         """A summary with whether it runs, why not, and its newest result."""
         name = summary["name"]
-        active = "*" in self.active_names or name in self.active_names
+        active = self._configured(name) and summary.get("enabled", False)
         error = summary.get("error") or self.worker.taught_errors.get(name)
         return {**summary, "active": active and error is None, "error": error,
                 "result": self.worker.taught_results.get(name)}
+
+    def _known(self, name: str) -> None:
+        if not self.store.exists(name):
+            raise NoSuchClassifier(f"no taught classifier {name!r}")
+
+    def _configured(self, name: str) -> bool:
+        """Whether `teach.active` names it."""
+        return "*" in self.active_names or name in self.active_names
 

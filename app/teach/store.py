@@ -1,13 +1,13 @@
 """Taught classifiers on disk: one folder each under the state directory's `taught/`.
 
-A folder holds `classifier.json` (name, classes, region, backbone, descriptor, the examples'
-ids and labels, the last fit's report), `data-GEN.npz` (the examples' feature vectors and the
-fitted head) and `thumbs/ID.jpg` (each example's small picture). A save writes the new
-thumbnails and a new generation of the data first, then replaces `classifier.json` in one
-rename, then removes what the old generation alone used: a crash leaves the old classifier or
-the new one, never a mixture. Every size is bounded (classifiers, classes, examples per class,
-thumbnail side, an imported file), names are checked before they touch a path, and a damaged
-folder is reported as such while the others load.
+A folder holds `classifier.json` (name, classes, region, backbone, descriptor, whether it is
+switched on, the examples' ids and labels, the last fit's report), `data-GEN.npz` (the
+examples' feature vectors and the fitted head) and `thumbs/ID.jpg` (each example's small
+picture). A save writes the new thumbnails and a new generation of the data first, then
+replaces `classifier.json` in one rename, then removes what the old generation alone used: a
+crash leaves the old classifier or the new one, never a mixture. Every size is bounded
+(classifiers, classes, examples per class, thumbnail side, an imported file), names are checked
+before they touch a path, and a damaged folder is reported as such while the others load.
 
 Export is the folder's files in one zip; import checks every part before anything is written.
 """
@@ -95,6 +95,7 @@ class TaughtClassifier:
     head: Head | None = None
     report: dict[str, Any] | None = None
     created: float = field(default_factory=time.time)
+    enabled: bool = True                # switched off from the page or the API: it does not run
     pending_thumbs: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +112,11 @@ class TaughtClassifier:
         for example in self.examples:
             counts[example.label] += 1
         return counts
+
+    @property
+    def inputs(self) -> tuple:
+        """What its feature vectors depend on: vectors of equal inputs can be compared."""
+        return (self.region, json.dumps(self.features, sort_keys=True), self.backbone["sha256"])
 
     @property
     def revision(self) -> tuple:
@@ -179,7 +185,7 @@ class TaughtClassifier:
         return {"name": self.name, "classes": list(self.classes), "region": list(self.region),
                 "backbone": dict(self.backbone), "features": dict(self.features),
                 "counts": self.counts, "report": self.report, "ready": self.head is not None,
-                "created": self.created}
+                "created": self.created, "enabled": self.enabled}
 
     def _index(self, example_id: str) -> int:
         for index, example in enumerate(self.examples):
@@ -417,6 +423,7 @@ def _to_parts(classifier: TaughtClassifier, data_name: str) -> tuple[dict, dict]
         "format": FORMAT, "name": classifier.name, "classes": classifier.classes,
         "region": list(classifier.region), "backbone": classifier.backbone,
         "features": classifier.features, "created": classifier.created, "data": data_name,
+        "enabled": classifier.enabled,
         "examples": [{"id": e.id, "label": e.label, "added": e.added}
                      for e in classifier.examples],
         "report": classifier.report}
@@ -438,6 +445,10 @@ def _from_parts(manifest: dict, arrays: dict, name: Any) -> TaughtClassifier:
         backbone={key: str(value) for key, value in manifest["backbone"].items()
                   if key in ("name", "sha256", "path")},
         features=manifest["features"], created=float(manifest["created"]))
+    enabled = manifest.get("enabled", True)  # written since switching off came
+    if not isinstance(enabled, bool):
+        raise ValueError(f"enabled is {enabled!r}, not true or false")
+    classifier.enabled = enabled
     vectors = np.asarray(arrays["vectors"], np.float32)
     ids = [e.id for e in examples]
     if (any(not EXAMPLE_ID.fullmatch(i) for i in ids) or len(set(ids)) != len(ids)

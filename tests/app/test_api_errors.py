@@ -37,7 +37,8 @@ def documented_errors(document: dict) -> Iterator[tuple[str, str, str]]:
 
 def concrete(path: str) -> str:
     return path.replace("{frame}", "1").replace("{event_id}", "20260101T000000000-abcdef") \
-        .replace("{name}", "flap").replace("{example_id}", "0123456789ab")
+        .replace("{name}", "flap").replace("{example_id}", "0123456789ab") \
+        .replace("{item_id}", "0123456789ab")
 
 
 def png(colour: tuple[int, int, int] = COLOURS["red"], fmt: str = "PNG") -> bytes:
@@ -114,6 +115,8 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
             ("GET", "/preview/{frame}.jpg", "404"): lambda h: h.get("/preview/999999999.jpg"),
             ("GET", "/preview/{frame}.jpg", "422"): lambda h: h.get("/preview/first.jpg"),
             ("GET", "/api/events", "422"): lambda h: h.get("/api/events", params={"limit": 0}),
+            ("DELETE", "/api/events", "422"):
+                lambda h: h.delete("/api/events", params={"since": "noon"}),
             ("GET", "/api/events/{event_id}", "404"): lambda h: h.get("/api/events/nothing"),
             ("GET", "/api/events/{event_id}/snapshot.jpg", "404"):
                 lambda h: h.get("/api/events/nothing/snapshot.jpg"),
@@ -160,6 +163,31 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
                 lambda h: h.get("/api/teach/Bad!/examples/0123456789ab.jpg"),
             ("GET", "/api/teach/{name}/examples/{example_id}.jpg", "404"):
                 lambda h: h.get("/api/teach/flap/examples/0123456789ab.jpg"),
+            ("PATCH", "/api/teach/{name}", "400"):
+                lambda h: h.patch("/api/teach/Bad!", json={"active": False}),
+            ("PATCH", "/api/teach/{name}", "404"):
+                lambda h: h.patch("/api/teach/porch", json={"active": False}),
+            ("PATCH", "/api/teach/{name}", "422"): lambda h: h.patch("/api/teach/flap", json={}),
+            ("PATCH", "/api/teach/{name}", "503"):
+                lambda h: h.patch("/api/teach/damaged", json={"active": False}),
+            ("GET", "/api/teach/{name}/review", "400"): lambda h: h.get("/api/teach/Bad!/review"),
+            ("GET", "/api/teach/{name}/review", "404"): lambda h: h.get("/api/teach/porch/review"),
+            ("GET", "/api/teach/{name}/review/{item_id}.jpg", "400"):
+                lambda h: h.get("/api/teach/Bad!/review/0123456789ab.jpg"),
+            ("GET", "/api/teach/{name}/review/{item_id}.jpg", "404"):
+                lambda h: h.get("/api/teach/flap/review/0123456789ab.jpg"),
+            ("POST", "/api/teach/{name}/review/{item_id}", "400"): lambda h: h.post(
+                "/api/teach/Bad!/review/0123456789ab", json={"label": "red"}),
+            ("POST", "/api/teach/{name}/review/{item_id}", "404"): lambda h: h.post(
+                "/api/teach/flap/review/0123456789ab", json={"label": "red"}),
+            ("POST", "/api/teach/{name}/review/{item_id}", "422"):
+                lambda h: h.post("/api/teach/flap/review/0123456789ab", json={}),
+            ("POST", "/api/teach/{name}/review/{item_id}", "503"): lambda h: h.post(
+                "/api/teach/damaged/review/0123456789ab", json={"label": "red"}),
+            ("DELETE", "/api/teach/{name}/review/{item_id}", "400"):
+                lambda h: h.delete("/api/teach/Bad!/review/0123456789ab"),
+            ("DELETE", "/api/teach/{name}/review/{item_id}", "404"):
+                lambda h: h.delete("/api/teach/flap/review/0123456789ab"),
             ("GET", "/api/teach/{name}/export", "400"): lambda h: h.get("/api/teach/Bad!/export"),
             ("GET", "/api/teach/{name}/export", "404"): lambda h: h.get("/api/teach/porch/export"),
         })
@@ -186,9 +214,12 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
         try:
             key = ("DELETE", "/api/events/{event_id}", "503")
             check(api, key, http.delete(f"/api/events/{ended.id}"))
+            checked.add(key)
+            key = ("DELETE", "/api/events", "503")
+            check(api, key, http.delete("/api/events"))
+            checked.add(key)
         finally:
             subprocess.run(["chattr", "-i", str(store.directory)], check=True)
-        checked.add(key)
 
         # one stream client at a time: the second is refused while the first watches
         with http.stream("GET", "/stream.mjpg") as first:
@@ -220,6 +251,7 @@ def test_every_documented_error_answer_has_the_one_shape(colour_model, colour_pi
             ("POST", "/api/classify", "503"): upload(png()),
             ("GET", "/snapshot.jpg", "503"): lambda h: h.get("/snapshot.jpg"),
             ("GET", "/api/events", "404"): lambda h: h.get("/api/events"),
+            ("DELETE", "/api/events", "404"): lambda h: h.delete("/api/events"),
             ("POST", "/api/teach", "503"):  # a taught classifier is made on the loaded model
                 lambda h: h.post("/api/teach", json={"name": "door", "classes": ["a", "b"]}),
             ("POST", "/api/teach/{name}/examples", "503"):

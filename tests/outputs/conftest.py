@@ -64,11 +64,20 @@ class Broker:
 
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
+        self.folder = folder
         self.config = folder / "mosquitto.conf"
+        self.keep_sessions(False)
+
+    def keep_sessions(self, keep: bool) -> None:
+        """`keep`: a stop saves the clients' sessions (and retained messages) and a start
+        restores them, so a persistent subscriber misses nothing sent before it reconnects.
+        Takes effect at the next start (see `lasting_broker`)."""
+        persistence = (f"persistence true\npersistence_location {self.folder}/\n" if keep
+                       else "persistence false\n")
         # run as whoever runs the tests: as root mosquitto would otherwise switch to its own
         # user, which cannot read the test's files
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                               f"persistence false\nlog_dest stderr\nuser {getpass.getuser()}\n")
+                               f"{persistence}log_dest stderr\nuser {getpass.getuser()}\n")
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -104,6 +113,15 @@ def broker(tmp_path):
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def lasting_broker(broker):
+    """The broker, keeping its clients' sessions across its own restarts."""
+    broker.stop()
+    broker.keep_sessions(True)
+    broker.start()
+    return broker
 
 
 @pytest.fixture

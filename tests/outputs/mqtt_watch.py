@@ -14,14 +14,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Watcher:
-    """Subscribes to everything; reconnects by itself when the broker comes back."""
+    """Subscribes to everything; reconnects by itself when the broker comes back.
 
-    def __init__(self, port: int, topic_filter: str = "#") -> None:
+    `persistent`: a session the broker keeps (QoS 1): with a broker that keeps sessions across
+    a restart, what others send before this client is back is queued for it."""
+
+    def __init__(self, port: int, topic_filter: str = "#", persistent: bool = False) -> None:
         self.messages: list[tuple[float, str, bytes, bool]] = []
         self._lock = threading.Lock()
-        self.client = new_client(f"watcher-{os.getpid()}-{time.monotonic_ns()}")
+        self.client = new_client(f"watcher-{os.getpid()}-{time.monotonic_ns()}",
+                                 clean_session=not persistent)
         self.subscribed = threading.Event()
-        self.client.on_connect = lambda client, *_: client.subscribe(topic_filter)
+        qos = 1 if persistent else 0
+        self.client.on_connect = lambda client, *_: client.subscribe(topic_filter, qos)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.2, 1)
@@ -33,9 +38,11 @@ class Watcher:
             self.messages.append((time.monotonic(), message.topic, message.payload,
                                   bool(message.retain)))
 
-    def on(self, topic: str, after: float = 0.0) -> list[bytes]:
+    def on(self, topic: str, after: float = 0.0, live: bool = False) -> list[bytes]:
+        """`live`: only messages sent while subscribed, not the broker's retained copies."""
         with self._lock:
-            return [p for t, top, p, _ in self.messages if top == topic and t >= after]
+            return [p for t, top, p, kept in self.messages
+                    if top == topic and t >= after and not (live and kept)]
 
     def last(self, topic: str) -> bytes | None:
         payloads = self.on(topic)

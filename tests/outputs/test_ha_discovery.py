@@ -1,6 +1,8 @@
 """The device config and ids of Home Assistant discovery, without a broker: ids that no two
 classes share and that stay the same, the removal entries for entities that went, and which
 per-entity configs of earlier versions are migrated."""
+import json
+
 from app.outputs.ha_discovery import class_ids, device_config, migration_messages, with_removals
 
 NODE = "shadercam_cam"
@@ -66,3 +68,42 @@ def test_per_entity_configs_of_this_node_are_migrated_or_cleared():
     assert migrate == [f"homeassistant/binary_sensor/{NODE}/class_dog/config",
                        f"homeassistant/sensor/{NODE}/label/config"]
     assert old == sorted(retained[:3])
+
+
+def test_each_taught_classifier_has_its_state_confidence_and_picture():
+    _, payload = config(["cat", "dog"], [], taught={"front-door": ["open", "closed"],
+                                                    "front_door": ["a", "b"]},
+                        taught_interval_s=3.0)
+    components = payload["components"]
+    taught = sorted(object_id for object_id in components if object_id.startswith("taught_"))
+    assert len(taught) == 6 and len({components[o]["unique_id"] for o in taught}) == 6
+    state_id = next(o for o in taught if components[o].get("name") == "front-door")
+    state = components[state_id]
+    assert state["platform"] == "sensor" and state["device_class"] == "enum"
+    assert state["options"] == ["open", "closed", "unknown"]
+    topic = state["state_topic"]
+    assert topic.startswith("shadercam/cam/taught/") and "-" not in topic.rsplit("/", 1)[1]
+    assert state["json_attributes_topic"] == f"{topic}/attributes"
+    assert state["unique_id"] == f"{NODE}_{state_id}" and "expire_after" not in state
+    confidence = components[f"{state_id}_confidence"]
+    assert confidence["state_topic"] == f"{topic}/attributes"
+    assert confidence["unit_of_measurement"] == "%"
+    assert confidence["expire_after"] == 18  # 2 classifiers, each at most every 3 s: 3 x 6 s
+    picture = components[f"{state_id}_picture"]
+    assert picture["platform"] == "image" and picture["image_topic"] == f"{topic}/image"
+    # a classifier that stops running: its entities are named with their platform alone
+    _, after = config(["cat", "dog"], [], taught={"front_door": ["a", "b"]})
+    removed = with_removals(after, payload)["components"]
+    assert removed[state_id] == {"platform": "sensor"}
+    assert removed[f"{state_id}_picture"] == {"platform": "image"}
+
+
+def test_the_largest_device_config_fits_what_the_service_reads_back():
+    from app.outputs.mqtt import MAX_CLASS_SENSORS, MAX_INCOMING_BYTES
+    from app.teach.store import MAX_CLASSES, MAX_CLASSIFIERS
+    labels = [f"a class name of the model that is long {n:04d}" for n in range(1000)]
+    taught = {f"{n:02d}-a-taught-classifier-name-long"[:32]: [f"a long class name of it {c:06d}"
+                                                        for c in range(MAX_CLASSES)]
+              for n in range(MAX_CLASSIFIERS)}
+    _, payload = config(labels, labels[:MAX_CLASS_SENSORS], taught=taught)
+    assert len(json.dumps(payload).encode()) < MAX_INCOMING_BYTES

@@ -33,18 +33,23 @@ def receiver(status: int = 200, hold: threading.Event | None = None):
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
+    with serving(Handler, release=hold) as url:
+        yield url, received
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], release: threading.Event | None = None):
+    """`handler` on a loopback port in a thread, quiet; yields its URL. `release` is set before
+    the server shuts down, so handlers waiting on it let go."""
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        if hold is not None:
-            hold.set()
+        if release is not None:
+            release.set()
         server.shutdown()
         server.server_close()
 
@@ -131,19 +136,8 @@ def trickling_receiver(trickle: threading.Event):
                 pass
             self.close_connection = True
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", arrived
-    finally:
-        closing.set()
-        server.shutdown()
-        server.server_close()
+    with serving(Handler, release=closing) as url:
+        yield url, arrived
 
 
 def test_a_trickling_receiver_is_cut_at_the_deadline_degrades_health_and_recovers(

@@ -166,3 +166,21 @@ def test_the_revision_changes_with_what_the_answers_depend_on(tmp_path):
     assert store.load("door").revision == classifier.revision
     classifier.relabel(classifier.examples[0].id, "open")
     assert store.load("door").revision != classifier.revision
+
+
+def test_switched_off_is_stored_and_a_manifest_without_it_runs(tmp_path):
+    store = Store(tmp_path)
+    classifier = taught()
+    classifier.enabled = False
+    store.save(classifier, new=True)
+    assert Store(tmp_path).load("door").enabled is False
+    manifest_path = tmp_path / "taught" / "door" / "classifier.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["enabled"] is False
+    del manifest["enabled"]  # written before switching off existed
+    manifest_path.write_text(json.dumps(manifest))
+    assert store.load("door").enabled is True
+    manifest["enabled"] = "no"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(TeachStoreError, match="damaged"):
+        store.load("door")

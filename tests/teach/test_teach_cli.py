@@ -80,3 +80,45 @@ def test_teach_says_what_is_wrong_in_one_line(taught, tmp_path):
     done = shadercam(root / "state", "teach", "x", str(root / "examples"), "--region",
                      "0.5,0,0.6,1", check=False)
     assert done.returncode == 2 and "not inside the frame" in done.stderr
+
+
+def test_batch_writes_the_taught_answers_here_and_on_dask_workers(taught, tmp_path):
+    """`batch --model NAME`: batch's records over the taught classes, with the taught answer
+    (label, probability, uncertain); the same from a Dask worker process, which gets the head
+    with its tasks and the backbone by path."""
+    root, _, _ = taught
+    unseen = write_set(tmp_path / "unseen", per_class=2, seed=4)
+    (unseen / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 not a picture")
+    here, there, table = tmp_path / "here.jsonl", tmp_path / "there.jsonl", tmp_path / "t.csv"
+    done = shadercam(root / "state", "batch", "--model", "flap", "--no-self-test", "--output",
+                     str(here), str(unseen), check=False)
+    assert done.returncode == 1, done.stderr  # the broken picture: an error record
+    records = {r["path"]: r for r in map(json.loads, here.read_text().splitlines())}
+    assert len(records) == 7 and "error" in records[str(unseen / "cat" / "broken.jpg")]
+    right = 0
+    for path, record in records.items():
+        if path.endswith("broken.jpg"):
+            continue
+        best = record["top_k"][0]
+        assert record["model_name"] == "flap" and len(record["top_k"]) == 3
+        assert {e["label"] for e in record["top_k"]} == {"cat", "coffee", "rocket"}
+        assert record["probability"] == pytest.approx(best["probability"])
+        assert record["label"] == ("unknown" if record["uncertain"] else best["label"])
+        assert record["uncertain"] == (best["probability"] < 0.7)
+        right += best["label"] == Path(path).parent.name
+    assert right >= 5, records
+
+    shadercam(root / "state", "batch", "--model", "flap", "--no-self-test", "--workers", "1",
+              "--output", str(there), *[p for p in records if not p.endswith("broken.jpg")])
+    remote = {r["path"]: r for r in map(json.loads, there.read_text().splitlines())}
+    assert set(remote) == set(records) - {str(unseen / "cat" / "broken.jpg")}
+    for path, record in remote.items():
+        assert record["label"] == records[path]["label"]
+        assert record["probability"] == pytest.approx(records[path]["probability"], abs=1e-5)
+
+    shadercam(root / "state", "batch", "--model", "flap", "--no-self-test", "--top-k", "2",
+              "--output", str(table), str(unseen / "rocket"))
+    header, *rows = table.read_text().splitlines()
+    assert header == ("path,frame,time_s,model_name,error,label,probability,uncertain,"
+                      "label_1,probability_1,label_2,probability_2")
+    assert len(rows) == 2 and all(",flap,," in row for row in rows)

@@ -1,6 +1,6 @@
 """The page in real Chromium under the service's own Content-Security-Policy, behind the access
-token: log in through /login, then the live page (websocket, preview pictures) and the Teach
-page work and the browser reports no policy violation."""
+token: log in through /login, then the live page (websocket, preview pictures), the Teach page
+and the event history work and the browser reports no policy violation."""
 from __future__ import annotations
 
 import re
@@ -42,6 +42,11 @@ def test_login_then_live_page_under_the_policy(browser, colour_model, tmp_path):
             page.locator("#list-empty:not([hidden])").wait_for(timeout=10_000)
             page.locator("#teach-preview[src^='blob:']").wait_for(state="attached",
                                                                  timeout=10_000)
+            page.goto(run.base + "/events")  # the history: its list, pictures and websocket
+            page.locator("#history li.active img").wait_for(timeout=30_000)
+            page.locator("#live.ok").wait_for(timeout=10_000)
+            page.click("#history li.active a")
+            page.locator("#detail[open]").wait_for(timeout=10_000)
         finally:
             page.close()
     assert violations == []

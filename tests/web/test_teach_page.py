@@ -273,3 +273,98 @@ def test_teach_a_classifier_from_the_page(browser, dog_model_path, camera, tmp_p
         page.wait_for_selector(".class-box[data-class=coffee] .gallery img")
         assert examples_of(page, "cat") == 5 and examples_of(page, "coffee") == 5
         assert run.service.teaching.get("flap")["counts"] == {"cat": 5, "coffee": 5}
+
+
+def test_switch_a_classifier_and_label_its_unsure_frames_from_the_page(browser, colour_model,
+                                                                        tmp_path, artifacts):
+    """The colour model's features; "torn" is taught the same red pictures as both classes, so
+    every red camera frame is a toss-up and lands in its review queue; "sure" is not."""
+    import httpx
+
+    from colour_model import COLOURS
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    Image.new("RGB", (160, 120), COLOURS["red"]).save(camera / "red.png")
+
+    def upload(colour: str) -> dict:
+        out = io.BytesIO()
+        Image.new("RGB", (40, 30), COLOURS[colour]).save(out, "PNG")
+        return {"file": ("x.png", out.getvalue(), "image/png")}
+
+    with running_service(colour_model, state_dir=tmp_path / "state",
+                         camera_source=f"files:{camera}", camera_fps=10,
+                         model_self_test="off", server_token=TOKEN,
+                         server_uploads_per_minute=6000, teach_interval_s=0.0) as run, \
+            httpx.Client(base_url=run.base, timeout=60,
+                         headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        engine_up(run)
+        for name, examples in (("sure", {"red": "red", "blue": "blue"}),
+                               ("torn", {"left": "red", "right": "red"})):
+            assert http.post("/api/teach", json={"name": name, "classes": list(examples)}
+                             ).status_code == 201
+            for label, colour in [*examples.items()] * 2:
+                assert http.post(f"/api/teach/{name}/examples", params={"label": label},
+                                 files=upload(colour)).status_code == 201
+
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        logged_in(page, run, "/teach")
+        page.click("#classifiers li[data-name=torn] .open-classifier")
+        page.wait_for_selector("#review-list li img", timeout=60_000)
+        page.wait_for_function("[...document.querySelectorAll('#review-list img')]"
+                               ".every((img) => img.complete && img.naturalWidth > 0)")
+        assert page.is_hidden("#review-empty")
+        first = page.locator("#review-list li").first
+        assert first.inner_text().startswith("Guess: ")
+        assert page.evaluate(LOW_CONTRAST, "body") == []
+        page.screenshot(path=str(artifacts / "teach-review-desktop.png"), full_page=True)
+        for scheme in ("light", "dark"):
+            phone = browser.new_page(viewport={"width": 390, "height": 844},
+                                     device_scale_factor=2, is_mobile=True, has_touch=True,
+                                     color_scheme=scheme)
+            logged_in(phone, run, "/teach")
+            phone.click("#classifiers li[data-name=torn] .open-classifier")
+            phone.wait_for_selector("#review-list li button[data-class=left]", timeout=60_000)
+            assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert phone.evaluate(LOW_CONTRAST, "body") == []
+            phone.locator("#review-list").scroll_into_view_if_needed()
+            phone.screenshot(path=str(artifacts / f"teach-review-phone-{scheme}.png"),
+                             full_page=True)
+            phone.close()
+
+        # one tap on a class: the frame becomes an example of it, with its thumbnail
+        labelled = first.get_attribute("data-id")
+        thumb = http.get(f"/api/teach/torn/review/{labelled}.jpg").content
+        first.locator("button[data-class=left]").click()
+        done(page, "Labelled a frame as left")
+        assert examples_of(page, "left") == 3 and examples_of(page, "right") == 2
+        assert page.locator(f"#review-list li[data-id='{labelled}']").count() == 0
+        example = run.service.teaching.get("torn")["examples"][-1]
+        assert example["label"] == "left"
+        assert http.get(example["thumb"]).content == thumb
+        other = page.wait_for_selector("#review-list li", timeout=60_000).get_attribute("data-id")
+        page.click(f"#review-list li[data-id='{other}'] .dismiss")
+        done(page, "Dismissed a frame")
+        assert page.locator(f"#review-list li[data-id='{other}']").count() == 0
+        assert run.service.teaching.get("torn")["counts"] == {"left": 3, "right": 2}
+
+        # switched off from the list: the main page's panel shows only what runs
+        main = browser.new_page(viewport={"width": 1200, "height": 1000})
+        logged_in(main, run, "/")
+        main.wait_for_selector("#taught li[data-name=torn]", timeout=60_000)
+        assert page.is_checked("#classifiers li[data-name=torn] input[role=switch]")
+        page.uncheck("#classifiers li[data-name=torn] input[role=switch]")
+        page.wait_for_function("document.getElementById('classifier-run').textContent"
+                               " === 'Switched off'")
+        assert run.service.teaching.get("torn")["enabled"] is False
+        main.wait_for_function("!document.querySelector('#taught li[data-name=torn]')",
+                               timeout=60_000)
+        assert main.is_visible("#taught li[data-name=sure]")
+        assert "switched off" in page.inner_text("#classifiers li[data-name=torn]")
+        page.wait_for_selector("#review-empty:not([hidden])", timeout=60_000)
+        page.screenshot(path=str(artifacts / "teach-switched-off.png"), full_page=True)
+        page.reload()
+        page.wait_for_selector("#classifiers li[data-name=torn] input[role=switch]")
+        assert not page.is_checked("#classifiers li[data-name=torn] input[role=switch]")
+        page.check("#classifiers li[data-name=torn] input[role=switch]")
+        main.wait_for_selector("#taught li[data-name=torn]", timeout=60_000)
+        main.close()

@@ -1,6 +1,6 @@
-// Events panel: the recent events with their snapshots, kept live from the websocket messages
-// that app.js passes on as "shadercam:message", and the outputs' states from its health polls
-// ("shadercam:health").
+// Events panel: the recent events with their snapshots, each a link to it in the history page
+// (/events), kept live from the websocket messages that app.js passes on as
+// "shadercam:message", and the outputs' states from its health polls ("shadercam:health").
 "use strict";
 
 (() => {
@@ -21,12 +21,14 @@
     const li = document.createElement("li");
     li.className = event.state;
     li.dataset.id = event.id;
+    const link = document.createElement("a");  // the event, large, in the history page
+    link.href = "/events?event=" + encodeURIComponent(event.id);
     if (event.snapshot) {
       const img = document.createElement("img");
       img.src = event.snapshot;
       img.alt = event.display_label;
       img.loading = "lazy";
-      li.append(img);
+      link.append(img);
     }
     const text = document.createElement("div");
     text.className = "text";
@@ -34,7 +36,8 @@
     text.querySelector(".label").textContent =
       event.display_label + " · " + Math.round(event.peak * 100) + " %";
     text.querySelector(".when").textContent = when(event);
-    li.append(text);
+    link.append(text);
+    li.append(link);
     return li;
   }
 

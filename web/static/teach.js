@@ -1,16 +1,19 @@
 // The Teach page: draw a region on the live picture, create a taught classifier, give it
-// examples per class (camera frames, bursts, photos), see the refitted accuracy after each
-// change, fix wrong examples, export or delete it. Everything goes through /api/teach.
+// examples per class (camera frames, bursts, photos, frames it was unsure of), see the
+// refitted accuracy after each change, fix wrong examples, switch it on or off, export or
+// delete it. Everything goes through /api/teach.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const PREVIEW_EVERY_MS = 1000;
 const LIVE_EVERY_MS = 2000;
+const REVIEW_EVERY_MS = 3000;
 
 const teach = {
   classifiers: [], detail: null, open: null,  // the list, and the classifier shown
   draft: [0, 0, 1, 1],  // the region of the next classifier, fractions x, y, w, h
   busy: false, pictureUrl: null, fetchingPicture: false,
+  reviewShown: "",  // the ids of the review items shown, so an unchanged queue is not redrawn
 };
 
 class ApiError extends Error {}
@@ -148,8 +151,34 @@ async function loadList() {
     button.append(element("span", "name", c.name), element("span", "summary", summaryOf(c)));
     button.addEventListener("click", () => openClassifier(c.name));
     li.append(button);
+    if (!c.error) li.append(runSwitch(c));
     return li;
   }));
+}
+
+// On or off, kept by the service; "runs" also needs teach.active to name it.
+function runSwitch(c) {
+  const label = element("label", "run-switch");
+  const toggle = element("input");
+  toggle.type = "checkbox";
+  toggle.setAttribute("role", "switch");
+  toggle.checked = c.enabled;
+  toggle.setAttribute("aria-label", "Run " + c.name + " on the camera's frames");
+  toggle.addEventListener("change", () => switchClassifier(c.name, toggle));
+  label.append(toggle, element("span", "", "Run"));
+  return label;
+}
+
+async function switchClassifier(name, toggle) {
+  toggle.disabled = true;
+  try {
+    await api("PATCH", "/api/teach/" + encodeURIComponent(name), {active: toggle.checked});
+    $("list-note").textContent = (toggle.checked ? "Switched on " : "Switched off ") + name + ".";
+  } catch (e) {
+    $("list-note").textContent = "Not switched: " + e.message;
+  }
+  await loadList();
+  if (teach.open === name) await loadDetail();
 }
 
 function summaryOf(c) {
@@ -157,7 +186,7 @@ function summaryOf(c) {
   const accuracy = c.report && c.report.accuracy !== null ? percent(c.report.accuracy) : "–";
   const examples = Object.values(c.counts || {}).reduce((a, b) => a + b, 0);
   return (c.classes || []).length + " classes · " + examples + " examples · accuracy " +
-    accuracy + (c.active ? "" : " · not running");
+    accuracy + (c.active ? "" : !c.enabled ? " · switched off" : " · not running");
 }
 
 async function createClassifier(event) {
@@ -196,7 +225,9 @@ async function importClassifier(file) {
 
 async function openClassifier(name) {
   teach.open = name;
+  teach.reviewShown = null;
   await loadDetail();
+  await loadReview();
   await loadList();
   $("classifier").scrollIntoView({block: "nearest"});
 }
@@ -221,7 +252,8 @@ function renderDetail() {
   $("classifier").hidden = false;
   $("classifier-title").textContent = c.name;
   const run = $("classifier-run");
-  run.textContent = c.active ? "Running" : c.error ? "Not running" : "Not running (teach.active)";
+  run.textContent = c.active ? "Running" : c.error ? "Not running"
+    : !c.enabled ? "Switched off" : "Not running (teach.active)";
   run.className = "pill " + (c.active ? "pill-ok" : "pill-wait");
   $("classifier-error").hidden = !c.error;
   $("classifier-error").textContent = c.error ? "Damaged: " + c.error : "";
@@ -344,6 +376,7 @@ async function run(task) {
     say(e.message);
   } finally {
     await loadDetail();
+    await loadReview();
     await loadList();
     teach.busy = false;
     $("classifier").removeAttribute("aria-busy");
@@ -397,6 +430,62 @@ async function changeExample(method, id, body, done) {
   say(done + ".");
 }
 
+// --- the review queue: frames it was unsure of, one tap on a class labels one -------------
+
+async function loadReview() {
+  if (!teach.open) return;
+  const name = teach.open;
+  let items;
+  try {
+    items = (await api("GET", "/api/teach/" + encodeURIComponent(name) + "/review")).items;
+  } catch (e) {
+    return;  // the next tick tries again
+  }
+  const shown = name + ":" + items.map((item) => item.id).join(",");
+  if (teach.open !== name || shown === teach.reviewShown || !teach.detail) return;
+  teach.reviewShown = shown;
+  $("review-empty").hidden = items.length > 0;
+  $("review-list").replaceChildren(...items.map((item) => reviewItem(teach.detail, item)));
+}
+
+function reviewItem(c, item) {
+  const li = element("li");
+  li.dataset.id = item.id;
+  const img = element("img");
+  img.src = item.thumb;
+  img.alt = "Frame " + item.frame + ", taken for " + item.guess;
+  const guess = element("p", "guess", "Guess: " + item.guess + " · " + percent(item.probability));
+  const buttons = element("div", "label-as");
+  buttons.append(...c.classes.map((label) => {
+    const button = element("button", "", label);
+    button.type = "button";
+    button.dataset.class = label;
+    button.setAttribute("aria-label", "Label frame " + item.frame + " as " + label);
+    button.addEventListener("click", () => run(() => labelReview(item, label)));
+    return button;
+  }));
+  const dismiss = element("button", "dismiss", "Dismiss");
+  dismiss.type = "button";
+  dismiss.setAttribute("aria-label", "Dismiss frame " + item.frame);
+  dismiss.addEventListener("click", () => run(() => dismissReview(item)));
+  li.append(img, guess, buttons, dismiss);
+  return li;
+}
+
+function reviewUrl(item) {
+  return "/api/teach/" + encodeURIComponent(teach.open) + "/review/" + item.id;
+}
+
+async function labelReview(item, label) {
+  renderReport((await api("POST", reviewUrl(item), {label})).report);
+  say("Labelled a frame as " + label + ".");
+}
+
+async function dismissReview(item) {
+  await api("DELETE", reviewUrl(item));
+  say("Dismissed a frame.");
+}
+
 async function deleteClassifier() {
   const name = teach.open;
   if (!name || !window.confirm("Delete " + name + " and all its examples?")) return;
@@ -439,3 +528,4 @@ loadList();
 refreshPicture();
 setInterval(refreshPicture, PREVIEW_EVERY_MS);
 setInterval(refreshLive, LIVE_EVERY_MS);
+setInterval(() => { if (!teach.busy && !document.hidden) loadReview(); }, REVIEW_EVERY_MS);

@@ -1,4 +1,4 @@
-"""HTTP API of the event history: list, one event, its snapshot, delete."""
+"""HTTP API of the event history: a page of it, one event, its snapshot, delete one or many."""
 from __future__ import annotations
 
 import zlib
@@ -10,18 +10,30 @@ from fastapi.responses import Response
 from app.api import schemas
 from app.api.port import ServicePort
 
+MAX_PAGE = 1000  # events in one answer at most
+
 
 def events_router(service: ServicePort) -> APIRouter:
     router = APIRouter(prefix="/api/events", tags=["events"])
 
     @router.get("", response_model=schemas.Events, responses=schemas.error_answers(404),
-                summary="Recent events, newest first")
-    def list_events(label: Optional[str] = Query(None, description="only this class (its "
-                                                                     "`label`)"),
-                    since: Optional[float] = Query(None, description="only events that "
-                                                   "started at or after this Unix time"),
-                    limit: int = Query(50, ge=1, le=1000)) -> Any:
-        return service.events_list(label, since, limit)
+                summary="A page of the history, newest first")
+    def list_events(label: Optional[str] = _label(), taught: Optional[str] = _taught(),
+                    since: Optional[float] = _since(), until: Optional[float] = _until(),
+                    before: Optional[str] = Query(None, max_length=64, description="an event "
+                                                  "id: only older events (the `next` of the "
+                                                  "page before)"),
+                    limit: int = Query(50, ge=1, le=MAX_PAGE)) -> Any:
+        return service.events_list(label, since, limit, until, before, taught)
+
+    @router.delete("", response_model=schemas.DeletedEvents,
+                   responses=schemas.error_answers(404, 503),
+                   summary="Delete every ended event (of a label, in a time span), with their "
+                           "snapshots; ongoing ones are kept")
+    def delete_events(label: Optional[str] = _label(), taught: Optional[str] = _taught(),
+                      since: Optional[float] = _since(),
+                      until: Optional[float] = _until()) -> Any:
+        return service.delete_events(label, since, until, taught)
 
     @router.get("/{event_id}", response_model=schemas.Event,
                 responses=schemas.error_answers(404), summary="One event")
@@ -46,3 +58,21 @@ def events_router(service: ServicePort) -> APIRouter:
         return service.delete_event(event_id)
 
     return router
+
+
+# the filters that listing and deleting share (a Query object per route and parameter)
+def _label() -> Any:
+    return Query(None, max_length=200, description="only this `label` (a model's class or a "
+                 "taught classifier's state)")
+
+
+def _taught() -> Any:
+    return Query(None, max_length=200, description="only the states of this taught classifier")
+
+
+def _since() -> Any:
+    return Query(None, description="only events that started at or after this Unix time")
+
+
+def _until() -> Any:
+    return Query(None, description="only events that started before this Unix time")

@@ -1,5 +1,5 @@
-"""The page, the Teach page, the icon and /docs: the API as a local page (no scripts from a
-CDN), made from the OpenAPI document by app.api.docs."""
+"""The page, the Teach page, the event history, the icon and /docs: the API as a local page
+(no scripts from a CDN), made from the OpenAPI document by app.api.docs."""
 from __future__ import annotations
 
 from importlib import resources
@@ -25,6 +25,10 @@ def page_router(service: ServicePort) -> APIRouter:
     @router.get("/teach", response_class=HTMLResponse, include_in_schema=False)
     def teach_page() -> HTMLResponse:
         return HTMLResponse(templates.get_template("teach.html").render())
+
+    @router.get("/events", response_class=HTMLResponse, include_in_schema=False)
+    def events_page() -> HTMLResponse:
+        return HTMLResponse(templates.get_template("events.html").render())
 
     @router.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:

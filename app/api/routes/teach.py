@@ -51,6 +51,13 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
     def get(name: str) -> Any:
         return teaching.get(name)
 
+    @router.patch("/api/teach/{name}", response_model=schemas.TaughtClassifier,
+                  responses=schemas.error_answers(400, 404, 503),
+                  summary="Switch a taught classifier on or off (kept across restarts); it runs "
+                          "when switched on and named by teach.active")
+    def switch(name: str, body: schemas.TaughtSwitch) -> Any:
+        return teaching.switch(name, body.active)
+
     @router.delete("/api/teach/{name}", response_model=schemas.Deleted,
                    responses=schemas.error_answers(400, 404),
                    summary="Delete a taught classifier and its examples")
@@ -109,6 +116,34 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
         data = teaching.export(name)
         return Response(data, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{name}.shadercam-taught.zip"'})
+
+    @router.get("/api/teach/{name}/review", response_model=schemas.ReviewQueue,
+                responses=schemas.error_answers(400, 404),
+                summary="Recent camera frames it was unsure of (below its threshold, or two "
+                        "classes close), to label or dismiss")
+    def review(name: str) -> Any:
+        return teaching.review(name)
+
+    @router.get("/api/teach/{name}/review/{item_id}.jpg", response_class=Response,
+                responses={200: {"content": {"image/jpeg": {}}},
+                           **schemas.error_answers(400, 404)},
+                summary="A frame to review: its region's thumbnail")
+    def review_thumb(name: str, item_id: str) -> Response:
+        return Response(teaching.review_thumb(name, item_id), media_type="image/jpeg")
+
+    @router.post("/api/teach/{name}/review/{item_id}", response_model=schemas.ExampleAdded,
+                 status_code=201, responses=schemas.error_answers(400, 404, 503),
+                 summary="Label a frame to review: it becomes an example of that class "
+                         "(its stored features, no second pass); answers with the refitted "
+                         "accuracy")
+    def label_review(name: str, item_id: str, body: schemas.Relabel) -> Any:
+        return teaching.label_review(name, item_id, body.label)
+
+    @router.delete("/api/teach/{name}/review/{item_id}", response_model=schemas.Deleted,
+                   responses=schemas.error_answers(400, 404),
+                   summary="Dismiss a frame to review")
+    def dismiss_review(name: str, item_id: str) -> Any:
+        return teaching.dismiss_review(name, item_id)
 
     router.include_router(examples)
     return router
