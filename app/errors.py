@@ -49,3 +49,11 @@ class TooFrequent(ServiceError):
 
 class TimedOut(ServiceError):
     """The service took too long to answer the request."""
+
+
+def in_words(exc: BaseException) -> str:
+    """What went wrong, for a person: the exception's own sentence without the Python class
+    in front (the log keeps the class and the traceback)."""
+    if isinstance(exc, OSError) and exc.strerror:  # not "[Errno 2] ...: '/x'"
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc).strip() or "an unexpected error; the service's log says more"

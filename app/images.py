@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
+import warnings
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -32,6 +34,9 @@ HEADROOM = 1.25  # a budget of N pixels allows N such pixels and a quarter more 
 ROW_POINTER_BYTES = 8  # Pillow's table of row pointers: one per row of the picture
 REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA", "CMYK")  # the modes Image.reduce takes
 MB = 1 << 20
+# Pillow's words for a PNG chunk that unpacks too far, and what in its messages is Python's
+_METADATA_BOMB = re.compile(r"decompressed data too large|too much memory used in text", re.I)
+_PYTHON_TEXT = re.compile(r" at 0x|<\w|\b\w+\.[A-Z_]{3,}\b|\b[A-Z]\w*(Error|Exception):")
 
 _SOF_PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}
 _SOF_UNSUPPORTED = {0xC3, 0xC5, 0xC6, 0xC7, 0xCB, 0xCD, 0xCE, 0xCF}  # lossless, hierarchical
@@ -39,6 +44,11 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC9, 0xCA} | _SOF_UNSUPPORTED
 # PNG colour type -> channels, and the bytes a pixel takes in the mode Pillow decodes into
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+
+# Pillow warns (on stderr, in Python's words) of any picture over 89 megapixels; the budget
+# here has refused such a picture by then, in words of its own
+warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit",
+                        category=RuntimeWarning)
 
 
 class ImageError(ValueError):
@@ -295,6 +305,11 @@ def _round_up(value: int, step: int) -> int:
 
 
 def _words(exc: Exception) -> str:
-    """Pillow's own explanation, when it is words rather than a Python object's repr."""
+    """Pillow's own explanation, when it is words for a person: not a Python object's repr,
+    nor one of its module's names (a PNG's text chunk that unpacks too far is said plainly)."""
     text = str(exc).strip()
-    return "" if not text or " at 0x" in text or len(text) > 200 else f" ({text})"
+    if _METADATA_BOMB.search(text):
+        return " (its text or colour profile unpacks to more than a picture may hold)"
+    if not text or _PYTHON_TEXT.search(text) or len(text) > 200:
+        return ""
+    return f" ({text})"

@@ -25,7 +25,7 @@ import numpy as np
 from app.cameras.base import Frame
 from app.cameras.preview import Preview
 from app.cameras.supervisor import FrameSlot
-from app.errors import Busy, Unavailable
+from app.errors import Busy, Unavailable, in_words
 from app.hub import Prediction, PredictionMaker, ResultsHub
 from app.meter import RateMeter
 from app.models.store import describe, describe_self_test
@@ -152,7 +152,7 @@ class InferenceWorker(threading.Thread):
         try:
             engine, maker = self._start_engine()
         except Exception as exc:  # a bad model or missing GL leaves the service up, saying so
-            self.state, self.error = "error", f"{type(exc).__name__}: {exc}"
+            self.state, self.error = "error", in_words(exc)
             log.error("inference worker cannot start: %s", self.error)
             self.ready.set()
             self._fail_uploads()
@@ -229,7 +229,7 @@ class InferenceWorker(threading.Thread):
                 probabilities = engine.classify_rgb(frame.rgb)
         except Exception as exc:  # one bad frame must not end the worker
             self.frames_failed += 1
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = in_words(exc)
             log.exception("classifying frame %d failed", frame.number)
             return
         self._last_frame = frame
@@ -277,7 +277,7 @@ class InferenceWorker(threading.Thread):
                     self.review.add(name, answer, vector, thumbnail(rgb, classifier.region),
                                     frame.number, frame.timestamp, now)
             except Exception as exc:  # one taught classifier must not stop the others
-                self.taught_errors[name] = f"{type(exc).__name__}: {exc}"
+                self.taught_errors[name] = in_words(exc)
                 self._taught = {n: c for n, c in self._taught.items() if n != name}
                 self.taught_results.pop(name, None)
                 log.exception("taught classifier %s failed on frame %d", name, frame.number)

@@ -32,7 +32,10 @@ from app.batch import BatchError
 from app.batch.sources import with_bytes
 from app.batch.tasks import (Job, ModelBytes, ModelRef, ModelUnavailable, PathNotShared,
                              TaughtModel, Trust, classify_job)
+from app.errors import in_words
 from gpu_engine import GPURefused
+
+log = logging.getLogger(__name__)
 
 RETRIES = 2
 TASKS_PER_SLOT = 2
@@ -163,8 +166,10 @@ class ClusterRunner:
                 self._send_model()  # every worker holding the sent model has gone
             submit(job, attempts + 1)
         else:
+            log.warning("%s failed %d times on the workers", job.path, attempts + 1,
+                        exc_info=exc)
             raise BatchError(f"{job.path}: the workers failed {attempts + 1} times: "
-                             f"{type(exc).__name__}: {exc}")
+                             f"{in_words(exc)}")
 
     def _send_model(self) -> None:
         """The model file to every worker, once (a worker that joins later fetches it)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.cameras.base import Camera, Frame
 from app.cameras.preview import Preview
+from app.errors import in_words
 from app.meter import RateMeter
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class CameraSupervisor(threading.Thread):
                     self.preview.put_rgb(frame.rgb, frame.number)
                 delivered = True
         except Exception as exc:  # any failure of a camera must leave the service up
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = in_words(exc)
         finally:
             self._camera = None
             if camera is not None:

@@ -18,6 +18,8 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import BinaryIO
 
+from app.errors import in_words
+
 Progress = Callable[[int, "int | None"], None]  # (bytes so far, total or None when unknown)
 
 CHUNK = 64 * 1024
@@ -129,7 +131,8 @@ def _download(url: str, out: BinaryIO, limit: int, progress: Progress | None) ->
     except urllib.error.URLError as exc:
         raise FetchError(f"{url}: cannot connect: {exc.reason}") from None
     except (HTTPException, OSError) as exc:  # IncompleteRead, reset, timeout mid-transfer
-        raise FetchError(f"{url}: download interrupted: {exc!r}") from None
+        why = in_words(exc) if isinstance(exc, OSError) else "the connection broke off"
+        raise FetchError(f"{url}: download interrupted: {why}") from None
     if total is not None and received != total:
         raise FetchError(f"{url}: download interrupted after {received} of {total} bytes")
     return digest, received

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from app.atomic import fsync_dir, write_atomically
+from app.errors import in_words
 from app.teach.head import UNKNOWN, Answer, FitReport, Head, TeachError, fit
 
 FOLDER = "taught"
@@ -316,14 +317,15 @@ class Store:
                 raise NoSuchClassifier(f"no taught classifier {name!r}") from None
             except (OSError, ValueError) as exc:
                 raise TeachStorageError(f"taught classifier {name!r} is damaged "
-                                        f"({folder / MANIFEST}: {exc})") from None
+                                        f"({folder / MANIFEST}: {_manifest_problem(exc)})") \
+                    from None
             try:
                 with np.load(folder / manifest["data"], allow_pickle=False) as data:
                     arrays = {key: data[key] for key in data.files}
                 return _from_parts(manifest, arrays, name)
             except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
                 raise TeachStorageError(f"taught classifier {name!r} is damaged ({folder}: "
-                                        f"{exc})") from None
+                                        f"{_manifest_problem(exc)})") from None
 
     def save(self, classifier: TaughtClassifier, *, new: bool = False) -> None:
         """Write atomically (see the module docstring). `new`: refuse when the name is taken
@@ -389,7 +391,8 @@ class Store:
                     classifier.pending_thumbs[example.id] = check_thumb(
                         archive.read(f"{THUMBS}/{example.id}.jpg"))
         except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise TeachStoreError(f"not an exported taught classifier: {exc}") from None
+            raise TeachStoreError(f"not an exported taught classifier: {_manifest_problem(exc)}") \
+                from None
         if name is not None:
             classifier.name = check_name(name)
         self.save(classifier, new=not replace)
@@ -476,3 +479,19 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return out.getvalue()
 
 
+def _manifest_problem(exc: Exception) -> str:
+    """What is wrong with an export or a stored classifier, in words: Python's own messages
+    for a manifest of the wrong shape ("'NoneType' object has no attribute ...") are no help
+    to a person."""
+    if isinstance(exc, OSError):
+        return in_words(exc)
+    if isinstance(exc, zipfile.BadZipFile):  # the export's own zip, or the arrays' inside it
+        return "not a zip file, or a part of it is damaged"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"its {MANIFEST} is not JSON ({exc.msg} at line {exc.lineno})"
+    if isinstance(exc, KeyError):  # zipfile says which part is missing; a dict only the key
+        missing = str(exc.args[0]) if exc.args else ""
+        return missing if " " in missing else f"its {MANIFEST} lacks {missing!r}"
+    if isinstance(exc, (TypeError, AttributeError)):
+        return f"its {MANIFEST} does not have the fields of an export"
+    return str(exc)

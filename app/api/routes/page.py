@@ -1,5 +1,5 @@
 """The page, the Teach and Settings pages, the event history, the icon and /docs: the API as a
-local page (no scripts from a CDN)."""
+local page (no scripts from a CDN), made from the OpenAPI document by app.api.docs."""
 from __future__ import annotations
 
 from importlib import resources
@@ -9,6 +9,8 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.api import docs as api_docs
+from app.api import examples
 from app.api.port import ServicePort
 from app.config import bounds, kind_of
 from app.runtime_settings import RUNTIME_KEYS
@@ -62,12 +64,16 @@ def page_router(service: ServicePort) -> APIRouter:
     @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
         spec = request.app.openapi()
-        routes = [(method.upper(), path, operation.get("summary", ""),
-                   sorted(operation.get("responses", {})))
-                  for path, methods in spec["paths"].items()
-                  for method, operation in methods.items()]
+        base = str(request.base_url).rstrip("/")
+        routes = api_docs.routes(spec, base)
+        messages = api_docs.messages(spec)
+        tags = list(dict.fromkeys(route.tag for route in routes))
         return HTMLResponse(templates.get_template("api_docs.html").render(
             title=spec["info"]["title"], description=spec["info"].get("description", ""),
-            routes=routes))
+            routes=routes, tags=tags, messages=messages, base=base,
+            websocket=base.replace("http", "ws", 1) + "/ws",
+            nested=api_docs.nested_schemas(spec, [m.schema for m in messages]),
+            error=api_docs.schema(spec, "ErrorAnswer"),
+            close_codes=examples.CLOSE_CODES))
 
     return router

@@ -24,7 +24,8 @@ def predictions_router(service: ServicePort, settings: ServerSettings) -> APIRou
     @upload.post("/api/classify", response_model=schemas.Prediction,
                  responses=schemas.error_answers(400, 413, 415, 429, 503, 504),
                  summary="Classify an uploaded JPEG or PNG image")
-    async def classify(file: UploadFile = File(...)) -> Any:
+    async def classify(file: UploadFile = File(..., description="a JPEG (MPO included) or PNG "
+                                                             "picture")) -> Any:
         return await uploads.classify(file)
 
     router.include_router(upload)

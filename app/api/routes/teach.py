@@ -37,7 +37,7 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
                  status_code=201, responses=schemas.error_answers(400, 409),
                  summary="Import a taught classifier from its export")
     async def import_classifier(
-            file: UploadFile = File(...),
+            file: UploadFile = File(..., description="the zip that /export gave"),
             name: Optional[str] = Query(None, description="store it under this name instead"),
             replace: bool = Query(False, description="replace one of the same name")) -> Any:
         data = await file.read(MAX_IMPORT_BYTES + 1)
@@ -74,7 +74,9 @@ def teach_router(service: ServicePort, settings: ServerSettings) -> APIRouter:
                          "JPEG or PNG; answers with the refitted accuracy")
     async def add_example(request: Request, name: str,
                           label: str = Query(..., description="the example's class"),
-                          file: Optional[UploadFile] = File(None)) -> Any:
+                          file: Optional[UploadFile] = File(
+                              None, description="a JPEG or PNG picture; without it, the "
+                                                "camera's newest classified frame")) -> Any:
         rgb = None if file is None else await uploads.picture(file)
         future = teaching.embed(name, label, rgb)
         try:
