@@ -13,6 +13,9 @@ from typing import Any, Dict, List, Literal, Optional
 import pydantic
 from pydantic import BaseModel, Field
 
+from app.config import kind_of
+from app.runtime_settings import RUNTIME_KEYS
+
 PYDANTIC_V1 = pydantic.VERSION.startswith("1.")
 
 
@@ -196,6 +199,17 @@ class Settings(ApiModel):
     event_thresholds: Dict[str, float] = Field(..., description="per class, instead of "
                                                                 "event_threshold")
     camera_fps: float = Field(..., description="frames a second asked of the camera")
+
+
+_SETTING_TYPES: Dict[type, Any] = {int: Optional[int], float: Optional[float],
+                                  tuple: Optional[List[str]], dict: Optional[Dict[str, float]]}
+# A change of some settings (PUT /api/settings), one field a runtime key, made from their
+# table; it gives /docs its example. The values' ranges are their config keys', checked by the
+# service (app.runtime_settings.checked) and shown in the body's schema in /openapi.json.
+SettingsChange = pydantic.create_model(
+    "SettingsChange", __base__=ApiModel,
+    **{key.name: (_SETTING_TYPES[kind_of(key.config)], Field(None, description=key.description))
+       for key in RUNTIME_KEYS})
 
 
 class OutputTestResult(ApiModel):

@@ -26,8 +26,8 @@ def change_schema() -> Dict[str, Any]:
         if limits is not None:
             schema.update(minimum=limits[0], maximum=limits[1])
         properties[key.name] = schema
-    return {"type": "object", "properties": properties, "additionalProperties": False,
-            "minProperties": 1}
+    return {"title": "SettingsChange", "type": "object", "properties": properties,
+            "additionalProperties": False, "minProperties": 1}
 
 
 def settings_router(service: ServicePort) -> APIRouter:
