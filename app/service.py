@@ -119,6 +119,7 @@ class Service:
 
     def model(self) -> dict[str, Any]:
         info = {**self.worker.model_info, "state": self.worker.state, "error": self.worker.error,
+                "error_kind": self.worker.error_kind,
                 "threshold": self.worker.threshold, "smoothing": self.worker.smoothing}
         info["demo"] = Path(info["path"]).stem == DEMO_MODEL_NAME
         return info

@@ -59,6 +59,7 @@ class InferenceWorker(threading.Thread):
         self.fold_weights = fold_weights
         self.state = "loading"
         self.error: str | None = None
+        self.error_kind: str | None = None  # the exception's class, for the page to explain it
         self.model_info: dict[str, Any] = {"name": self.model_path.stem, "path": str(model_path)}
         self.labels: list[str] = []
         self.gl_info: dict[str, Any] = dict.fromkeys(("vendor", "renderer", "version", "api",
@@ -152,7 +153,7 @@ class InferenceWorker(threading.Thread):
         try:
             engine, maker = self._start_engine()
         except Exception as exc:  # a bad model or missing GL leaves the service up, saying so
-            self.state, self.error = "error", in_words(exc)
+            self.state, self.error, self.error_kind = "error", in_words(exc), type(exc).__name__
             log.error("inference worker cannot start: %s", self.error)
             self.ready.set()
             self._fail_uploads()
@@ -229,7 +230,7 @@ class InferenceWorker(threading.Thread):
                 probabilities = engine.classify_rgb(frame.rgb)
         except Exception as exc:  # one bad frame must not end the worker
             self.frames_failed += 1
-            self.error = in_words(exc)
+            self.error, self.error_kind = in_words(exc), type(exc).__name__
             log.exception("classifying frame %d failed", frame.number)
             return
         self._last_frame = frame
@@ -246,7 +247,7 @@ class InferenceWorker(threading.Thread):
         if self.preview is not None:  # the picture goes first: a client asks for it on the news
             self.preview.classified(frame.number, frame.rgb)
         self.frames_processed += 1
-        self.error = None
+        self.error = self.error_kind = None
         self.meter.tick(done)
         self.last_timings_ms = prediction.timings_ms
         self.hub.publish(prediction)

@@ -111,7 +111,9 @@ class ModelStatus(ApiModel):
     classes: Optional[int] = None
     input_size: Optional[List[int]] = None
     state: Literal["loading", "running", "error", "stopped"]
-    error: Optional[str]
+    error: Optional[str] = Field(..., description="what went wrong, in words")
+    error_kind: Optional[str] = Field(None, description="its kind, for programs: the failure's "
+                                      "name, e.g. ModelError (a damaged model file)")
     demo: bool = Field(..., description="the built-in demo model")
     smoothing: int
     threshold: float

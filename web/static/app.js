@@ -212,16 +212,10 @@ function stopCameraStream() {
   $("preview").replaceWith(img);
 }
 
-// --- health and the page's state -----------------------------------------------------------
-
 // --- what went wrong, in words ---------------------------------------------------------------
-// The service reports a model or camera failure as "Kind: message". This is the one place that
-// turns those kinds into what happened and what to do; the raw text stays one click away.
-
-function splitError(error) {
-  const match = /^([A-Za-z_][\w.]*): ([\s\S]*)$/.exec(error || "");
-  return match ? {kind: match[1], message: match[2]} : {kind: "", message: error || ""};
-}
+// The service reports a model failure in words with its kind (`error_kind`), a camera failure
+// in words. This is the one place that turns them into what happened and what to do; the
+// service's own sentence stays one click away.
 
 function sentence(text) {
   text = text.trim();
@@ -253,22 +247,20 @@ const MODEL_PROBLEMS = {
 MODEL_PROBLEMS.ProfileError = MODEL_PROBLEMS.ModelError;
 
 function explainModel(model) {
-  const {kind, message} = splitError(model.error);
-  const explain = MODEL_PROBLEMS[kind] || (() => ({
+  const explain = MODEL_PROBLEMS[model.error_kind] || (() => ({
     what: "The model could not be started.",
     todo: "The service's log tells more (journalctl -u shadercam); " + RESTART}));
-  return {...explain(model, message), detail: model.error || ""};
+  return {...explain(model, model.error || ""), detail: model.error || ""};
 }
 
 function explainCamera(cam) {
-  const {kind, message} = splitError(cam.error);
   const picamera = cam.source === "picamera2";
   let what;
   if (cam.state === "stalled") {
-    what = "The camera has stopped sending pictures: " + sentence(message || "no frame");
-  } else if (kind === "CameraError" && message) {
+    what = "The camera has stopped sending pictures: " + sentence(cam.error || "no frame");
+  } else if (cam.error) {
     what = (picamera ? "The camera cannot be used: " : "The pictures cannot be read: ") +
-      sentence(message);
+      sentence(cam.error);
   } else {
     what = sentence("No pictures from " + cam.source);
   }
