@@ -339,3 +339,24 @@ def test_the_login_page_is_styled_and_names_where_the_token_comes_from(browser, 
             assert f"server.token in {config_file}" in page.inner_text("#token-where")
     finally:
         service.stop()
+
+
+def test_the_viewer_limit_is_said_and_the_page_gets_in_when_there_is_room(
+        browser, colour_model, pictures, artifacts):
+    with running_service(colour_model, camera_source=f"files:{pictures}", camera_fps=4,
+                         server_max_websocket_clients=1) as run:
+        engine_up(run)
+        first = browser.new_page(viewport={"width": 1280, "height": 900})
+        first.goto(run.base + "/")
+        state_is(first, "live")
+        second = browser.new_page(viewport={"width": 1280, "height": 900})
+        second.goto(run.base + "/")
+        state_is(second, "full")
+        assert second.inner_text("#status") == "Viewer limit reached"
+        banner = second.inner_text("#full-banner")
+        assert "server.max_websocket_clients" in banner and "tries again every 10 s" in banner
+        assert not second.is_visible("#offline-banner")
+        screenshots(second, artifacts, "page-viewer-limit")
+        first.close()  # room for one: the waiting page gets in at its next try
+        state_is(second, "live", 25000)
+        assert not second.is_visible("#full-banner")

@@ -387,6 +387,7 @@ function updateState() {
   degraded.textContent = state === "degraded" ? "Results are live, but " +
     causes.map((c) => c.name + ": " + sentence(c.why)).join(" ") : "";
   $("login-banner").hidden = state !== "login";
+  $("full-banner").hidden = state !== "full";
 }
 
 // Whatever is not live is greyed and says how old it is: the result and its picture when
@@ -453,6 +454,8 @@ async function pollHealth() {
   }
 }
 
+const FULL_RETRY_MS = 10000;  // the banner says so
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const socket = page.socket = new WebSocket(scheme + location.host + "/ws");
@@ -473,7 +476,7 @@ function connect() {
     page.full = event.code === 1013;  // the server has its most viewers: try again later
     if (!page.full) pollHealth();  // offline, or refused for a login that no longer counts?
     updateState();
-    setTimeout(connect, page.full ? 10000 : page.retryMs);
+    setTimeout(connect, page.full ? FULL_RETRY_MS : page.retryMs);
     page.retryMs = Math.min(page.retryMs * 2, 10000);
   };
 }
