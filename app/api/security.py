@@ -30,7 +30,7 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import FastAPI
 
@@ -158,7 +158,7 @@ class SecurityMiddleware:
             return await json_answer(send, 503 if status == "error" else 200, status,
                                      payload={"status": status})
         if scope["path"] in PAGES and scope["method"] in SAFE_METHODS:
-            return await _redirect(send, "/login")
+            return await _redirect(send, _login_for(scope))
         await _discard_body(receive, self.max_body)
         await json_answer(send, 401, "this ShaderCam needs its access token: log in at /login, "
                                      "or send Authorization: Bearer TOKEN or ?token=TOKEN",
@@ -264,6 +264,13 @@ def _token_whereabouts(origin: str) -> str:
     path = origin if origin not in ("", "default") else DEFAULT_CONFIG_FILE
     return (f"The token is <code>server.token</code> in <code>{html.escape(path)}</code>; the "
             "installer printed a link that logs in.")
+
+
+def _login_for(scope: Scope) -> str:
+    """The login page, told to bring the person back to the page (and its query) they asked."""
+    page = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}"
+                            if scope.get("query_string") else "")
+    return "/login" if page == "/" else f"/login?{urlencode({'next': page})}"
 
 
 def _back_to(given: dict[str, list[str]]) -> str:

@@ -165,6 +165,7 @@ def test_history_pages_filters_and_deletes_keeping_the_ongoing_event(colour_mode
 def test_the_history_page_needs_the_login_like_the_others(colour_model):
     with running_service(colour_model, server_token=TOKEN) as run, \
             httpx.Client(base_url=run.base, timeout=20) as http:
-        assert http.get("/events", follow_redirects=False).headers["location"] == "/login"
+        assert http.get("/events", follow_redirects=False).headers["location"] == \
+            "/login?next=%2Fevents"
         page = http.get("/events", headers={"Authorization": f"Bearer {TOKEN}"})
         assert page.status_code == 200 and "/static/history.js" in page.text

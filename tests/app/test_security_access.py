@@ -76,8 +76,15 @@ def test_without_the_token_nothing_but_a_minimal_health_answers(locked):
         assert http.post("/api/classify", files={"file": ("a.png", png(), "image/png")}
                          ).status_code == 401
         assert http.get("/", follow_redirects=False).headers["location"] == "/login"
-        assert http.get("/teach", follow_redirects=False).headers["location"] == "/login"
-        assert http.get("/settings", follow_redirects=False).headers["location"] == "/login"
+        # the other pages: the login page brings the person back, to the same query too
+        assert http.get("/teach", follow_redirects=False).headers["location"] == \
+            "/login?next=%2Fteach"
+        assert http.get("/settings", follow_redirects=False).headers["location"] == \
+            "/login?next=%2Fsettings"
+        back = http.get("/events?label=red&event=7", follow_redirects=False).headers["location"]
+        assert back == "/login?next=%2Fevents%3Flabel%3Dred%26event%3D7"
+        form = http.get(back)
+        assert 'value="/events?label=red&amp;event=7"' in form.text
         assert http.put("/api/settings", json={"top_k": 1}).status_code == 401
         assert http.post("/api/outputs/webhooks/test").status_code == 401
         assert http.get("/api/health").json() == {"status": "ok"}  # no model, GL, camera
