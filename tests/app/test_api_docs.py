@@ -96,7 +96,7 @@ def test_the_curl_examples_work_as_shown(colour_model, colour_pictures, tmp_path
         assert set(examples) == documented
         for command in examples.values():
             assert command.startswith(f'curl "{run.base}/') or \
-                command.startswith(f'curl -X '), command
+                command.startswith('curl -X '), command
             assert '-H "Authorization: Bearer $TOKEN"' in command, command
 
         def works(method: str, path: str, **variables: str) -> httpx.Response:

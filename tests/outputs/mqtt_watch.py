@@ -71,6 +71,15 @@ class Watcher:
         self.client.loop_stop()
 
 
+def retained(port: int, topic_filter: str) -> dict[str, bytes]:
+    """What the broker retains under `topic_filter`, as a new client is given it."""
+    watcher = Watcher(port, topic_filter)
+    try:
+        return watcher.retained()
+    finally:
+        watcher.close()
+
+
 def serve(config: Path, log: Path) -> subprocess.Popen:
     """`shadercam serve` in its own process, its log in a file."""
     environment = {**os.environ, "PYTHONPATH": str(REPO)}

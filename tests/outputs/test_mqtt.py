@@ -20,7 +20,7 @@ from PIL import Image
 
 from app.outputs.mqtt import REANNOUNCE_GAP_S, new_client
 from attack_server import peak_rise
-from mqtt_watch import Watcher, serve
+from mqtt_watch import Watcher, retained, serve
 from serving import free_port, wait_for
 
 PREFIX = "shadercam/testcam"
@@ -58,15 +58,6 @@ def discovery(watcher: Watcher) -> dict[str, dict]:
     payload = watcher.last(DEVICE)
     components = json.loads(payload)["components"] if payload else {}
     return {object_id: c for object_id, c in components.items() if len(c) > 1}
-
-
-def retained(port: int, topic_filter: str) -> dict[str, bytes]:
-    """What the broker retains under `topic_filter`, as a new client is given it."""
-    watcher = Watcher(port, topic_filter)
-    try:
-        return watcher.retained()
-    finally:
-        watcher.close()
 
 
 def stats(http: httpx.Client) -> dict:

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))
 
-from mqtt_watch import Watcher  # noqa: E402
-from photo_sets import WATCHED, scene  # noqa: E402
+from mqtt_watch import Watcher, retained  # noqa: E402
+from photo_sets import WATCHED, jpeg, scene  # noqa: E402
 from serving import engine_up, running_service, wait_for  # noqa: E402
 from test_webhooks import parts, receiver  # noqa: E402
 
@@ -29,12 +29,6 @@ PREFIX = "shadercam/house"
 DEVICE = "homeassistant/device/shadercam_house/config"
 STATES = ("cat", "coffee")
 BLOCK = 8  # camera frames of each state in turn
-
-
-def jpeg(rgb: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +45,6 @@ def camera_folder(tmp_path_factory):
 def metrics(http: httpx.Client) -> dict[str, list]:
     text = http.get("/metrics").text
     return {family.name: family.samples for family in text_string_to_metric_families(text)}
-
-
-def retained(port: int, topic_filter: str) -> dict[str, bytes]:
-    watcher = Watcher(port, topic_filter)
-    try:
-        return watcher.retained()
-    finally:
-        watcher.close()
 
 
 def test_a_taught_classifier_over_mqtt_events_webhooks_and_metrics(dog_model_path, camera_folder,

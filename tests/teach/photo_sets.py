@@ -2,6 +2,7 @@
 one scene in a few states: the same background with a different thing in the watched spot."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,13 @@ WATCHED = (0.3, 0.25, 0.4, 0.5)  # x, y, w, h of the spot that changes, as fract
 def _things() -> dict[str, np.ndarray]:
     import skimage.data as data
     return {"cat": data.chelsea(), "coffee": data.coffee(), "rocket": data.rocket()}
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    """A frame as a camera folder or an upload holds it."""
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 def scene(state: str, rng: np.random.Generator, size: tuple[int, int] = (320, 240)) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from PIL import Image
 
-from photo_sets import WATCHED, scene
+from photo_sets import WATCHED, jpeg, scene
 from serving import engine_up, running_service, wait_for
 
 STATES = ("cat", "coffee", "rocket")
@@ -22,12 +22,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # websockets 14+ names extra request headers `additional_headers`; bookworm's 10.4 `extra_headers`
 HEADERS_ARG = "additional_headers" if int(websockets.__version__.split(".")[0]) >= 14 \
     else "extra_headers"
-
-
-def jpeg(rgb: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")

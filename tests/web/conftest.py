@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))  # photo_sets.py
 
-from colour_model import write_colour_model  # noqa: E402
+from colour_model import COLOURS, write_colour_model  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -19,6 +20,16 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 @pytest.fixture(scope="session")
 def colour_model(tmp_path_factory) -> Path:
     return write_colour_model(tmp_path_factory.mktemp("model") / "colours.chunks")
+
+
+@pytest.fixture
+def colour_schedule(tmp_path):
+    """Red, green and blue pictures, four frames each, in a loop."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i, name in enumerate(n for n in ("red", "green", "blue") for _ in range(4)):
+        Image.new("RGB", (320, 240), COLOURS[name]).save(folder / f"{i:02d}-{name}.png")
+    return folder
 
 
 @pytest.fixture(scope="module")  # stopped before other test files run: it holds an event loop

@@ -2,21 +2,7 @@
 the outputs' states show."""
 from __future__ import annotations
 
-import pytest
-from PIL import Image
-
-from colour_model import COLOURS
 from serving import engine_up, running_service
-
-
-@pytest.fixture
-def colour_schedule(tmp_path):
-    """Red, green and blue pictures, four frames each, in a loop."""
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    for i, name in enumerate(n for n in ("red", "green", "blue") for _ in range(4)):
-        Image.new("RGB", (320, 240), COLOURS[name]).save(folder / f"{i:02d}-{name}.png")
-    return folder
 
 
 def test_events_show_live_with_thumbnails(browser, colour_model, colour_schedule, artifacts):

@@ -10,7 +10,6 @@ import io
 import time
 
 import httpx
-import pytest
 from PIL import Image
 
 from app.api import create_app
@@ -18,21 +17,10 @@ from app.api.port import ServerSettings
 from app.config import load_config
 from app.events.rules import Event, new_event_id
 from app.service import Service
-from colour_model import COLOURS
 from serving import engine_up, free_port, running_service, uvicorn_thread, wait_for
 
 TOKEN = "history-page-token-0123456789"
 COUNT = "document.querySelectorAll('#history li').length"
-
-
-@pytest.fixture
-def colour_schedule(tmp_path):
-    """Red, green and blue pictures, four frames each, in a loop."""
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    for i, name in enumerate(n for n in ("red", "green", "blue") for _ in range(4)):
-        Image.new("RGB", (320, 240), COLOURS[name]).save(folder / f"{i:02d}-{name}.png")
-    return folder
 
 
 def yesterdays_events(store, count: int) -> list[Event]:

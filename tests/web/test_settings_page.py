@@ -10,7 +10,7 @@ import threading
 from PIL import Image
 
 from colour_model import COLOURS
-from serving import engine_up, running_service, wait_for
+from serving import engine_up, running_service
 
 TOKEN = "settings-page-token-0123456789"
 
@@ -99,9 +99,11 @@ def test_settings_page_on_a_phone_in_the_dark_sends_a_webhook_test(browser, colo
             phone = browser.new_page(viewport={"width": 390, "height": 844},
                                      color_scheme="dark", is_mobile=True)
             phone.goto(f"{run.base}/settings")
-            assert phone.url == f"{run.base}/login"  # the token first, like every page
-            phone.goto(f"{run.base}/login?token={TOKEN}")
-            phone.goto(f"{run.base}/settings")
+            # the token first, like every page; then back to the settings
+            assert phone.url == f"{run.base}/login?next=%2Fsettings"
+            phone.fill("input[name=token]", TOKEN)
+            phone.click("button[type=submit]")
+            phone.wait_for_url(f"{run.base}/settings")
             phone.wait_for_function("document.getElementById('set-top_k').value === '5'")
             background = phone.evaluate("getComputedStyle(document.body).backgroundColor")
             assert sum(int(c) for c in background[4:-1].split(",")) < 120, background  # dark

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photo_sets import WATCHED, scene
+from photo_sets import WATCHED, jpeg, scene
 from serving import engine_up, running_service, wait_for
 
 TOKEN = "teach-page-token-0123456789"
@@ -55,12 +55,6 @@ FOCUS_RING = """() => {
   const s = getComputedStyle(document.activeElement);
   return {tag: document.activeElement.tagName, outline: s.outlineStyle, width: s.outlineWidth};
 }"""
-
-
-def jpeg(rgb: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 def show(camera, state: str, rng: np.random.Generator) -> None:
