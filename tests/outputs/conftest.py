@@ -115,6 +115,19 @@ def broker(tmp_path):
         broker.stop()
 
 
+@pytest.fixture(scope="module")
+def module_broker(tmp_path_factory):
+    """One broker for every test of a module (for a slow client that starts once per module)."""
+    if not Path(MOSQUITTO).exists():
+        pytest.fail("mosquitto is expected (Debian package mosquitto; scripts/setup-dev.sh)")
+    broker = Broker(tmp_path_factory.mktemp("broker"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.fixture
 def lasting_broker(broker):
     """The broker, keeping its clients' sessions across its own restarts."""

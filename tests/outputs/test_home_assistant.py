@@ -3,34 +3,46 @@ ha_trixie.sh installs, in a Debian trixie tree for its Python 3.13) with its MQT
 on the test's mosquitto, set up through its own onboarding and config flow, read back through
 its websocket API (entity and device registries, states).
 
-Home Assistant starts once, for the one test (its start-up is slow). An earlier version's per-entity
+Home Assistant starts once for the module's tests (its start-up is slow). An earlier version's
+per-entity
 discovery comes first (its recorded retained messages), a user renames two of its entities;
 then ShaderCam starts with fewer watched classes: the entities it keeps are the same registry
 entries with the user's ids, the others are gone with their states, the device links to the
 page, the label is an enum, the origin is known; a kill makes every entity unavailable.
+A taught classifier (the dog classifier on llvmpipe, a camera showing a cat, then coffee, in
+its watched spot) is an enum sensor that follows it, a confidence in % and its region's picture;
+switched off or deleted, its entities leave Home Assistant's registry.
 
 Needs root (chroot) and the tree (built once per machine); skips saying so, except in CI
 (CI set), where a missing tree is a failure."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import websockets
+from PIL import Image
 
-from mqtt_watch import serve
-from serving import free_port, wait_for
-from test_mqtt import DATA, DEMO_CLASSES, DEVICE, NODE, PREFIX, publish_recorded, retained, \
-    stop, write_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))
+
+from mqtt_watch import serve  # noqa: E402
+from photo_sets import WATCHED as SPOT, scene  # noqa: E402
+from serving import engine_up, free_port, running_service, wait_for  # noqa: E402
+from test_mqtt import DATA, DEMO_CLASSES, DEVICE, NODE, PREFIX, publish_recorded, \
+    retained, stop, write_config  # noqa: E402
+from test_taught_outputs import BLOCK, STATES, jpeg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "tests" / "deploy" / "ha_trixie.sh"
@@ -125,10 +137,10 @@ class HomeAssistant:
 
         return asyncio.run(asyncio.wait_for(ask(), 30))
 
-    def entities(self) -> dict[str, dict]:
-        """This node's entities in Home Assistant's entity registry, by entity id."""
+    def entities(self, node: str = NODE) -> dict[str, dict]:
+        """A node's entities in Home Assistant's entity registry, by entity id."""
         return {e["entity_id"]: e for e in self.command("config/entity_registry/list")
-                if e["platform"] == "mqtt" and (e["unique_id"] or "").startswith(NODE)}
+                if e["platform"] == "mqtt" and (e["unique_id"] or "").startswith(f"{node}_")}
 
     def states(self) -> dict[str, dict]:
         return {s["entity_id"]: s for s in self.command("get_states")}
@@ -144,18 +156,18 @@ class HomeAssistant:
         shutil.rmtree(self.config, ignore_errors=True)
 
 
-@pytest.fixture
-def home_assistant(broker):
-    """Home Assistant on the test's broker (one test in this module: it starts once)."""
+@pytest.fixture(scope="module")
+def home_assistant(module_broker):
+    """Home Assistant on the module's broker; it starts once for the module's tests."""
     prefix, problem = tree_problem()
     if problem and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI must run the Home Assistant check: {problem}")
     if problem:
         pytest.skip(problem)
-    ha = HomeAssistant(prefix / "root", broker.port)
+    ha = HomeAssistant(prefix / "root", module_broker.port)
     try:
         ha.start()
-        yield ha, broker
+        yield ha, module_broker
     finally:
         ha.stop()
 
@@ -241,3 +253,92 @@ def test_home_assistant_keeps_users_entities_and_drops_leftovers(home_assistant,
                  seen=lambda: {i: ha.states()[i]["state"] for i in kept})
     finally:
         stop(process, signal.SIGKILL)
+
+
+HOUSE = "shadercam/house"  # the taught classifier's service, a node of its own
+TAUGHT = "shadercam_house_taught_pet_flap"
+TOKEN = "ha-teach-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def flap_camera(tmp_path_factory):
+    """BLOCK frames of the cat in the watched spot, then BLOCK of the coffee, in a loop."""
+    folder = tmp_path_factory.mktemp("camera")
+    rng = np.random.default_rng(7)
+    for number in range(2 * BLOCK):
+        state = STATES[number // BLOCK]
+        (folder / f"{number:03d}-{state}.jpg").write_bytes(jpeg(scene(state, rng)))
+    return folder
+
+
+def test_home_assistant_shows_a_taught_classifier_until_it_stops(home_assistant, dog_model_path,
+                                                                 flap_camera, tmp_path):
+    ha, broker = home_assistant
+    rng = np.random.default_rng(3)
+    ids = {f"sensor.{TAUGHT}", f"sensor.{TAUGHT}_confidence", f"image.{TAUGHT}_picture"}
+    with running_service(
+            dog_model_path, state_dir=tmp_path / "state", camera_source=f"files:{flap_camera}",
+            camera_fps=2, model_self_test="off", server_token=TOKEN,
+            server_uploads_per_minute=6000, teach_interval_s=0.0, teach_agree=2,
+            mqtt_host="127.0.0.1", mqtt_port=broker.port, mqtt_topic_prefix=HOUSE,
+            mqtt_prediction_interval_s=0.0) as run, \
+            httpx.Client(base_url=run.base, timeout=120,
+                         headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        engine_up(run)
+        made = http.post("/api/teach", json={"name": "pet-flap", "classes": list(STATES),
+                                             "region": list(SPOT)})
+        assert made.status_code == 201, made.text
+        for state in STATES:
+            for _ in range(4):
+                added = http.post("/api/teach/pet-flap/examples", params={"label": state},
+                                  files={"file": ("x.jpg", jpeg(scene(state, rng)),
+                                                  "image/jpeg")})
+                assert added.status_code == 201, added.text
+
+        def house() -> set[str]:
+            return set(ha.entities("shadercam_house"))
+
+        # its three entities, on the service's device; the state an enum of the classes
+        wait_for(lambda: ids <= house(), timeout=60, step=0.5, seen=house)
+        seen: set[str] = set()
+
+        def both_states():
+            states = ha.states()
+            seen.add(states[f"sensor.{TAUGHT}"]["state"])
+            return set(STATES) <= seen and states
+        # the state in Home Assistant follows the camera: cat, then coffee (or the other way)
+        states = wait_for(both_states, timeout=120, step=0.5, seen=lambda: seen)
+        taught = states[f"sensor.{TAUGHT}"]["attributes"]
+        assert taught["device_class"] == "enum" and taught["options"] == [*STATES, "unknown"]
+        assert taught["probabilities"].keys() == set(STATES)  # its newest result
+        confidence = states[f"sensor.{TAUGHT}_confidence"]
+        assert confidence["attributes"]["unit_of_measurement"] == "%"
+        assert 0 <= float(confidence["state"]) <= 100
+        # the picture of its region, served by Home Assistant itself
+
+        def picture():
+            got = httpx.get(f"{ha.url}/api/image_proxy/image.{TAUGHT}_picture", timeout=30,
+                            headers={"Authorization": f"Bearer {ha.token}"})
+            return got.status_code == 200 and got
+        served = wait_for(picture, timeout=60, step=0.5)
+        assert served.headers["content-type"] == "image/jpeg"
+        assert max(Image.open(io.BytesIO(served.content)).size) <= 128
+        before = ha.entities("shadercam_house")
+
+        # switched off: its entities leave Home Assistant; switched on: they come back
+        assert http.patch("/api/teach/pet-flap", json={"active": False}).status_code == 200
+        wait_for(lambda: not ids & house() and not ids & set(ha.states()), timeout=30,
+                 step=0.5, seen=house)
+        assert http.patch("/api/teach/pet-flap", json={"active": True}).status_code == 200
+        wait_for(lambda: ids <= house(), timeout=60, step=0.5, seen=house)
+        wait_for(lambda: ha.states()[f"sensor.{TAUGHT}"]["state"] in STATES, timeout=60,
+                 step=0.5, seen=lambda: ha.states().get(f"sensor.{TAUGHT}"))
+        assert set(before) - ids <= house()  # the device's other entities stayed
+
+        # deleted: its entities leave Home Assistant's registry and states
+        assert http.delete("/api/teach/pet-flap").status_code == 200
+        wait_for(lambda: not ids & house() and not ids & set(ha.states()), timeout=30,
+                 step=0.5, seen=house)
+        assert "sensor.shadercam_house_label" in house()
+    # the house's device leaves the broker too, for the module's other tests
+    publish_recorded(broker.port, {"homeassistant/device/shadercam_house/config": ""})
