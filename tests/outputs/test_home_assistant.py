@@ -38,11 +38,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))
 
 from mqtt_watch import serve  # noqa: E402
-from photo_sets import WATCHED as SPOT, scene  # noqa: E402
+from photo_sets import WATCHED as SPOT, jpeg, scene  # noqa: E402
 from serving import engine_up, free_port, running_service, wait_for  # noqa: E402
 from test_mqtt import DATA, DEMO_CLASSES, DEVICE, NODE, PREFIX, publish_recorded, \
     retained, stop, write_config  # noqa: E402
-from test_taught_outputs import BLOCK, STATES, jpeg  # noqa: E402
+from test_taught_outputs import BLOCK, STATES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "tests" / "deploy" / "ha_trixie.sh"
