@@ -22,7 +22,7 @@ from app.cameras.base import Camera
 from app.config import Config
 from app.errors import Conflict, Invalid, NotFound, Unavailable
 from app.events.rules import ID_PATTERN, Event, EventRules
-from app.events.store import EventStore
+from app.events.store import EventStore, older_than
 from app.hub import Prediction, ResultsHub
 from app.labels import display_label
 from app.outputs import ServiceView, build_outputs
@@ -317,7 +317,7 @@ class Service:
         match (`matching`), the cursor of the next page (`next`), the labels present."""
         store = self._event_store()
         matching = store.matching(label, since, until, taught)
-        older = [e for e in matching if before is None or e.id < before]
+        older = older_than(matching, before)
         events = older[:limit]
         return {"events": [event.to_dict() for event in events], "count": len(events),
                 "total": store.status()["count"], "matching": len(matching),

@@ -108,10 +108,7 @@ class InferenceWorker(threading.Thread):
                 return embedders.embed_rgb(features, rgb, region), thumbnail(rgb, region)
             if frame is None:
                 raise Unavailable("no camera frame has been classified yet")
-            if frame.yuv is not None:
-                return (embedders.embed_yuv420(features, frame.yuv, region),
-                        thumbnail(yuv420_to_rgb(*frame.yuv), region))
-            return embedders.embed_rgb(features, frame.rgb, region), thumbnail(frame.rgb, region)
+            return _embed(embedders, features, frame, region), thumbnail(_rgb(frame), region)
         return self._queue(work)
 
     def taught_running(self) -> dict[str, dict[str, Any]]:
@@ -266,16 +263,11 @@ class InferenceWorker(threading.Thread):
             classifier = self._taught[name]
             self._taught_due[name] = now + self.taught_interval_s
             try:
-                if frame.yuv is not None:
-                    vector = embedders.embed_yuv420(classifier.features, frame.yuv,
-                                                    classifier.region)
-                else:
-                    vector = embedders.embed_rgb(classifier.features, frame.rgb,
-                                                 classifier.region)
+                vector = _embed(embedders, classifier.features, frame, classifier.region)
                 answer = classifier.classify(vector)
                 if self.review.wants(name, answer, now):
-                    rgb = frame.rgb if frame.yuv is None else yuv420_to_rgb(*frame.yuv)
-                    self.review.add(name, answer, vector, thumbnail(rgb, classifier.region),
+                    self.review.add(name, answer, vector,
+                                    thumbnail(_rgb(frame), classifier.region),
                                     frame.number, frame.timestamp, now)
             except Exception as exc:  # one taught classifier must not stop the others
                 self.taught_errors[name] = in_words(exc)
@@ -332,3 +324,17 @@ class InferenceWorker(threading.Thread):
             if future.set_running_or_notify_cancel():
                 future.set_exception(Unavailable("classifier unavailable: "
                                                  + (self.error or "worker stopped")))
+
+
+def _embed(embedders: Embedders, features: dict[str, Any], frame: Frame,
+           region: Region) -> np.ndarray:
+    """A taught descriptor of a camera frame: from its YUV planes when the camera gave them
+    (no conversion of the whole frame), else from its RGB."""
+    if frame.yuv is not None:
+        return embedders.embed_yuv420(features, frame.yuv, region)
+    return embedders.embed_rgb(features, frame.rgb, region)
+
+
+def _rgb(frame: Frame) -> np.ndarray:
+    """A camera frame's whole picture as RGB, for a thumbnail of its region."""
+    return frame.rgb if frame.yuv is None else yuv420_to_rgb(*frame.yuv)

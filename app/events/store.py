@@ -125,8 +125,7 @@ class EventStore:
              limit: int = 50, until: float | None = None, before: str | None = None,
              taught: str | None = None) -> list[Event]:
         """Newest first; `before` (an event id) pages on: only events older than that one."""
-        return [e for e in self.matching(label, since, until, taught)
-                if before is None or e.id < before][:limit]
+        return older_than(self.matching(label, since, until, taught), before)[:limit]
 
     def matching(self, label: str | None = None, since: float | None = None,
                  until: float | None = None, taught: str | None = None) -> list[Event]:
@@ -232,3 +231,9 @@ def _remove(path: Path) -> None:
     except OSError:
         if path.exists():
             raise
+
+
+def older_than(events: list[Event], before: str | None) -> list[Event]:
+    """The events of a newest-first list that come after the cursor `before` (an event id):
+    the next page's, however the list was filtered."""
+    return events if before is None else [e for e in events if e.id < before]
