@@ -128,7 +128,9 @@ class _TaughtCollector:
     """The running taught classifiers' states and probabilities, read at each scrape from the
     newest prediction."""
 
-    def __init__(self, latest, taught, changes: dict[str, int]) -> None:
+    def __init__(self, latest: Callable[[], Prediction | None],
+                 taught: Callable[[], dict[str, dict[str, Any]]],
+                 changes: dict[str, int]) -> None:
         self.latest, self.taught, self.changes = latest, taught, changes
 
     def collect(self) -> Iterator[Any]:
