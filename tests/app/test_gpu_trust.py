@@ -86,7 +86,8 @@ def test_a_failed_self_test_names_the_kernel(colour_model, colour_pictures, capl
             running_service(colour_model, camera_source=f"files:{colour_pictures}") as run:
         health = _error_health(run)
     error = health["model"]["error"]
-    assert error.startswith("GPURefused: GPU self-test failed: op ")
+    assert error.startswith("GPU self-test failed: op ")  # in words; its kind apart
+    assert health["model"]["error_kind"] == "GPURefused"
     assert "were never drawn" in error and "image sampler" in error
     assert health["model"]["self_test"]["ok"] is False
     assert "GPU self-test failed" in caplog.text
