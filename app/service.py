@@ -93,7 +93,7 @@ class Service:
         self.outputs = build_outputs(config, state_dir, ServiceView(
             self.hub, self.preview, lambda: self.worker.labels, self.model,
             lambda: self.worker.gl_info, self.stats, self.outputs_status,
-            self.worker.taught_running))
+            self.worker.taught_running, lambda: self.teaching.stored))
         self.websocket, self.metrics, self.events = \
             self.outputs.websocket, self.outputs.metrics, self.outputs.events
         self.event_rules = replace(EventRules.from_config(config),

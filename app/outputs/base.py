@@ -30,6 +30,9 @@ class ServiceView:
     outputs: Callable[[], dict[str, dict[str, Any]]]
     # the taught classifiers that run now: name -> {"classes": [...], "region": (x, y, w, h)}
     taught: Callable[[], dict[str, dict[str, Any]]] = dict
+    # every stored taught classifier, running or switched off, in the same form (kept by the
+    # service and replaced on each change: reading it costs nothing)
+    taught_stored: Callable[[], dict[str, dict[str, Any]]] = dict
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ the same as under the per-entity topics `<discovery_prefix>/<component>/<node_id
 config` that earlier versions published: `migration_messages` moves those over without changing
 any entity id.
 
-Each running taught classifier adds three entities, ids `taught_<id>` (id: its name made a
+Each stored taught classifier adds three entities, ids `taught_<id>` (id: its name made a
 slug, unique as class ids are): its state (an enum of its classes and "unknown", with its
-newest result as attributes), its confidence, and its region's picture. When one stops
-running, the next device config names its entities with the platform alone, which is how Home
-Assistant is told to remove them (`with_removals`).
+newest result as attributes), its confidence, and its region's picture. They are available
+while the device is AND the classifier runs (`<prefix>/taught/<id>/available`), so one
+switched off stays in Home Assistant, unavailable, with the user's entity ids and settings.
+When one is deleted, the next device config names its entities with the platform alone, which
+is how Home Assistant is told to remove them (`with_removals`).
 """
 from __future__ import annotations
 
@@ -61,8 +63,14 @@ def class_topic(prefix: str, class_id: str) -> str:
 
 
 def taught_topic(prefix: str, taught_id: str) -> str:
-    """A taught classifier's state topic; its attributes and picture are under it."""
+    """A taught classifier's state topic; its attributes, picture and availability are under
+    it."""
     return f"{prefix}/taught/{taught_id}"
+
+
+def availability(topic: str) -> dict[str, str]:
+    """One entry of an entity's `availability` list: "online" / "offline" on `topic`."""
+    return {"topic": topic, "payload_available": "online", "payload_not_available": "offline"}
 
 
 def expire_after(interval_s: float) -> int:
@@ -79,8 +87,9 @@ def device_config(discovery_prefix: str, prefix: str, node_id: str, device_name:
     """(topic, payload) of the device with every entity: the top-1 label (an enum of the model's
     labels and "uncertain"), confidence, fps and latency sensors, one binary sensor per watched
     class (on while its event lasts), the snapshot image; and per `taught` classifier (name ->
-    its classes) its state, confidence and picture. `taught_interval_s`: how often a taught
-    classifier runs at most (its confidence expires after three missed)."""
+    its classes; every stored one) its state, confidence and picture, available only while it
+    runs. `taught_interval_s`: how often a taught classifier runs at most (its confidence
+    expires after three missed)."""
     ids = class_ids(labels)
 
     def entity(component: str, object_id: str, name: str, **fields: Any) -> tuple[str, dict]:
@@ -117,28 +126,33 @@ def device_config(discovery_prefix: str, prefix: str, node_id: str, device_name:
     # the worker runs one taught classifier per frame, each at most every taught_interval_s:
     # with several, each comes about that many times less often (and a Pi Zero takes seconds)
     taught_expire = expire_after(max(prediction_interval_s, taught_interval_s * len(taught), 5.0))
+    device_available = availability(f"{prefix}/available")
     for name, taught_id in class_ids(list(taught)).items():
         topic = taught_topic(prefix, taught_id)
+        # overrides the device's availability (Home Assistant takes an entity's own first)
+        available = {"availability": [device_available, availability(f"{topic}/available")],
+                     "availability_mode": "all"}
         components.update([
             # sent on change and retained: no expire_after, as the label
             entity("sensor", f"taught_{taught_id}", name, state_topic=topic,
                    json_attributes_topic=f"{topic}/attributes", device_class="enum",
-                   options=[*taught[name], UNKNOWN], icon="mdi:school"),
+                   options=[*taught[name], UNKNOWN], icon="mdi:school", **available),
             entity("sensor", f"taught_{taught_id}_confidence", f"{name} confidence",
                    state_topic=f"{topic}/attributes",
                    value_template="{{ (value_json.probability * 100) | round(1) }}",
                    unit_of_measurement="%", state_class="measurement", icon="mdi:percent",
-                   expire_after=taught_expire),
+                   expire_after=taught_expire, **available),
             entity("image", f"taught_{taught_id}_picture", f"{name} picture",
-                   image_topic=f"{topic}/image", content_type="image/jpeg"),
+                   image_topic=f"{topic}/image", content_type="image/jpeg", **available),
         ])
     payload = {
         "device": {"identifiers": [node_id], "name": device_name, "manufacturer": "ShaderCam",
                    "model": f"GPU image classifier ({model_name})", "sw_version": version(),
                    "configuration_url": page_url},
         "origin": {"name": "ShaderCam", "sw_version": version(), "support_url": page_url},
-        "availability_topic": f"{prefix}/available", "payload_available": "online",
-        "payload_not_available": "offline", "qos": 1,
+        # a list, as the taught entities' own: Home Assistant merges the device's availability
+        # into each entity that has none, and a topic would clash with an entity's list
+        "availability": [device_available], "qos": 1,
         "components": components,
     }
     return f"{discovery_prefix}/device/{node_id}/config", payload

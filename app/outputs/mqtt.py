@@ -8,20 +8,23 @@
   snapshot    JPEG of the latest event's best frame, retained
   stats       JSON as /api/stats, every `stats_interval_s`
   class/<c>   "ON" while an event of class c lasts, else "OFF", retained
-  taught/<t>  a running taught classifier's state (its debounced label), retained, sent on
-              change; under it `attributes` (its newest result as JSON: label, probability,
-              uncertain, state, frame, timestamp, probabilities; on each new result, at most
-              once per `prediction_interval_s`) and `image` (the JPEG of its region, retained:
-              on each change, else at most every TAUGHT_PICTURE_EVERY_S)
+  taught/<t>  a taught classifier's state (its debounced label), retained, sent on change
+              while it runs; under it `attributes` (its newest result as JSON: label,
+              probability, uncertain, state, frame, timestamp, probabilities; on each new
+              result, at most once per `prediction_interval_s`), `image` (the JPEG of its
+              region, retained: on each change, else at most every TAUGHT_PICTURE_EVERY_S) and
+              `available` ("online" while it runs, "offline" while it is switched off, retained)
 
 Home Assistant discovery is one retained device config (app.outputs.ha_discovery). The service
 cannot remember across restarts what it announced before, so at each connect it reads what is
 retained under its own node (its device config, per-entity configs of earlier versions, class
 and taught states) and clears whatever it no longer announces, moving per-entity configs to the
-device config with Home Assistant's `migrate_discovery` so entity ids stay. Taught classifiers
-created, deleted, enabled or disabled while it runs change the device config: it is sent again,
-naming removed entities with their platform alone so that Home Assistant removes them, and the
-removed classifiers' retained state and picture are cleared.
+device config with Home Assistant's `migrate_discovery` so entity ids stay. Every stored taught
+classifier is announced; one switched on or off only changes its `available`, so that Home
+Assistant keeps its entities (unavailable) with the user's ids and settings. Taught classifiers
+created or deleted while it runs change the device config: it is sent again, naming removed
+entities with their platform alone so that Home Assistant removes them, and the deleted
+classifiers' retained state, picture and availability are cleared.
 
 paho-mqtt's network thread connects and reconnects with back-off; this output's own thread
 turns hub messages into MQTT messages. While the broker is away, event messages wait in a
@@ -64,8 +67,9 @@ log = logging.getLogger(__name__)
 CONNECTED = object()  # queued by paho's thread when a connection is up: announce everything
 MAX_CLASS_SENSORS = 32
 # what the service receives: "online"/"offline", the broker's small answers and, at connect,
-# its own retained device config (up to 32 class sensors and 16 taught classifiers of 10 classes:
-# under 100 kB with a 1000-class model) read back to clear leftovers
+# its own retained device config (up to 32 class sensors and 16 taught classifiers of 10 classes,
+# each entity of those with its availability list: under 110 kB with a 1000-class model) read
+# back to clear leftovers
 MAX_INCOMING_BYTES = 131072
 # Home Assistant's "online" messages within this long of an announcement make one more
 REANNOUNCE_GAP_S = 5.0
@@ -99,11 +103,13 @@ class MqttOutput(QueuedOutput):
                  model_name: Callable[[], str], stats: Callable[[], dict[str, Any]],
                  watched: Callable[[str], bool], page_url: str,
                  taught: Callable[[], dict[str, dict[str, Any]]] = dict,
-                 preview: Preview | None = None, taught_interval_s: float = 1.0) -> None:
+                 preview: Preview | None = None, taught_interval_s: float = 1.0,
+                 taught_stored: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
         """`settings`: the [mqtt] table of the configuration; `watched`: whether a class has
         events (and so a binary sensor); `page_url`: the page, linked from Home Assistant;
-        `taught`: the taught classifiers that run (app.outputs.base.ServiceView), `preview`
-        where their pictures come from, `taught_interval_s` how often each runs at most."""
+        `taught`: the taught classifiers that run and `taught_stored` all of them
+        (app.outputs.base.ServiceView), `preview` where their pictures come from,
+        `taught_interval_s` how often each runs at most."""
         super().__init__(limit=64)
         self.settings = settings
         # an empty topic_prefix means shadercam/<hostname>
@@ -116,7 +122,7 @@ class MqttOutput(QueuedOutput):
         # what the broker retains under this node, read at each connect (paho's thread)
         self._scan_topics = [f"{settings.discovery_prefix}/+/{self.node_id}/+/config",
                              self._device_topic, f"{self.prefix}/class/+",
-                             f"{self.prefix}/taught/+"]
+                             f"{self.prefix}/taught/+", f"{self.prefix}/taught/+/available"]
         self._retained: dict[str, bytes] = {}
         self._scanned = threading.Event()
         self.labels, self.model_name, self.stats, self.watched = labels, model_name, stats, watched
@@ -132,8 +138,10 @@ class MqttOutput(QueuedOutput):
         self._classes: dict[str, str] = {}  # class topic -> "ON" / "OFF"
         self._class_topics: dict[str, str] = {}  # label -> class topic, for the model's labels
         self.taught, self.preview, self.taught_interval_s = taught, preview, taught_interval_s
-        self._taught: dict[str, dict[str, Any]] = {}  # the running ones, as announced
-        self._taught_topics: dict[str, str] = {}  # running taught classifier -> state topic
+        self.taught_stored = taught_stored
+        self._taught: dict[str, dict[str, Any]] = {}  # the stored ones, as announced
+        self._taught_topics: dict[str, str] = {}  # stored taught classifier -> state topic
+        self._available: dict[str, str] = {}  # its availability topic -> "online" / "offline"
         self._taught_states = TaughtStates()
         self._taught_sent: dict[str, str] = {}  # taught state topic -> state, retained
         self._pictures: dict[str, tuple[float, bytes]] = {}  # picture topic -> (when, JPEG)
@@ -164,7 +172,8 @@ class MqttOutput(QueuedOutput):
         service = context.service
         return cls(config.section("mqtt"), service.labels, lambda: service.model()["name"],
                    service.stats, EventRules.from_config(config).watches, page_url(config),
-                   service.taught, service.preview, config.teach_interval_s)
+                   service.taught, service.preview, config.teach_interval_s,
+                   service.taught_stored)
 
     # -- lifecycle (service thread) -------------------------------------------------------
     def start(self) -> None:
@@ -295,6 +304,7 @@ class MqttOutput(QueuedOutput):
         message, self._newest = self._newest, None
         if message is not None:
             self._on_prediction(message)
+        self._send_available()
         now = time.monotonic()
         if self._reannounce_at is not None and now >= self._reannounce_at:
             self._reannounce_at, self._announced_at = None, now
@@ -347,6 +357,17 @@ class MqttOutput(QueuedOutput):
                 if picture is not None:
                     self._pictures[f"{topic}/image"] = (now, picture)
                     self._send(f"{topic}/image", picture, retain=True)
+
+    def _send_available(self) -> None:
+        """Each announced taught classifier's availability, on change: "online" while it runs.
+        One that stops forgets its state, so that it is sent again when it runs again."""
+        running = self.taught()
+        for name, topic in self._taught_topics.items():
+            available = "online" if name in running else "offline"
+            if self._available.get(f"{topic}/available") != available:
+                self._available[f"{topic}/available"] = available
+                self._send(f"{topic}/available", available, qos=1, retain=True)
+        self._taught_states.forget(running)
 
     def _on_event(self, message: Message) -> None:
         event = message.body["event"]
@@ -405,7 +426,7 @@ class MqttOutput(QueuedOutput):
         if not self.connected or not labels:
             return False
         classes = self._watched_classes()
-        taught = self.taught()
+        taught = self.taught_stored()
         made_from = (self.model_name(), labels, classes,
                      tuple((name, tuple(info["classes"]), tuple(info["region"]))
                            for name, info in sorted(taught.items())))
@@ -447,20 +468,27 @@ class MqttOutput(QueuedOutput):
         for topic in (set(self._classes) | leftovers) - announced:
             self._classes.pop(topic, None)
             self._send(topic, "", qos=1, retain=True)
-        # taught states and pictures of classifiers that no longer run go
-        running = set(self._taught_topics.values())
-        leftovers = {topic for topic in self._retained
-                     if topic.startswith(f"{self.prefix}/taught/")}
-        for topic in (set(self._taught_sent) | leftovers) - running:
+        # taught states, pictures and availabilities of classifiers deleted go
+        stored = set(self._taught_topics.values())
+        under = f"{self.prefix}/taught/"
+        leftovers = {under + topic[len(under):].split("/")[0] for topic in self._retained
+                     if topic.startswith(under)}
+        for topic in (set(self._taught_sent) | set(self._available_states()) | leftovers) \
+                - stored:
             self._taught_sent.pop(topic, None)
             self._pictures.pop(f"{topic}/image", None)
-            self._send(topic, "", qos=1, retain=True)
-            self._send(f"{topic}/image", "", qos=1, retain=True)
+            self._available.pop(f"{topic}/available", None)
+            for cleared in (topic, f"{topic}/image", f"{topic}/available"):
+                self._send(cleared, "", qos=1, retain=True)
         self._retained = {}
         return True
 
+    def _available_states(self) -> list[str]:
+        """The state topics whose availability was sent."""
+        return [topic.removesuffix("/available") for topic in self._available]
+
     def _map_taught(self, taught: dict[str, dict[str, Any]]) -> None:
-        """Take the running taught classifiers: their topics, and a fresh start for those that
+        """Take the stored taught classifiers: their topics, and a fresh start for those that
         changed (a state is sent again, a new picture taken)."""
         ids = class_ids(list(taught))
         topics = {name: taught_topic(self.prefix, ids[name]) for name in taught}
@@ -482,6 +510,8 @@ class MqttOutput(QueuedOutput):
             self._send(topic, state, retain=True)
         for topic, state in self._taught_sent.items():
             self._send(topic, state, retain=True)
+        for topic, available in self._available.items():
+            self._send(topic, available, qos=1, retain=True)
         for topic, (_, picture) in self._pictures.items():
             self._send(topic, picture, retain=True)
 

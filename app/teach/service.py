@@ -28,22 +28,27 @@ class Teaching:
         """`active`: the names of the classifiers to run (teach.active), "*" for all."""
         self.store, self.worker, self.active_names = store, worker, active
         self._lock = threading.Lock()  # one change at a time: load, change, save, activate
+        # every classifier that loads, running or not: name -> {"classes": [...], "region":
+        # (x, y, w, h)}; replaced (never changed in place) on each change, so outputs read it
+        # from any thread without a disk access (app.outputs.base.ServiceView.taught_stored)
+        self.stored: dict[str, dict[str, Any]] = {}
 
     def activate(self) -> None:
         """Hand the classifiers that run, as stored now, to the worker: those `teach.active`
-        names that are not switched off."""
-        running = {}
+        names that are not switched off; and note every stored one for the outputs."""
+        running, stored = {}, {}
         for name in self.store.names():
-            if not self._configured(name):
-                continue
             try:
                 classifier = self.store.load(name)
             except TeachStoreError as exc:
                 log.error("taught classifier %s is left out: %s", name, exc)
                 continue
-            if classifier.enabled:
+            stored[name] = {"classes": list(classifier.classes),
+                            "region": tuple(classifier.region)}
+            if classifier.enabled and self._configured(name):
                 running[name] = classifier
         self.worker.set_taught(running)
+        self.stored = stored
 
     def list(self) -> dict[str, Any]:
         classifiers = [self._status(entry) for entry in self.store.list()]

@@ -91,7 +91,15 @@ def test_each_taught_classifier_has_its_state_confidence_and_picture():
     assert confidence["expire_after"] == 18  # 2 classifiers, each at most every 3 s: 3 x 6 s
     picture = components[f"{state_id}_picture"]
     assert picture["platform"] == "image" and picture["image_topic"] == f"{topic}/image"
-    # a classifier that stops running: its entities are named with their platform alone
+    # available while the device is and it runs (its own topic), the others as the device
+    assert [a["topic"] for a in payload["availability"]] == ["shadercam/cam/available"]
+    for entity in (state, confidence, picture):
+        assert entity["availability_mode"] == "all"
+        assert [a["topic"] for a in entity["availability"]] == [
+            "shadercam/cam/available", f"{topic}/available"]
+        assert {a["payload_not_available"] for a in entity["availability"]} == {"offline"}
+    assert "availability" not in components["label"]
+    # a classifier deleted: its entities are named with their platform alone
     _, after = config(["cat", "dog"], [], taught={"front_door": ["a", "b"]})
     removed = with_removals(after, payload)["components"]
     assert removed[state_id] == {"platform": "sensor"}

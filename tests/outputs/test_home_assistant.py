@@ -11,7 +11,8 @@ entries with the user's ids, the others are gone with their states, the device l
 page, the label is an enum, the origin is known; a kill makes every entity unavailable.
 A taught classifier (the dog classifier on llvmpipe, a camera showing a cat, then coffee, in
 its watched spot) is an enum sensor that follows it, a confidence in % and its region's picture;
-switched off or deleted, its entities leave Home Assistant's registry.
+switched off, its entities stay in Home Assistant's registry, unavailable, and come back as the
+same entries when switched on; deleted, they leave the registry.
 
 Needs root (chroot) and the tree (built once per machine); skips saying so, except in CI
 (CI set), where a missing tree is a failure."""
@@ -325,15 +326,26 @@ def test_home_assistant_shows_a_taught_classifier_until_it_stops(home_assistant,
         assert max(Image.open(io.BytesIO(served.content)).size) <= 128
         before = ha.entities("shadercam_house")
 
-        # switched off: its entities leave Home Assistant; switched on: they come back
+        # switched off: its entities stay in Home Assistant's registry, unavailable, while the
+        # device's other entities stay available
+        def taught_states() -> dict[str, str]:
+            states = ha.states()
+            return {i: states[i]["state"] for i in ids if i in states}
         assert http.patch("/api/teach/pet-flap", json={"active": False}).status_code == 200
-        wait_for(lambda: not ids & house() and not ids & set(ha.states()), timeout=30,
-                 step=0.5, seen=house)
+        wait_for(lambda: set(taught_states().values()) == {"unavailable"}, timeout=30,
+                 step=0.5, seen=taught_states)
+        registry = ha.entities("shadercam_house")
+        assert {i: registry[i]["id"] for i in ids} == {i: before[i]["id"] for i in ids}
+        assert ha.states()["sensor.shadercam_house_label"]["state"] != "unavailable"
+        # switched on: the same registry entries, with states again
         assert http.patch("/api/teach/pet-flap", json={"active": True}).status_code == 200
-        wait_for(lambda: ids <= house(), timeout=60, step=0.5, seen=house)
-        wait_for(lambda: ha.states()[f"sensor.{TAUGHT}"]["state"] in STATES, timeout=60,
-                 step=0.5, seen=lambda: ha.states().get(f"sensor.{TAUGHT}"))
-        assert set(before) - ids <= house()  # the device's other entities stayed
+        wait_for(lambda: taught_states().get(f"sensor.{TAUGHT}") in STATES, timeout=60,
+                 step=0.5, seen=taught_states)
+        wait_for(lambda: "unavailable" not in taught_states().values(), timeout=30,
+                 step=0.5, seen=taught_states)
+        registry = ha.entities("shadercam_house")
+        assert {i: registry[i]["id"] for i in ids} == {i: before[i]["id"] for i in ids}
+        assert set(before) <= set(registry)  # the device's other entities stayed
 
         # deleted: its entities leave Home Assistant's registry and states
         assert http.delete("/api/teach/pet-flap").status_code == 200

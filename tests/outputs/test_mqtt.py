@@ -87,7 +87,7 @@ def test_service_talks_to_home_assistant_over_mqtt(lasting_broker, tmp_path):
         configs = wait_for(lambda: len(discovery(watcher)) >= 5 + len(DEMO_CLASSES) and
                            discovery(watcher), timeout=60)
         device = json.loads(watcher.last(DEVICE))
-        assert device["availability_topic"] == f"{PREFIX}/available"
+        assert [a["topic"] for a in device["availability"]] == [f"{PREFIX}/available"]
         assert device["device"]["identifiers"] == [NODE]
         assert device["device"]["configuration_url"] == f"http://127.0.0.1:{http_port}/"
         assert device["origin"]["name"] == "ShaderCam" and device["origin"]["sw_version"]

@@ -1,8 +1,9 @@
 """A taught classifier reaches the house: the running service (the dog classifier on llvmpipe,
 uvicorn on loopback) with a camera whose watched spot shows a cat, then coffee, in turn; its
 state, attributes and picture over a real mosquitto with Home Assistant discovery, its state
-changes as events in the history and to a real webhook receiver, its numbers in /metrics; and
-once it is deleted, its entities, retained topics and series go."""
+changes as events in the history and to a real webhook receiver, its numbers in /metrics;
+switched off, its entities stay announced and its availability says "offline" until it runs
+again; once it is deleted, its entities, retained topics and series go."""
 from __future__ import annotations
 
 import io
@@ -83,6 +84,11 @@ def test_a_taught_classifier_over_mqtt_events_webhooks_and_metrics(dog_model_pat
         assert topic == f"{PREFIX}/taught/pet_flap"
         assert entities["taught_pet_flap_confidence"]["state_topic"] == f"{topic}/attributes"
         assert entities["taught_pet_flap_picture"]["image_topic"] == f"{topic}/image"
+        for entity in entities.values():
+            assert entity["availability_mode"] == "all"
+            assert [a["topic"] for a in entity["availability"]] == [
+                f"{PREFIX}/available", f"{topic}/available"]
+        wait_for(lambda: watcher.last(f"{topic}/available") == b"online", 30)
 
         # the state follows the camera: both states arrive, each change once
         wait_for(lambda: {s.encode() for s in STATES} <= set(watcher.on(topic)), 120,
@@ -140,12 +146,29 @@ def test_a_taught_classifier_over_mqtt_events_webhooks_and_metrics(dog_model_pat
                       if s.labels["classifier"] == "pet-flap" and s.name.endswith("_total")]
         assert changes >= 2
 
+        # switched off: its entities stay announced, unavailable by its own topic; on again:
+        # available, and its state is sent again
+        assert http.patch("/api/teach/pet-flap", json={"active": False}).status_code == 200
+        wait_for(lambda: retained(broker.port, f"{topic}/available").get(
+            f"{topic}/available") == b"offline", 30)
+        assert set(taught_entities()) == set(entities)
+        assert json.loads(watcher.last(DEVICE))["components"]["taught_pet_flap"] == state
+        assert retained(broker.port, f"{PREFIX}/available")[f"{PREFIX}/available"] == b"online"
+        switched_off = len(watcher.on(topic))
+        assert http.patch("/api/teach/pet-flap", json={"active": True}).status_code == 200
+        wait_for(lambda: retained(broker.port, f"{topic}/available").get(
+            f"{topic}/available") == b"online", 30)
+        wait_for(lambda: len(watcher.on(topic)) > switched_off, 60,
+                 seen=lambda: watcher.on(topic))
+        assert set(taught_entities()) == set(entities)
+
         # deleted: its entities are removed, its retained topics cleared, its series gone
         assert http.delete("/api/teach/pet-flap").status_code == 200
         wait_for(lambda: not taught_entities(), 30)
         components = json.loads(watcher.last(DEVICE))["components"]
         assert components["taught_pet_flap"] == {"platform": "sensor"}
         assert components["taught_pet_flap_picture"] == {"platform": "image"}
+        assert components["taught_pet_flap_confidence"] == {"platform": "sensor"}
         assert "label" in components  # the rest of the device stays
         wait_for(lambda: not retained(broker.port, f"{PREFIX}/taught/#"), 30)
         wait_for(lambda: "pet-flap" not in http.get("/metrics").text, 30)
