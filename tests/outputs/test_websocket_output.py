@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import threading
 
 import numpy as np
@@ -30,16 +31,19 @@ def test_fan_out_from_a_worker_thread_with_a_stalled_subscriber():
     async def scenario():
         fast, stalled = ws.subscribe(), ws.subscribe()
         received = []
+        taken = queue.Queue()  # the fast one keeps up by construction, however busy the machine
 
         def worker():
             for n in range(1, 41):
                 hub.publish(_prediction(maker, n))
                 threading.Event().wait(0.02)
+                taken.get(timeout=5)
 
         thread = threading.Thread(target=worker)
         thread.start()
         while len(received) < 40:
             received.append(json.loads(await asyncio.wait_for(fast.get(), 5)))
+            taken.put(received[-1]["frame"])
         thread.join()
         await asyncio.sleep(0.05)
         return received, stalled
