@@ -204,11 +204,14 @@ def test_home_assistant_keeps_users_entities_and_drops_leftovers(home_assistant,
             *(f"binary_sensor.{NODE}_class_{c}" for c in WATCHED))}
 
         def moved_over():
+            # every entity available: one with expire_after is unavailable from its
+            # (re)discovery until its first state arrives, which a busy machine delays
             entities, states = ha.entities(), ha.states()
             return set(entities) == kept and \
                 not any(i.startswith(f"binary_sensor.{NODE}_class_") and i not in kept
                         for i in states) and \
                 states[f"sensor.{NODE}_fps"]["state"] not in ("unknown", "unavailable") and \
+                all(states.get(i, {}).get("state") != "unavailable" for i in entities) and \
                 (entities, states)
 
         entities, states = wait_for(moved_over, timeout=120, step=0.5,

@@ -182,7 +182,15 @@
     $("more").hidden = !state.next;
   }
 
-  function summarise() {
+  function inverted(f) {
+    return f.from && f.to && f.from > f.to;
+  }
+
+  function summarise() {  // the one place that says it: a load or count ending late agrees
+    if (inverted(filters())) {
+      say("The From date is after the To date.");
+      return;
+    }
     const shown = state.events.size;
     const ongoing = [...state.events.values()].filter((e) => e.state === "active").length;
     say(state.matching === 0 ? "" : "Showing " + shown + " of " + state.matching + " event" +
@@ -218,11 +226,12 @@
   async function load(more) {
     const f = filters();
     showFilters(f);
-    if (f.from && f.to && f.from > f.to) {
+    if (inverted(f)) {
+      ++state.loading;  // what is still loading for the filters before is moot
       state.events.clear();
       state.next = null;
       draw();
-      say("The From date is after the To date.");
+      summarise();
       return;
     }
     const query = apiQuery(f);
@@ -246,7 +255,7 @@
 
   async function recount() {  // after a live change: the counts and labels, not the list
     const f = filters();
-    if (f.from && f.to && f.from > f.to) return;  // nothing to count: load() said why
+    if (inverted(f)) return;  // nothing to count: load() said why
     const query = apiQuery(f);
     query.set("limit", "1");
     try {
