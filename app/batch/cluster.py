@@ -11,7 +11,7 @@ and is sent (scattered once, kept by each worker) when a worker lacks it. A work
 mid-task loses nothing: Dask runs its tasks again elsewhere; a picture that has killed several
 workers is reported as an error. A worker whose GPU is refused (software GL, a failed
 self-test) stops the batch at once with the reason. Any other task failure is retried twice,
-then stops the batch.
+then stops the batch. A stopped batch cancels the tasks it still has in flight.
 
 Only API that Debian bookworm's distributed 2022.12.1 and current releases share is used: no
 worker plugins (2022.12 has `register_worker_plugin`, current releases only `register_plugin`)
@@ -133,21 +133,30 @@ class ClusterRunner:
                     return
                 submit(job, 0)
 
-        top_up()
-        while ready or pending:
-            while ready:
-                yield ready.popleft()
-            if not pending:
-                top_up()
-                continue
-            future = next(finished)
-            job, attempts = pending.pop(future)
-            if future.status == "finished":
-                ready.append(future.result())
-            else:
-                self._failed(job, attempts, _exception(future), submit, ready)
-            future.release()
+        try:
             top_up()
+            while ready or pending:
+                while ready:
+                    yield ready.popleft()
+                if not pending:
+                    top_up()
+                    continue
+                future = next(finished)
+                job, attempts = pending.pop(future)
+                if future.status == "finished":
+                    ready.append(future.result())
+                else:
+                    self._failed(job, attempts, _exception(future), submit, ready)
+                future.release()
+                top_up()
+        finally:
+            # A batch stopped by an error, or by its reader, leaves nothing queued on the
+            # cluster: the tasks in flight are cancelled and the client forgets them.
+            finished.clear()
+            if pending:
+                self.client.cancel(list(pending))
+                for future in pending:
+                    future.release()
 
     def _failed(self, job: Job, attempts: int, exc: BaseException, submit, ready) -> None:
         if isinstance(exc, PathNotShared):

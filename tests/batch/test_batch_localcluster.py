@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -28,6 +29,21 @@ def runner(client, model_path=DEMO_MODEL, **options) -> ClusterRunner:
     return ClusterRunner(client, model_bytes(model_path), model_path, top_k=3, **options)
 
 
+def classify_tasks(client) -> list[str]:
+    """The classify tasks this client still holds."""
+    return [str(key) for key in client.futures if str(key).startswith("classify_job")]
+
+
+def wait_until(condition, timeout_s: float = 10.0) -> bool:
+    """Waits for `condition` (the client forgets released tasks on its event loop, soon after)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def run_and_kill(client, runner, pictures, out, kill_after: int | None) -> int | None:
     """Runs the batch into `out`; after `kill_after` records SIGKILLs one busy worker process.
     Returns the killed pid."""
@@ -37,8 +53,7 @@ def run_and_kill(client, runner, pictures, out, kill_after: int | None) -> int |
         for count, record in enumerate(runner.run(jobs(collect([str(pictures)]), 1, done)), 1):
             # Never more than a few tasks per GPU slot in flight, whatever the batch's size
             # (plus the one just taken, which the client's event loop lets go of soon).
-            tasks = [key for key in client.futures if str(key).startswith("classify_job")]
-            assert len(tasks) <= (2 * 2 + 2) + 1
+            assert len(classify_tasks(client)) <= (2 * 2 + 2) + 1
             writer.write(record)
             if count == kill_after:
                 processing = client.processing()
@@ -65,9 +80,14 @@ def test_a_refused_worker_gpu_stops_the_batch_with_the_reason(client, pictures, 
     from app.batch import BatchError
     from app.batch.tasks import Trust
     with pytest.raises(BatchError, match=r"the GPU of a worker is refused: GL renderer '.*' is "
-                                         r"a software renderer \(model.software_gl = refuse\)"):
+                                         r"a software renderer \(model.software_gl = refuse\)"
+                       ) as stopped:
         list(runner(client, trust=Trust(software_gl="refuse")).run(
             jobs(collect([str(pictures)]), 1, set())))
+    # The stopped batch leaves no task behind to run on, or to crowd the next batch, even while
+    # its error (and the run it came from) is still held.
+    assert wait_until(lambda: not classify_tasks(client)), classify_tasks(client)
+    assert stopped.value
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(client, pictures, expected, tmp_path):
