@@ -39,7 +39,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))
 
 from mqtt_watch import serve  # noqa: E402
-from photo_sets import WATCHED as SPOT, jpeg, scene  # noqa: E402
+from photo_sets import WATCHED as SPOT, jpeg, scene, teach_over_api  # noqa: E402
 from serving import engine_up, free_port, running_service, wait_for  # noqa: E402
 from test_mqtt import DATA, DEMO_CLASSES, DEVICE, NODE, PREFIX, publish_recorded, \
     retained, stop, write_config  # noqa: E402
@@ -289,15 +289,7 @@ def test_home_assistant_shows_a_taught_classifier_until_it_stops(home_assistant,
             httpx.Client(base_url=run.base, timeout=120,
                          headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         engine_up(run)
-        made = http.post("/api/teach", json={"name": "pet-flap", "classes": list(STATES),
-                                             "region": list(SPOT)})
-        assert made.status_code == 201, made.text
-        for state in STATES:
-            for _ in range(4):
-                added = http.post("/api/teach/pet-flap/examples", params={"label": state},
-                                  files={"file": ("x.jpg", jpeg(scene(state, rng)),
-                                                  "image/jpeg")})
-                assert added.status_code == 201, added.text
+        teach_over_api(http, "pet-flap", STATES, SPOT, rng)
 
         def house() -> set[str]:
             return set(ha.entities("shadercam_house"))

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))
 
 from mqtt_watch import Watcher, retained  # noqa: E402
-from photo_sets import WATCHED, jpeg, scene  # noqa: E402
+from photo_sets import WATCHED, jpeg, scene, teach_over_api  # noqa: E402
 from serving import engine_up, running_service, wait_for  # noqa: E402
 from test_webhooks import parts, receiver  # noqa: E402
 
@@ -60,15 +60,7 @@ def test_a_taught_classifier_over_mqtt_events_webhooks_and_metrics(dog_model_pat
             mqtt_prediction_interval_s=0.0, webhooks_urls=[url], webhooks_snapshot=True) as run, \
             httpx.Client(base_url=run.base, timeout=120, headers=AUTH) as http:
         engine_up(run)
-        made = http.post("/api/teach", json={"name": "pet-flap", "classes": list(STATES),
-                                             "region": list(WATCHED)})
-        assert made.status_code == 201, made.text
-        for state in STATES:
-            for _ in range(4):
-                added = http.post("/api/teach/pet-flap/examples", params={"label": state},
-                                  files={"file": ("x.jpg", jpeg(scene(state, rng)),
-                                                  "image/jpeg")})
-                assert added.status_code == 201, added.text
+        teach_over_api(http, "pet-flap", STATES, WATCHED, rng)
 
         # Home Assistant discovery: the state is an enum of the classes and "unknown"
         def taught_entities():

@@ -53,3 +53,21 @@ def write_set(root: Path, per_class: int, seed: int,
             Image.fromarray(scene(state, rng)).save(root / state / f"{number:02d}.jpg",
                                                     quality=85)
     return root
+
+
+def teach_over_api(http, name: str, states: tuple[str, ...], region: tuple[float, ...],
+                   rng: np.random.Generator, per_class: int = 4) -> list[dict]:
+    """Makes the taught classifier `name` over a running service's API (an authorised httpx
+    client) and uploads `per_class` fresh scenes of each state; returns the answers in order
+    (the creation's first)."""
+    made = http.post("/api/teach", json={"name": name, "classes": list(states),
+                                         "region": list(region)})
+    assert made.status_code == 201, made.text
+    answers = [made.json()]
+    for state in states:
+        for _ in range(per_class):
+            added = http.post(f"/api/teach/{name}/examples", params={"label": state},
+                              files={"file": ("x.jpg", jpeg(scene(state, rng)), "image/jpeg")})
+            assert added.status_code == 201, added.text
+            answers.append(added.json())
+    return answers

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from PIL import Image
 
-from photo_sets import WATCHED, jpeg, scene
+from photo_sets import WATCHED, jpeg, scene, teach_over_api
 from serving import engine_up, running_service, wait_for
 
 STATES = ("cat", "coffee", "rocket")
@@ -49,17 +49,8 @@ def test_teach_over_the_api_then_live_results_restart_export_import(dog_model_pa
             httpx.Client(base_url=run.base, timeout=120, headers=AUTH) as http:
         engine_up(run)
         assert httpx.get(f"{run.base}/api/teach").status_code == 401  # behind the token
-        made = http.post("/api/teach", json={"name": "flap", "classes": list(STATES),
-                                             "region": list(WATCHED)})
-        assert made.status_code == 201, made.text
-        assert made.json()["report"]["needs_more_examples"] and not made.json()["ready"]
-        for state_name in STATES:
-            for _ in range(4):
-                added = http.post("/api/teach/flap/examples", params={"label": state_name},
-                                  files={"file": ("x.jpg", jpeg(scene(state_name, rng)),
-                                                  "image/jpeg")})
-                assert added.status_code == 201, added.text
-        body = added.json()
+        made, *_, body = teach_over_api(http, "flap", STATES, WATCHED, rng)
+        assert made["report"]["needs_more_examples"] and not made["ready"]
         assert body["counts"] == {"cat": 4, "coffee": 4, "rocket": 4}
         assert body["report"]["accuracy"] > 0.6 and body["report"]["folds"] == 4, body["report"]
         wait_for(lambda: http.get("/api/latest").json().get("frame"))  # a frame to capture
