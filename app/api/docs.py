@@ -12,10 +12,19 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from markupsafe import Markup, escape
+
 from app.api import examples, schemas
 
 TOKEN_HEADER = 'Authorization: Bearer $TOKEN'
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def prose(text: str) -> Markup:
+    """A description as HTML: escaped, and the names it marks `like this` (as the schemas and
+    routes write config keys and fields) shown as code rather than as backticks."""
+    return Markup(_CODE.sub(r"<code>\1</code>", str(escape(text))))
 
 
 @dataclass(frozen=True)

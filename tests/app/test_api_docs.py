@@ -164,3 +164,10 @@ def test_every_websocket_message_follows_the_schema_docs_name(colour_model, tmp_
             api.message(documented[kind], message)
         assert received["event"]["event"]["label"] in COLOURS
         assert received["prediction"]["top_k"][0]["label"] in COLOURS
+
+
+def test_descriptions_show_marked_names_as_code_and_escape_everything_else():
+    from app.api.docs import prose
+    assert str(prose("the `teach.agree` key, `a<b>`")) == \
+        "the <code>teach.agree</code> key, <code>a&lt;b&gt;</code>"
+    assert str(prose("<script>x</script> & `")) == "&lt;script&gt;x&lt;/script&gt; &amp; `"

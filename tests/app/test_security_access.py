@@ -203,6 +203,8 @@ def test_api_docs_are_local_and_list_every_error_answer(locked):
     assert docs.status_code == 200 and 'href="/openapi.json"' in docs.text
     assert not re.search(r"(src|href)=\"(https?:)?//", docs.text)  # no CDN, nothing external
     assert "/api/classify" in docs.text and "429" in docs.text
+    # names the descriptions mark `so` are shown as code, never as backticks
+    assert "`" not in docs.text and "<code>teach.agree</code>" in docs.text
     classify = spec["paths"]["/api/classify"]["post"]["responses"]
     assert {"400", "401", "403", "413", "415", "421", "429", "503", "504"} <= set(classify)
     assert classify["413"]["content"]["application/json"]["schema"]["$ref"].endswith(

@@ -37,6 +37,7 @@ def page_router(service: ServicePort) -> APIRouter:
     router = APIRouter()
     templates = jinja2.Environment(autoescape=True, loader=jinja2.FileSystemLoader(
         str(resources.files("web").joinpath("templates"))))
+    templates.filters["prose"] = api_docs.prose
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
