@@ -76,15 +76,10 @@ def _model(args: argparse.Namespace, path: Path | None = None):
 def _taught_model(taught):
     """(backbone path, TaughtModel) of a taught classifier, or why it cannot run."""
     from app.batch.tasks import TaughtModel
-    from app.teach.runner import find_backbone
-    if taught.head is None:
-        raise CliError(f"{taught.name!r} has no examples of two classes yet")
-    backbone = find_backbone(taught)
-    if backbone is None:
-        raise CliError(f"{taught.name!r} was taught on model {taught.backbone['name']!r} "
-                       f"(sha256 {taught.backbone['sha256'][:12]}...), which is not installed")
-    return backbone, TaughtModel(taught.name, tuple(taught.classes), tuple(taught.region),
-                                 dict(taught.features), taught.head)
+    from app.cli.teach import runnable_backbone
+    return runnable_backbone(taught), TaughtModel(
+        taught.name, tuple(taught.classes), tuple(taught.region), dict(taught.features),
+        taught.head)
 
 
 @contextmanager
@@ -137,29 +132,20 @@ def run_batch(args: argparse.Namespace) -> int:
     return 1 if progress.errors else 0
 
 
-@contextmanager
-def _taught_runner(runner):
-    try:
-        yield runner
-    finally:
-        runner.close()
-
-
 def run_eval(args: argparse.Namespace) -> int:
     from app.batch.confusion_png import draw_confusion
     from app.batch.evaluation import Scores, find_labelled
     from app.batch.progress import Progress
     from app.batch.sources import picture_job
-    from app.cli.teach import TaughtRunner, find_taught
-    taught = find_taught(args.model)
-    if taught is not None:  # a taught classifier: scored here, on its backbone's engine
-        if args.workers is not None or args.scheduler is not None:
-            raise CliError(f"{taught.name!r} is a taught classifier: it is scored on this "
-                           "machine only (leave out --workers and --scheduler)")
-        name, labels, sha256 = taught.name, taught.classes, taught.backbone["sha256"]
-    else:
+    from app.cli.teach import find_taught
+    found = find_taught(args.model)
+    if found is None:
         model_file, model, loaded = _model(args)
-        name, labels, sha256 = loaded.name, loaded.labels, model.sha256
+        name, labels, sha256, taught = loaded.name, loaded.labels, model.sha256, None
+    else:  # a taught classifier: scored as `batch` runs it, on its backbone's engine
+        backbone, taught = _taught_model(found)
+        model_file, model, _ = _model(args, backbone)
+        name, labels, sha256 = found.name, found.classes, found.backbone["sha256"]
     if not os.path.isdir(args.folder):
         raise CliError(f"{args.folder} is not a folder")
     if not Path(args.report).absolute().parent.is_dir():
@@ -173,8 +159,8 @@ def run_eval(args: argparse.Namespace) -> int:
                        f"{args.folder}")
     scores = Scores(labels, labelled)
     try:
-        with (_taught_runner(TaughtRunner(taught, args)) if taught is not None
-              else _runner(args, model, model_file, 5)) as runner:  # top-5 accuracy
+        with _runner(args, model, model_file, min(5, len(labels)),  # top-5 accuracy
+                     taught) as runner:
             progress = Progress(len(labelled.pictures), label="eval")
             start = time.monotonic()
             for record in runner.run(picture_job(path) for path in labelled.pictures):

@@ -131,41 +131,32 @@ def find_taught(name: str | None) -> TaughtClassifier | None:
         raise CliError(str(exc)) from None
 
 
+def runnable_backbone(classifier: TaughtClassifier) -> Path:
+    """The installed model `classifier` was taught on, or why it cannot answer yet."""
+    from app.teach.runner import find_backbone
+    if classifier.head is None:
+        raise CliError(f"{classifier.name!r} has no examples of two classes yet")
+    backbone = find_backbone(classifier)
+    if backbone is None:
+        raise CliError(f"{classifier.name!r} was taught on model "
+                       f"{classifier.backbone['name']!r} (sha256 "
+                       f"{classifier.backbone['sha256'][:12]}...), which is not installed")
+    return backbone
+
+
 class TaughtRunner:
-    """Scores pictures with a taught classifier on its backbone's engine, in this thread; its
-    records have the shape of the batch runners' (top_k over the taught classes)."""
+    """Scores pictures with a taught classifier on its backbone's engine, in this thread (for
+    `classify`; `batch` and `eval` run it as app.batch does)."""
 
     def __init__(self, classifier: TaughtClassifier, args: argparse.Namespace) -> None:
-        from app.teach.runner import Embedders, find_backbone
-        if classifier.head is None:
-            raise CliError(f"{classifier.name!r} has no examples of two classes yet")
-        backbone = find_backbone(classifier)
-        if backbone is None:
-            raise CliError(f"{classifier.name!r} was taught on model "
-                           f"{classifier.backbone['name']!r} (sha256 "
-                           f"{classifier.backbone['sha256'][:12]}...), which is not installed")
+        from app.teach.runner import Embedders
         self.classifier = classifier
-        self.model, self.engine, _ = open_model(backbone, args)
+        self.model, self.engine, _ = open_model(runnable_backbone(classifier), args)
         self.embedders = Embedders(self.engine)
 
     def probabilities(self, rgb) -> list[float]:
         vector = self.embedders.embed_rgb(self.classifier.features, rgb, self.classifier.region)
         return [float(p) for p in self.classifier.head.probabilities(vector)]
-
-    def run(self, jobs):
-        from app.labels import display_label
-        from gpu_engine import top_k
-        for job in jobs:
-            try:
-                rgb = read(job.path, target=2 * max(self.model.input_size))
-            except ImageError as exc:
-                yield {**job.record(), "error": str(exc)}
-                continue
-            best = top_k(self.probabilities(rgb), self.classifier.classes,
-                         len(self.classifier.classes))
-            yield {**job.record(), "top_k": [
-                {"index": i, "label": label, "display_label": display_label(label),
-                 "probability": p} for i, label, p in best]}
 
     def close(self) -> None:
         self.embedders.release()

@@ -56,6 +56,12 @@ def test_eval_scores_the_taught_classifier_on_unseen_pictures(taught, tmp_path):
     assert report["model_name"] == "flap" and report["images"] == 15
     assert report["top1"] >= 0.9, report
     assert "top-1" in done.stdout and (tmp_path / "report.png").is_file()
+    # the same scores from a Dask worker process, which gets the head with its tasks
+    shadercam(root / "state", "eval", "--model", "flap", "--workers", "1", "--report",
+              str(tmp_path / "there.json"), "--no-self-test", str(unseen))
+    there = json.loads((tmp_path / "there.json").read_text())
+    assert (there["top1"], there["top5"], there["confusion"]) == \
+        (report["top1"], report["top5"], report["confusion"])
 
 
 def test_classify_answers_with_the_taught_classes(taught, tmp_path):
