@@ -125,10 +125,11 @@ def test_which_taught_classifiers_run_is_a_config_key_and_an_environment_variabl
 
 def test_a_yuv_camera_gives_examples_and_live_results(monkeypatch, tmp_path):
     """picamera2's lores stream (Y, U, V planes, here from the stand-in): examples captured
-    from it and the taught result computed on it, with the colour model as the backbone."""
+    from it, the taught result computed on it and its unsure frames queued for review, with the
+    colour model as the backbone."""
     import picamera2_standin
     from colour_model import write_colour_model
-    picamera2_standin.install(monkeypatch)
+    world = picamera2_standin.install(monkeypatch)
     model = write_colour_model(tmp_path / "colours.chunks")
     with running_service(model, state_dir=tmp_path / "state", camera_source="picamera2",
                          camera_fps=10, model_self_test="off", teach_interval_s=0.0) as run, \
@@ -146,4 +147,22 @@ def test_a_yuv_camera_gives_examples_and_live_results(monkeypatch, tmp_path):
         assert Image.open(io.BytesIO(thumb)).size[0] > 0
         result = wait_for(lambda: http.get("/api/latest").json()["taught"].get("ramp"))
         assert result["label"] in ("left", "right", "unknown") and result["frame"] >= 1
+
+        # one picture taught as both classes: every camera frame is a toss-up, so frames go
+        # to the review queue, their thumbnails cut from the YUV planes like the captures'
+        picture = ("x.jpg", jpeg(np.full((48, 64, 3), 128, np.uint8)), "image/jpeg")
+        http.post("/api/teach", json={"name": "torn", "classes": ["left", "right"],
+                                      "region": [0.0, 0.0, 0.5, 1.0]})
+        for label in ("left", "right", "left", "right"):
+            assert http.post("/api/teach/torn/examples", params={"label": label},
+                             files={"file": picture}).status_code == 201
+        item = wait_for(lambda: http.get("/api/teach/torn/review").json()["items"],
+                        timeout=60)[0]
+        queued = Image.open(io.BytesIO(http.get(item["thumb"]).content))
+        width, height = world.instances[-1].camera_config["lores"]["size"]
+        region = Image.new("RGB", (round(width / 2), height))  # the lores frame's left half
+        region.thumbnail((128, 128))
+        assert queued.format == "JPEG" and queued.size == region.size
+        labelled = http.post(f"/api/teach/torn/review/{item['id']}", json={"label": "left"})
+        assert labelled.status_code == 201 and labelled.json()["counts"]["left"] == 3
         assert http.get("/api/stats").json()["frames"]["failed"] == 0
