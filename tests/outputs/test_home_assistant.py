@@ -39,7 +39,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))
 
 from mqtt_watch import serve  # noqa: E402
-from photo_sets import WATCHED as SPOT, jpeg, scene, teach_over_api  # noqa: E402
+from photo_sets import WATCHED as SPOT, teach_over_api, write_camera  # noqa: E402
 from serving import engine_up, free_port, running_service, wait_for  # noqa: E402
 from test_mqtt import DATA, DEMO_CLASSES, DEVICE, NODE, PREFIX, publish_recorded, \
     retained, stop, write_config  # noqa: E402
@@ -267,12 +267,7 @@ TOKEN = "ha-teach-token-0123456789"
 @pytest.fixture(scope="module")
 def flap_camera(tmp_path_factory):
     """BLOCK frames of the cat in the watched spot, then BLOCK of the coffee, in a loop."""
-    folder = tmp_path_factory.mktemp("camera")
-    rng = np.random.default_rng(7)
-    for number in range(2 * BLOCK):
-        state = STATES[number // BLOCK]
-        (folder / f"{number:03d}-{state}.jpg").write_bytes(jpeg(scene(state, rng)))
-    return folder
+    return write_camera(tmp_path_factory.mktemp("camera"), STATES, BLOCK, seed=7)
 
 
 def test_home_assistant_shows_a_taught_classifier_until_it_stops(home_assistant, dog_model_path,

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teach"))
 
 from mqtt_watch import Watcher, retained  # noqa: E402
-from photo_sets import WATCHED, jpeg, scene, teach_over_api  # noqa: E402
+from photo_sets import WATCHED, teach_over_api, write_camera  # noqa: E402
 from serving import engine_up, running_service, wait_for  # noqa: E402
 from test_webhooks import parts, receiver  # noqa: E402
 
@@ -35,12 +35,7 @@ BLOCK = 8  # camera frames of each state in turn
 @pytest.fixture(scope="module")
 def camera_folder(tmp_path_factory):
     """BLOCK frames of the cat in the watched spot, then BLOCK of the coffee, played in a loop."""
-    folder = tmp_path_factory.mktemp("camera")
-    rng = np.random.default_rng(7)
-    for number in range(2 * BLOCK):
-        state = STATES[number // BLOCK]
-        (folder / f"{number:03d}-{state}.jpg").write_bytes(jpeg(scene(state, rng)))
-    return folder
+    return write_camera(tmp_path_factory.mktemp("camera"), STATES, BLOCK, seed=7)
 
 
 def metrics(http: httpx.Client) -> dict[str, list]:

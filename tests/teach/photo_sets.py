@@ -55,6 +55,16 @@ def write_set(root: Path, per_class: int, seed: int,
     return root
 
 
+def write_camera(folder: Path, states: tuple[str, ...], block: int, seed: int) -> Path:
+    """A camera folder (`files:` source, played in a loop): `block` frames of each state in
+    turn."""
+    rng = np.random.default_rng(seed)
+    for number in range(len(states) * block):
+        state = states[number // block]
+        (folder / f"{number:03d}-{state}.jpg").write_bytes(jpeg(scene(state, rng)))
+    return folder
+
+
 def teach_over_api(http, name: str, states: tuple[str, ...], region: tuple[float, ...],
                    rng: np.random.Generator, per_class: int = 4) -> list[dict]:
     """Makes the taught classifier `name` over a running service's API (an authorised httpx
