@@ -253,17 +253,3 @@ def test_camera_error_overlay_says_what_is_wrong_and_what_is_tried(browser, colo
         Image.new("RGB", (64, 48), COLOURS["green"]).save(folder / "g.png")
         state_is(page, "live")
         assert not page.is_visible("#camera-overlay")
-
-
-def test_model_error_is_plain_and_the_camera_still_shows(browser, tmp_path, three_colours,
-                                                         artifacts):
-    model = tmp_path / "broken.chunks"
-    model.write_bytes(b"\x05\x00\x00\x00abc")
-    with running_service(model, camera_source=f"files:{three_colours}", camera_fps=4) as run:
-        page = browser.new_page(viewport={"width": 1000, "height": 800})
-        page.goto(run.base + "/")
-        state_is(page, "model-error")
-        assert page.inner_text("#status") == "Model error"
-        assert "truncated" in page.inner_text("#model-banner")
-        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
-        page.screenshot(path=str(artifacts / "page-model-error.png"))

@@ -247,6 +247,7 @@ def test_a_model_error_says_what_happened_and_what_to_do(browser, tmp_path, pict
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(run.base + "/")
         state_is(page, "model-error")
+        assert page.inner_text("#status") == "Model error"
         assert "is damaged or truncated" in page.inner_text("#model-what")
         assert str(model) in page.inner_text("#model-what")
         assert "shadercam model install dogs" in page.inner_text("#model-todo")
@@ -255,6 +256,8 @@ def test_a_model_error_says_what_happened_and_what_to_do(browser, tmp_path, pict
         page.click("#model-banner summary")
         detail = page.inner_text("#model-detail")  # the service's own sentence
         assert detail == run.service.worker.error and "truncated" in detail
+        # the camera still shows what it sees
+        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
         screenshots(page, artifacts, "page-model-error-words")
 
 
