@@ -57,6 +57,11 @@ class _ScriptableBrowser:
     def new_page(self, **options):
         return self._browser.new_page(bypass_csp=True, **options)
 
+    def new_phone_page(self, color_scheme: str = "light"):
+        """A page on a 390 px phone (2x pixels, touch), as every phone check uses."""
+        return self.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                             is_mobile=True, has_touch=True, color_scheme=color_scheme)
+
     def __getattr__(self, name: str):
         return getattr(self._browser, name)
 

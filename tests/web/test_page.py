@@ -87,8 +87,7 @@ def test_the_picture_shown_is_the_frame_classified(browser, colour_model, three_
         assert page.get_attribute("link[rel=icon]", "href") == "/static/favicon.svg"
         page.screenshot(path=str(artifacts / "page-live.png"))
 
-        phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                 is_mobile=True, has_touch=True)
+        phone = browser.new_phone_page()
         phone.goto(run.base + "/")
         state_is(phone, "live")
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

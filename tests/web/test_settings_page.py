@@ -96,8 +96,7 @@ def test_settings_page_on_a_phone_in_the_dark_sends_a_webhook_test(browser, colo
         with running_service(colour_model, camera_source="demo", camera_fps=4,
                              server_token=TOKEN, model_self_test="off", events_enabled=False,
                              webhooks_urls=[url]) as run:
-            phone = browser.new_page(viewport={"width": 390, "height": 844},
-                                     color_scheme="dark", is_mobile=True)
+            phone = browser.new_phone_page("dark")
             phone.goto(f"{run.base}/settings")
             # the token first, like every page; then back to the settings
             assert phone.url == f"{run.base}/login?next=%2Fsettings"

@@ -225,9 +225,7 @@ def test_teach_a_classifier_from_the_page(browser, dog_model_path, camera, tmp_p
 
         # dark mode and the phone, on both pages
         for scheme in ("light", "dark"):
-            phone = browser.new_page(viewport={"width": 390, "height": 844},
-                                     device_scale_factor=2, is_mobile=True, has_touch=True,
-                                     color_scheme=scheme)
+            phone = browser.new_phone_page(scheme)
             logged_in(phone, run, "/teach")
             phone.click("#classifiers li[data-name=flap] button")
             phone.wait_for_selector(".class-box[data-class=coffee] .gallery img")
@@ -312,9 +310,7 @@ def test_switch_a_classifier_and_label_its_unsure_frames_from_the_page(browser, 
         assert page.evaluate(LOW_CONTRAST, "body") == []
         page.screenshot(path=str(artifacts / "teach-review-desktop.png"), full_page=True)
         for scheme in ("light", "dark"):
-            phone = browser.new_page(viewport={"width": 390, "height": 844},
-                                     device_scale_factor=2, is_mobile=True, has_touch=True,
-                                     color_scheme=scheme)
+            phone = browser.new_phone_page(scheme)
             logged_in(phone, run, "/teach")
             phone.click("#classifiers li[data-name=torn] .open-classifier")
             phone.wait_for_selector("#review-list li button[data-class=left]", timeout=60_000)
