@@ -165,7 +165,6 @@ def test_supervisor_retries_a_missing_source_with_back_off_then_recovers(tmp_pat
 
 def test_picamera2_start_frames_failure_and_recovery(monkeypatch, caplog):
     world = picamera2_standin.install(monkeypatch)
-    world.fail_after_frames, world.then_missing = 5, 2
     slot, preview = FrameSlot(), Preview()
     supervisor = CameraSupervisor(
         lambda: make_camera("picamera2", fps=50, size=(320, 240), inference_size=(100, 75),
@@ -193,8 +192,11 @@ def test_picamera2_start_frames_failure_and_recovery(monkeypatch, caplog):
         seq, data = preview.jpeg()
         assert Image.open(io.BytesIO(data)).size == (320, 240) and preview.encoded == 0
 
-        # frame 6 fails, then the camera is missing twice, then it comes back; each failure is
-        # read from the log, as the retries replace supervisor.error faster than a busy test polls
+        # the next frame fails, then the camera is missing twice, then it comes back; each
+        # failure is read from the log, as the retries replace supervisor.error faster than a
+        # busy test polls
+        with world.lock:
+            world.fail_after_frames, world.then_missing = world.frames + 1, 2
         def logged_failures():
             return [record.getMessage() for record in caplog.records
                     if record.name == "app.cameras.supervisor"]

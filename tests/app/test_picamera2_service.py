@@ -13,7 +13,6 @@ from serving import engine_up, running_service, wait_for
 
 def test_picamera2_failure_and_recovery_through_the_api(monkeypatch, colour_model):
     world = picamera2_standin.install(monkeypatch)
-    world.fail_after_frames, world.then_missing = 12, 3
     with running_service(colour_model, camera_source="picamera2", camera_fps=10,
                          camera_width=320, camera_height=240, camera_inference_width=100,
                          camera_inference_height=75, camera_retry_min_s=0.2,
@@ -23,6 +22,9 @@ def test_picamera2_failure_and_recovery_through_the_api(monkeypatch, colour_mode
         first = wait_for(lambda: (body := http.get("/api/latest").json()).get("frame") and body)
         assert first["origin"] == "camera" and first["timings_ms"]["upload"] >= 0
 
+        # the next frames fail and the camera stays missing until health has said so
+        with world.lock:
+            world.fail_after_frames, world.then_missing = world.frames + 2, 1000
         health = wait_for(lambda: (h := http.get("/api/health").json())["status"] == "degraded"
                           and h, timeout=20)
         assert health["camera"]["source"] == "picamera2"
@@ -30,6 +32,8 @@ def test_picamera2_failure_and_recovery_through_the_api(monkeypatch, colour_mode
             "no camera 0" in health["camera"]["error"]
         failed_at = health["camera"]["frames"]
         assert wait_for(lambda: http.get("/api/health").json()["camera"]["failures"] >= 3)
+        with world.lock:
+            world.missing_opens = 0  # plugged back in
 
         recovered = wait_for(lambda: (h := http.get("/api/health").json())["status"] == "ok"
                              and h, timeout=20)
