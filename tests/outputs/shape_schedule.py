@@ -8,7 +8,3 @@ FRAMES_PER_CLASS = 8
 def class_of_frame(order: list[str], frame: int) -> str:
     """The files source plays its files in order, in a loop; frames count from 1."""
     return order[(frame - 1) % len(order)]
-
-
-def position_in_segment(frame: int) -> int:
-    return (frame - 1) % FRAMES_PER_CLASS

@@ -12,7 +12,7 @@ from PIL import Image
 
 from openapi_check import OpenAPI
 from serving import engine_up, running_service, wait_for
-from shape_schedule import FRAMES_PER_CLASS, class_of_frame, position_in_segment
+from shape_schedule import FRAMES_PER_CLASS, class_of_frame
 
 FPS = 8
 
@@ -28,6 +28,8 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
             httpx.Client(base_url=run.base, timeout=20) as http:
         engine_up(run)
 
+        classified = []  # the frames the worker classified: a busy machine skips some
+
         async def listen():
             async with websockets.connect(run.ws) as ws:
                 got = []
@@ -35,7 +37,13 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
                     message = json.loads(await asyncio.wait_for(ws.recv(), 30))
                     if message["type"] == "event":
                         got.append(message)
+                    elif message["type"] == "prediction":
+                        classified.append(message["frame"])
                 return got
+
+        def classified_in_its_run(frame: int) -> list[int]:
+            return [f for f in classified if (f - 1) // FRAMES_PER_CLASS ==
+                    (frame - 1) // FRAMES_PER_CLASS]
 
         messages = asyncio.run(listen())
         api = OpenAPI(http.get("/openapi.json").json())
@@ -52,10 +60,12 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
             assert class_of_frame(order, event["start_frame"]) == label, event
             assert class_of_frame(order, event["end_frame"]) == label, event
             assert class_of_frame(order, event["peak_frame"]) == label, event
-            # it starts with its run, except the first: the pictures shown while the engine
-            # was still starting were never classified
-            assert index == 0 or position_in_segment(event["start_frame"]) <= 2, event
-            assert position_in_segment(event["end_frame"]) >= FRAMES_PER_CLASS - 3, event
+            # it starts with its run (events.start_frames is 2) and ends with it, except the
+            # first: the pictures shown while the engine was still starting were never classified
+            run_frames = classified_in_its_run(event["start_frame"])
+            assert index == 0 or len([f for f in run_frames if f < event["start_frame"]]) <= 2, \
+                (event, run_frames)
+            assert len([f for f in run_frames if f > event["end_frame"]]) <= 2, (event, run_frames)
             assert event["start"] < event["end"] and event["peak"] > 0.9
         labels = [e["label"] for e in ended]
         cycle = list(dict.fromkeys(order))
@@ -92,11 +102,11 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
         assert missing.status_code == 404
         assert http.get("/api/events/20200101T000000000-abcdef/snapshot.jpg").status_code == 404
 
-        oldest = [e for e in listed if e["state"] == "ended"][-1]
+        # the newest ended one: the oldest may be dropped by events.max_count meanwhile
         assert api.answer("/api/events/{event_id}", "DELETE",
-                          http.delete(f"/api/events/{oldest['id']}")) == {"deleted": oldest["id"]}
-        assert http.get(f"/api/events/{oldest['id']}").status_code == 404
-        assert not list(events_dir.glob(f"{oldest['id']}.*"))
+                          http.delete(f"/api/events/{newest['id']}")) == {"deleted": newest["id"]}
+        assert http.get(f"/api/events/{newest['id']}").status_code == 404
+        assert not list(events_dir.glob(f"{newest['id']}.*"))
 
         health = api.answer("/api/health", "GET", http.get("/api/health"))
         assert health["outputs"]["events"]["state"] == "ok"
@@ -104,7 +114,9 @@ def test_events_follow_the_schedule_with_snapshots_and_survive_a_restart(
         run.service.stop()
         kept = {e["id"]: e for e in http.get("/api/events").json()["events"]}
 
-    with running_service(demo_model, **{**settings, "camera_source": "demo"}) as again, \
+    # restarted with no pictures to see, so no new event can push a kept one out
+    with running_service(demo_model, **{**settings,
+                                        "camera_source": f"files:{tmp_path / 'none'}"}) as again, \
             httpx.Client(base_url=again.base, timeout=20) as http:
         after = {e["id"]: e for e in http.get("/api/events").json()["events"]}
         assert set(kept) <= set(after)
@@ -128,10 +140,11 @@ def test_a_full_disk_leaves_the_service_classifying_and_announcing(demo_model, s
         def events_output():
             return http.get("/api/health").json()["outputs"]["events"]
 
-        full = wait_for(lambda: (output := events_output())["state"] == "error" and output,
-                        timeout=60)
+        health = wait_for(lambda: (h := http.get("/api/health").json())["outputs"]["events"][
+            "state"] == "error" and h, timeout=60)
+        full = health["outputs"]["events"]
         assert "No space left on device" in full["error"] and full["store"]["write_errors"] >= 1
-        assert http.get("/api/health").json()["status"] == "degraded"
+        assert health["status"] == "degraded"
         processed, recorded = run.service.worker.frames_processed, full["recorded"]
 
         async def next_event():  # the next one to start
