@@ -92,12 +92,18 @@ def test_every_answer_matches_its_schema(colour_model, colour_pictures, tmp_path
             api.message(SCHEMAS[message["type"]], message)
 
         # the picture of a prediction carries its frame number; a frame no longer kept is a 404
-        newest = wait_for(lambda: (n := http.get("/api/latest").json()["frame"]) > 10 and n)
-        shown = http.get(f"/preview/{newest}.jpg")
+        def newest_shown() -> tuple[int, httpx.Response] | None:
+            newest = http.get("/api/latest").json()["frame"]
+            shown = http.get(f"/preview/{newest}.jpg")
+            return newest > 10 and shown.status_code == 200 and (newest, shown)
+
+        newest, shown = wait_for(newest_shown)
         assert shown.headers["content-type"] == "image/jpeg"
         assert shown.headers["x-frame"] == str(newest)
         assert http.get("/snapshot.jpg").headers["x-frame"].isdigit()
-        api.answer("/preview/{frame}.jpg", "GET", gone := http.get(f"/preview/{newest - 8}.jpg"))
+        processed = http.get("/api/stats").json()["frames"]["processed"]
+        wait_for(lambda: http.get("/api/stats").json()["frames"]["processed"] >= processed + 5)
+        api.answer("/preview/{frame}.jpg", "GET", gone := http.get(f"/preview/{newest}.jpg"))
         assert gone.status_code == 404 and "not kept" in gone.json()["detail"]
 
     # the page's settings outlive a restart; the config file was never touched
