@@ -131,11 +131,15 @@ def test_service_talks_to_home_assistant_over_mqtt(lasting_broker, tmp_path):
             return next((m["event"] for m in messages
                          if m["type"] == "end" and m["event"]["id"] in starts), None)
 
-        event = wait_for(an_event_ended, timeout=60)
+        def its_class_went_off(event) -> bool:
+            """The end's snapshot and class OFF are sent after the end: they may be in flight."""
+            states = watcher.on(f"{PREFIX}/class/{event['label']}")
+            return b"ON" in states and b"OFF" in states[states.index(b"ON"):]
+
+        event = wait_for(lambda: (e := an_event_ended()) and its_class_went_off(e) and e,
+                         timeout=60)
         assert event["label"] in DEMO_CLASSES and event["end"] >= event["start"]
-        states = watcher.on(f"{PREFIX}/class/{event['label']}")
-        assert b"ON" in states and states[-1] in (b"OFF", b"ON")
-        assert states[states.index(b"ON"):].count(b"OFF") >= 1
+        assert watcher.on(f"{PREFIX}/class/{event['label']}")[-1] in (b"OFF", b"ON")
         snapshot = watcher.last(f"{PREFIX}/snapshot")
         with Image.open(io.BytesIO(snapshot)) as image:
             assert image.format == "JPEG" and image.size == (640, 480)
@@ -194,7 +198,8 @@ def test_service_talks_to_home_assistant_over_mqtt(lasting_broker, tmp_path):
         stopped = time.monotonic()
         stop(process)
         assert process.returncode == 0
-        assert watcher.on(f"{PREFIX}/available", after=stopped) == [b"offline"]
+        wait_for(lambda: watcher.on(f"{PREFIX}/available", after=stopped) == [b"offline"],
+                 timeout=10)
     finally:
         http.close()
         stop(process, signal.SIGKILL)
