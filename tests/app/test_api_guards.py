@@ -17,6 +17,7 @@ import psutil
 import websockets
 
 from attack_server import read_status, serve_process
+from serving import wait_for
 
 MB = 1024 * 1024
 TOKEN = "correct-horse-battery-staple-42"
@@ -172,7 +173,8 @@ def test_wrong_tokens_are_throttled_per_address(tmp_path):
                    for n in range(40)]
         for thread in guesses:
             thread.start()
-        time.sleep(1.0)  # the guesses are in: ten answered, ten waiting their turn, the rest 429
+        # the guesses are in once one is refused unchecked: ten answered, ten waiting, the rest 429
+        wait_for(lambda: any(answer.status_code == 429 for answer in list(answers)))
         timed = {}
         for name, address in (("elsewhere", "127.0.0.3"), ("same", "127.0.0.2")):
             with from_address(address) as http:
