@@ -56,8 +56,8 @@ def teach(http: httpx.Client, name: str, examples: dict[str, list[str]]) -> dict
 
 def taught_now(http: httpx.Client, run) -> dict:
     """`taught` of a prediction made after this call (not one made before a change)."""
-    seen = run.service.hub.latest.frame
-    wait_for(lambda: run.service.hub.latest.frame > seen + 2)
+    published = run.service.hub.published  # the second after it was classified after it
+    wait_for(lambda: run.service.hub.published >= published + 2)
     return http.get("/api/latest").json()["taught"]
 
 

@@ -66,10 +66,11 @@ def show(camera, state: str, rng: np.random.Generator) -> None:
 
 
 def camera_sees(run, state: str, camera, rng) -> None:
-    """Swap the pictures, then wait until frames decoded after the swap have been classified."""
+    """Swap the pictures, then wait until a frame read after the swap has been classified: the
+    camera's count, as it runs ahead of the classifier; the frame after it may be mid-read."""
     show(camera, state, rng)
-    seen = run.service.hub.latest.frame
-    wait_for(lambda: run.service.hub.latest.frame >= seen + PICTURES + 1, timeout=60)
+    read = run.service.supervisor.frames
+    wait_for(lambda: run.service.hub.latest.frame >= read + 2, timeout=60)
 
 
 def done(page, note: str, timeout: float = 120_000) -> None:
