@@ -141,7 +141,7 @@ def wait_healthy(base: str, process: subprocess.Popen, timeout: float = 120.0) -
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the service exited with {process.returncode} while starting")
+            raise AssertionError(f"the service exited with {process.returncode}")
         try:
             last = httpx.get(base + "/api/health", timeout=5).json()
             if last["status"] == "ok":

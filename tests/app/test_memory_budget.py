@@ -92,6 +92,8 @@ dir = "{tmp_path / 'events'}"
         report = asyncio.run(load_and_watch())
         alive = process.poll() is None
         peak_rss = peak_resident(process.pid) if alive else 0
+        if alive:  # and well again once the load is gone
+            wait_healthy(base, process, timeout=60)
     finally:
         process.terminate()
         try:
@@ -107,7 +109,7 @@ dir = "{tmp_path / 'events'}"
     assert not report.errors, report.errors
     assert report.predictions > 0 and report.stream_frames > 0 and report.uploads_ok > 0, report
     # a prediction late on a crowded machine may read "degraded" for a moment; never worse
-    assert set(report.health) <= {"ok", "degraded"} and report.health[-1] == "ok", report.health
+    assert set(report.health) <= {"ok", "degraded"}, report.health
     high = unit_limit("MemoryHigh")
     assert max(anonymous) < high, (f"anonymous memory reached {max(anonymous) / MB:.0f} MB, "
                                    f"above MemoryHigh={high // MB}M")

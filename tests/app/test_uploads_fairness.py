@@ -12,7 +12,9 @@ from PIL import Image
 from serving import engine_up, running_service, wait_for
 
 ATTACK_S = 15.0
-MAX_AGE_S = 3.0  # the newest camera prediction is never older than this
+MAX_AGE_S = 3.0  # the newest camera prediction is never older than this or INFERENCES
+INFERENCES = 5  # times an inference: a frame waits out an upload's and takes its own; the next
+                # prediction comes after two more (4), plus slack for a busy machine
 
 
 def jpeg() -> bytes:
@@ -47,7 +49,9 @@ def test_back_to_back_uploaders_leave_camera_predictions_flowing(dog_model_path)
             end = time.monotonic() + ATTACK_S
             with httpx.Client(base_url=run.base, timeout=10) as http:
                 while time.monotonic() < end:
-                    ages.append(time.time() - hub.latest.timestamp)
+                    inference_s = run.service.worker.last_timings_ms.get("total", 0.0) / 1000
+                    ages.append((time.time() - hub.latest.timestamp,
+                                 max(MAX_AGE_S, INFERENCES * inference_s)))
                     health.add(http.get("/api/health").json()["status"])
                     time.sleep(0.1)
         finally:
@@ -56,9 +60,10 @@ def test_back_to_back_uploaders_leave_camera_predictions_flowing(dog_model_path)
                 thread.join(60)
     served = answers.count(200)
     print(f"\ntwo back-to-back uploaders for {ATTACK_S:g} s: {served} uploads classified "
-          f"({len(answers)} answers); newest camera prediction at most {max(ages):.2f} s old; "
+          f"({len(answers)} answers); newest camera prediction at most "
+          f"{max(age for age, _ in ages):.2f} s old; "
           f"health {sorted(health)}")
     assert served >= 4, answers  # the uploads are served too
     assert set(answers) <= {200, 503}, answers  # 503: both found the GPU queue full
-    assert max(ages) < MAX_AGE_S
+    assert all(age < limit for age, limit in ages), max(ages)
     assert health == {"ok"}
