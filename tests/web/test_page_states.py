@@ -172,8 +172,8 @@ def test_late_results_are_called_delayed_by_their_timestamps(browser, colour_mod
         # own frame number beside the result's
         page.wait_for_function("!document.getElementById('picture-note').hidden",
                                timeout=45000)
-        look = page.evaluate(LOOK)
-        note = page.inner_text("#picture-note")
+        look, note = page.evaluate(f"() => [({LOOK})(), "
+                                   f"document.getElementById('picture-note').innerText]")
         assert f"Picture of frame {look['pictureFrame']}" in note
         assert f"(frame {look['frame']})" in note
         assert int(look["pictureFrame"]) > int(look["frame"])
