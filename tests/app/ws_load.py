@@ -1,8 +1,9 @@
 """Websocket load for the slow-client test, run as its own process so that the clients' work
 does not compete with the service for the test process's interpreter lock.
 
-Usage: python ws_load.py WS_URL READERS SECONDS. One client completes the handshake on a raw
-socket with a tiny receive buffer and then never reads; READERS clients read everything.
+Usage: python ws_load.py WS_URL READERS SECONDS. READERS clients read everything; once they
+are connected, one more completes the handshake on a raw socket with a tiny receive buffer and
+then never reads.
 Prints one JSON line: the frame numbers each reader got.
 """
 from __future__ import annotations
@@ -35,25 +36,31 @@ def stuck_client(url: str) -> socket.socket:
     return sock
 
 
-async def reader(url: str, seconds: float) -> list[int]:
+async def read(ws, seconds: float) -> list[int]:
     frames = []
-    async with websockets.connect(url, max_queue=None) as ws:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = json.loads(await asyncio.wait_for(ws.recv(), left))
-            except asyncio.TimeoutError:
-                break
-            if message["type"] == "prediction":
-                frames.append(message["frame"])
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = json.loads(await asyncio.wait_for(ws.recv(), left))
+        except asyncio.TimeoutError:
+            break
+        if message["type"] == "prediction":
+            frames.append(message["frame"])
     return frames
 
 
 async def main(url: str, readers: int, seconds: float) -> None:
-    stuck = stuck_client(url)
+    """The readers connect first, so that all are there while the stuck client is (it is cut
+    off within a few seconds)."""
+    connections = await asyncio.gather(*(websockets.connect(url, max_queue=None)
+                                         for _ in range(readers)))
+    stuck = await asyncio.to_thread(stuck_client, url)
     print("stuck client connected", file=sys.stderr, flush=True)
-    results = await asyncio.gather(*(reader(url, seconds) for _ in range(readers)))
-    stuck.close()
+    try:
+        results = await asyncio.gather(*(read(ws, seconds) for ws in connections))
+    finally:
+        await asyncio.gather(*(ws.close() for ws in connections))
+        stuck.close()
     print(json.dumps({"frames": results}))
 
 
