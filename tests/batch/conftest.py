@@ -2,6 +2,7 @@
 each of them (the answer every runner must reproduce)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from app import demo_scene
 from app.images import read
 from batch_helpers import DEMO_MODEL
 from gpu_engine import Engine, load_model
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "app"))  # serving.py: wait_for
 
 PICTURES = 30
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import pytest
 
@@ -15,6 +14,7 @@ from app.batch.writers import open_output
 from app.cli import main
 from batch_helpers import (DEMO_MODEL, assert_same_as_engine, model_copy, read_records,
                            wait_for_workers)
+from serving import wait_for
 
 pytest.importorskip("distributed", reason="the cluster tests need Dask (the `cluster` extra)")
 
@@ -35,16 +35,6 @@ def classify_tasks(client, pending_only: bool = False) -> list[str]:
     return [str(key) for key, state in list(client.futures.items())
             if str(key).startswith("classify_job")
             and (not pending_only or state.status == "pending")]
-
-
-def wait_until(condition, timeout_s: float = 10.0) -> bool:
-    """Waits for `condition` (the client forgets released tasks on its event loop, soon after)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def run_and_kill(client, runner, pictures, out, kill_after: int | None) -> int | None:
@@ -89,7 +79,8 @@ def test_a_refused_worker_gpu_stops_the_batch_with_the_reason(client, pictures, 
             jobs(collect([str(pictures)]), 1, set())))
     # The stopped batch leaves no task behind to run on, or to crowd the next batch, even while
     # its error (and the run it came from) is still held.
-    assert wait_until(lambda: not classify_tasks(client)), classify_tasks(client)
+    # (the client forgets released tasks on its event loop, soon after)
+    wait_for(lambda: not classify_tasks(client), timeout=10, seen=lambda: classify_tasks(client))
     assert stopped.value
 
 

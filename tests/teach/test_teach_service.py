@@ -151,8 +151,8 @@ def test_a_yuv_camera_gives_examples_and_live_results(monkeypatch, tmp_path):
         # one picture taught as both classes: every camera frame is a toss-up, so frames go
         # to the review queue, their thumbnails cut from the YUV planes like the captures'
         picture = ("x.jpg", jpeg(np.full((48, 64, 3), 128, np.uint8)), "image/jpeg")
-        http.post("/api/teach", json={"name": "torn", "classes": ["left", "right"],
-                                      "region": [0.0, 0.0, 0.5, 1.0]})
+        assert http.post("/api/teach", json={"name": "torn", "classes": ["left", "right"],
+                                             "region": [0.0, 0.0, 0.5, 1.0]}).status_code == 201
         for label in ("left", "right", "left", "right"):
             assert http.post("/api/teach/torn/examples", params={"label": label},
                              files={"file": picture}).status_code == 201
